@@ -1,0 +1,1 @@
+"""The LLM layer: providers, response cache, Clio facets, contrastive naming, Clio hierarchy."""
