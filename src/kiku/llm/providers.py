@@ -350,7 +350,7 @@ class LocalBackend:
 
     model: str
     n_ctx: int = 4096
-    n_threads: int = 2
+    n_threads: int = field(default_factory=lambda: default_threads())
     seed: int = 0
     provider: str = "local"
     default_concurrency: int = 1
@@ -398,6 +398,14 @@ class LocalBackend:
                     vocab = self._vocab = Llama(model_path=str(self.path), vocab_only=True, verbose=False)
                 return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
             return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+def default_threads() -> int:
+    """llama.cpp threads: ``$KIKU_LLM_THREADS`` or min(2, cores). On a busy shared machine 1 is often faster."""
+    value = os.environ.get("KIKU_LLM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _fit_messages(llama: Any, messages: list[dict[str, str]], budget: int) -> list[dict[str, str]]:
