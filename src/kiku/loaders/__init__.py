@@ -183,7 +183,7 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
             report.skip(draft.line, f"invalid record: field '{field}': {error['msg']}; fix the record", conversation_id, source=source)
             continue
         for note in draft.metadata.get("load_notes", []):
-            report.warn(f"{source}:{draft.line}: {note}; the record was kept", kind="invalid time dropped")
+            report.warn(f"{source}:{draft.line}: {note}; the record was kept", kind="record repaired")
         parts = draft.metadata.get("non_text_parts")
         if isinstance(parts, dict):
             with_dropped += 1

@@ -244,7 +244,7 @@ def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BY
                         )
                         report.warn(
                             f"{report.source}: file is cut off mid-record at byte {feed.bytes_read} (line {_line_of(feed, len(feed.text))}); "
-                            f"the record starting at line {line} is incomplete and was skipped; the {count} whole records before it were loaded",
+                            f"the record starting at line {line} is incomplete and was skipped; the {count} whole records before it were read",
                             kind="file cut off",
                         )
                         return
