@@ -365,3 +365,29 @@ def test_report_summary_and_manifest_shape():
     manifest = report.to_manifest()
     assert manifest["loaded"] == 7 and manifest["skipped"][0]["line"] == 184
     json.dumps(manifest)
+
+
+def test_jsonl_with_a_mapping_for_other_field_names(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    rows = [json.loads(line) for line in open(DATA / "mtbench-kura.jsonl", encoding="utf-8")][:3]
+    with open(path, "w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps({"key": row["chat_id"], "ask": row["messages"][0]["content"], "reply": row["messages"][1]["content"], "model": row["metadata"]["model"]}) + "\n")
+    conversations, report = load(path, "jsonl", "id=key,text=ask,assistant=reply")
+    assert [c.id for c in conversations] == [r["chat_id"] for r in rows]
+    assert [(m.role, m.content) for m in conversations[0].messages] == [(m["role"], m["content"]) for m in rows[0]["messages"][:2]]
+    assert conversations[0].metadata == {"model": rows[0]["metadata"]["model"]}
+
+
+def test_loader_docstring_examples():
+    import doctest
+
+    import kiku.loaders._convert
+    import kiku.loaders._stream
+    import kiku.loaders.kura
+    import kiku.loaders.mapping
+    import kiku.loaders.report
+
+    for module in (kiku.loaders._convert, kiku.loaders._stream, kiku.loaders.kura, kiku.loaders.mapping, kiku.loaders.report):
+        failures, _ = doctest.testmod(module)
+        assert failures == 0, module.__name__

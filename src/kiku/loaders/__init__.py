@@ -116,14 +116,14 @@ def load_conversations(
     report = report if report is not None else LoadReport()
     file = Path(path)
     name = _check_format(format, source)
-    if name is None:
-        name = detect_format(file)
-    elif not file.exists() and name != "hf":
-        raise InputError(source, "file not found", "check the path")
-    if file.is_dir() and name not in FOLDER_FORMATS:
-        raise InputError(source, f"is a folder, but format {name!r} reads a file", "pass the file inside it, or --format kura-checkpoint / hf")
+    if not file.exists() and name != "hf":
+        raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
     if file.is_file():
         _check_not_empty(file, source)
+    if name is None:
+        name = detect_format(file)
+    if file.is_dir() and name not in FOLDER_FORMATS:
+        raise InputError(source, f"is a folder, but format {name!r} reads a file", "pass the file inside it, or --format kura-checkpoint / hf")
     report.source, report.format = source, name
     return _load(FORMATS[name], file, ColumnMapping.coerce(mapping), report)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from kiku.errors import InputError
 from kiku.loaders._stream import iter_json_stream, iter_jsonl
+from kiku.loaders.json_formats import JSONL_SUFFIXES
 from kiku.loaders.kura import is_kura_checkpoint
 from kiku.loaders.report import LoadReport
 from kiku.loaders.tabular import TABLE_SUFFIXES, is_saved_dataset
@@ -64,7 +66,9 @@ def first_record(file: Path) -> Any:
             head = handle.read(64).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     except OSError as exc:
         raise InputError(os.fspath(file), f"cannot read the file ({exc.strerror or exc})", "check that it exists and is readable") from None
-    if head.startswith("["):
+    if file.suffix.lower() in JSONL_SUFFIXES:
+        records = _first_objects(iter_jsonl(file, quiet))
+    elif head.startswith("["):
         records = iter_json_stream(file, quiet)
     elif head.startswith("{"):
         records = iter_jsonl(file, quiet) if _first_line_parses(file) else iter_json_stream(file, quiet)
@@ -76,6 +80,19 @@ def first_record(file: Path) -> Any:
     finally:
         records.close()
     return None
+
+
+def _first_objects(records: Iterator[tuple[int, Any]], limit: int = 1000) -> Iterator[tuple[int, Any]]:
+    """Skip malformed lines and non-objects (up to ``limit`` lines) to find the first record."""
+    try:
+        for line, record in records:
+            if isinstance(record, dict):
+                yield line, record
+                return
+            if line >= limit:
+                return
+    finally:
+        records.close()
 
 
 def _first_line_parses(file: Path) -> bool:
