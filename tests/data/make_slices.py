@@ -81,7 +81,34 @@ def mtbench(count: int = 12) -> None:
     (HERE / "mtbench-kura.jsonl").write_text("".join(lines), encoding="utf-8")
 
 
+def example_wandb_queries(excerpt_chars: int = 300) -> None:
+    """examples/wandb-queries.jsonl: all 560 W&B queries in kiku's JSON Lines format.
+
+    The matched document is kept small: its title (first heading line), id, the retriever's
+    query weight and the first ``excerpt_chars`` characters, all in metadata.
+    """
+    rows = json.load(open(SHARED / "wandb-queries" / "conversations.json", encoding="utf-8"))
+    target = HERE.parent.parent / "examples" / "wandb-queries.jsonl"
+    with open(target, "w", encoding="utf-8") as out:
+        for row in rows:
+            document = row["matching_document"]
+            title = next((line.strip("# ").strip() for line in document.splitlines() if line.strip()), "")
+            excerpt = document[:excerpt_chars] + ("..." if len(document) > excerpt_chars else "")
+            record = {
+                "id": row["query_id"],
+                "messages": [{"role": "user", "content": row["query"]}],
+                "metadata": {
+                    "document_title": title,
+                    "document_id": row["matching_document_document_id"],
+                    "document_excerpt": excerpt,
+                    "query_weight": row["query_weight"],
+                },
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
 if __name__ == "__main__":
+    example_wandb_queries()
     kura_checkpoint_slice()
     sharegpt_truncated()
     wandb_queries()
