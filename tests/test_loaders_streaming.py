@@ -89,3 +89,14 @@ def test_json_sequence_and_single_object_files(tmp_path):
     path2 = tmp_path / "seq.json"
     path2.write_text(json.dumps(one, indent=2) + "\n" + json.dumps({**one, "id": "c2"}, indent=2), encoding="utf-8")
     assert [c.id for c in load_conversations(path2, "jsonl")] == ["c1", "c2"]
+
+
+def test_malformed_value_in_a_json_sequence_resumes_at_the_next_object(tmp_path):
+    good = [{"id": f"c{i}", "messages": [{"role": "user", "content": f"question {i}"}]} for i in range(3)]
+    text = "\n".join(json.dumps(g, indent=2) for g in good)
+    text = text.replace('"id": "c1",', '"id": "c1" broken,', 1)
+    path = tmp_path / "seq.json"
+    path.write_text(text, encoding="utf-8")
+    report = LoadReport()
+    assert [c.id for c in load_conversations(path, "jsonl", report=report)] == ["c0", "c2"]
+    assert [s.line for s in report.skipped] == [text[: text.index('"id": "c1"')].count("\n")]

@@ -263,7 +263,7 @@ def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BY
                             kind="file cut off",
                         )
                         return
-                    _resync(feed, report, separator, f"{exc.msg} (line {_line_of(feed, exc.pos)})", line=line)
+                    _resync(feed, report, separator, f"{exc.msg} (line {_line_of(feed, exc.pos)})", line=line, in_array=in_array)
                     resynced = True
                     break
                 else:
@@ -281,10 +281,20 @@ def _line_of(feed: _Feed, pos: int) -> int:
     return feed.line + feed.text.count("\n", feed.pos, pos)
 
 
-def _resync(feed: _Feed, report: LoadReport, separator: str | None, problem: str, line: int | None = None) -> None:
-    """Skip a malformed element: move to the start of the next element that follows a ','."""
+def _resync(feed: _Feed, report: LoadReport, separator: str | None, problem: str, line: int | None = None, in_array: bool = True) -> None:
+    """Skip a malformed element: move to the start of the next element.
+
+    In a pretty-printed array the next element follows ',' and the same indentation as the
+    first element; in a minified array it follows '},'; in a sequence of values it is a '{'
+    at the start of a line.
+    """
     line = feed.line if line is None else line
-    marker = re.compile(re.escape("," + (separator or "")) + r"(?=\{)") if separator and "\n" in separator else re.compile(r"\}\s*,\s*(?=\{)")
+    if not in_array:
+        marker = re.compile(r"\n(?=\{)")
+    elif separator and "\n" in separator:
+        marker = re.compile(re.escape("," + separator) + r"(?=\{)")
+    else:
+        marker = re.compile(r"\}\s*,\s*(?=\{)")
     search_from = feed.pos + 1
     while True:
         match = marker.search(feed.text, search_from)
