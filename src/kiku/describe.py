@@ -176,7 +176,7 @@ def programming_languages(texts: Iterable[str]) -> list[str]:
         for language, pattern in _MENTIONS:
             if pattern.search(text):
                 found.setdefault(language)
-    return list(found)
+    return sorted(found)
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}", re.U)
