@@ -15,3 +15,5 @@ fi
 # llama-cpp-python compiles llama.cpp from source (5-8 min on 2 cores, cached by pip afterwards).
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+python -m pytest -q -p no:cacheprovider "$@"
