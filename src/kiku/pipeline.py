@@ -577,8 +577,7 @@ def analyze(
     >>> run.manifest["counts"]["conversations"]                                     # doctest: +SKIP
     560
     """
-    config = (config or RunConfig()).model_copy(update=settings) if settings else (config or RunConfig())
-    RunConfig.model_validate(config.model_dump())
+    config = RunConfig(**{**(config or RunConfig()).model_dump(), **settings})
     progress = progress or Progress()
     input_path = Path(input_path)
     if not input_path.exists():
