@@ -580,13 +580,15 @@ def analyze(
     config = RunConfig(**{**(config or RunConfig()).model_dump(), **settings})
     progress = progress or Progress()
     input_path = Path(input_path)
-    if not input_path.exists():
+    hub_dataset = config.format == "hf" and not input_path.exists()
+    if not input_path.exists() and not hub_dataset:
         raise InputError(str(input_path), "no such file or folder", "check the path")
     store = RunStore(out)
     parts = default_components(config, components)
 
     started = time.perf_counter()
-    input_hash, input_bytes = file_fingerprint(input_path)
+    # A hub dataset is identified by its name (its content may change upstream: pin a revision).
+    input_hash, input_bytes = (fingerprint("hf", str(input_path)), 0) if hub_dataset else file_fingerprint(input_path)
     manifest = store.manifest
     manifest["kiku_version"] = _kiku_version()
     manifest["config"] = config.model_dump()
