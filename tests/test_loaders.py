@@ -391,3 +391,15 @@ def test_loader_docstring_examples():
     for module in (kiku.loaders._convert, kiku.loaders._stream, kiku.loaders.kura, kiku.loaders.mapping, kiku.loaders.report):
         failures, _ = doctest.testmod(module)
         assert failures == 0, module.__name__
+
+
+def test_report_tells_where_each_conversation_starts():
+    report = LoadReport()
+    positions = [(c.id, report.current_source, report.current_line) for c in load_conversations(DATA / "sharegpt-truncated.json", report=report)]
+    assert positions[0] == ("otSTSpB_0", str(DATA / "sharegpt-truncated.json"), 2)
+    text = (DATA / "sharegpt-truncated.json").read_text(encoding="utf-8").split("\n")
+    for conversation_id, _, line in positions:
+        assert text[line] == f'    "id": "{conversation_id}",'  # the line after the record's '{'
+    report = LoadReport()
+    folder = [(report.current_source, report.current_line) for _ in load_conversations(DATA / "kura-checkpoint", report=report)]
+    assert folder[3] == (str(DATA / "kura-checkpoint" / "conversations.jsonl"), 4)

@@ -95,7 +95,9 @@ def load_conversations(
         mapping: which columns/fields hold what (:class:`ColumnMapping`, a dict, or
             ``"id=col,text=col"``); for csv, parquet, hf, jsonl and queries.
         report: filled while iterating: ``source``, ``format``, ``loaded``, ``skipped``,
-            ``warnings``. Pass one to read it afterwards.
+            ``warnings``. Pass one to read it afterwards. While iterating,
+            ``report.current_source`` / ``report.current_line`` say where the conversation
+            just yielded starts (for the run store's ``source`` / ``source_line``).
 
     Returns:
         A generator of :class:`~kiku.records.Conversation`. Records are read lazily, one at
@@ -191,6 +193,7 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
                 dropped_parts[kind] = dropped_parts.get(kind, 0) + int(count)
         first_seen[conversation_id] = (source, draft.line)
         report.loaded += 1
+        report.set_current(source, draft.line)
         yield conversation
     if made_ids:
         report.warn(f"{report.source}: {made_ids} records had no id; ids were made from the file name and line, e.g. '{Path(report.source).stem}-1'")
