@@ -403,3 +403,20 @@ def test_report_tells_where_each_conversation_starts():
     report = LoadReport()
     folder = [(report.current_source, report.current_line) for _ in load_conversations(DATA / "kura-checkpoint", report=report)]
     assert folder[3] == (str(DATA / "kura-checkpoint" / "conversations.jsonl"), 4)
+
+
+def test_problems_inside_a_folder_input_name_the_file_inside_it(tmp_path):
+    rows = _mtbench_rows()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with open(folder / "a.jsonl", "w", encoding="utf-8") as out:
+        out.write(json.dumps({"id": rows[0]["chat_id"], "messages": rows[0]["messages"]}) + "\n")
+        out.write("{oops\n")
+    with open(folder / "b.jsonl", "w", encoding="utf-8") as out:
+        out.write(json.dumps({"id": rows[0]["chat_id"], "messages": rows[1]["messages"]}) + "\n")
+        out.write(json.dumps({"id": rows[2]["chat_id"], "messages": rows[2]["messages"]}) + "\n")
+    conversations, report = load(folder, "hf")
+    assert [c.id for c in conversations] == [rows[0]["chat_id"], rows[2]["chat_id"]]
+    assert [(Path(s.source).name, s.line) for s in report.skipped] == [("a.jsonl", 2), ("b.jsonl", 1)]
+    assert report.skipped[1].reason.startswith(f"duplicate id '{rows[0]['chat_id']}': first seen on line 1 of {folder / 'a.jsonl'}")
+    assert report.source == str(folder) and report.loaded == 2

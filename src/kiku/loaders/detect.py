@@ -109,7 +109,7 @@ def format_of_record(record: Any, source: str) -> str:
     """The format a first record belongs to (see :func:`detect_format`)."""
     if not isinstance(record, dict):
         raise _unknown(source, f"the first record is a {type(record).__name__}, not an object")
-    if "mapping" in record and "current_node" in record or isinstance(record.get("mapping"), dict) and "title" in record:
+    if isinstance(record.get("mapping"), dict) and ("current_node" in record or "title" in record):
         return "chatgpt"
     if "chat_messages" in record:
         return "claude"

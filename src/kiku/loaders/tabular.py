@@ -8,6 +8,7 @@ and turned into drafts with a :class:`ColumnMapping`. A mapped column that does 
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -137,7 +138,15 @@ def read_hf(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> It
     splits = list(loaded.items()) if hasattr(loaded, "keys") else [(None, loaded)]
     for split, dataset in splits:
         view = report.for_source(f"{report.source}[{split}]") if split else report
-        for draft in _drafts_from_rows(_dataset_rows(dataset), list(dataset.column_names), mapping, view):
+        rows = _dataset_rows(dataset)
+        columns = list(dataset.column_names or [])
+        if not columns:  # a streamed hub dataset may not know its columns before the first row
+            first = next(rows, None)
+            if first is None:
+                continue
+            columns = list(first[1])
+            rows = itertools.chain([first], rows)
+        for draft in _drafts_from_rows(rows, columns, mapping, view):
             if split:
                 draft.metadata.setdefault("split", split)
             yield draft
