@@ -297,6 +297,8 @@ def test_hf_folder_of_data_files(tmp_path):
     assert detect_format(folder) == "hf"
     conversations, _ = load(folder)
     assert [c.id for c in conversations] == [r["chat_id"] for r in rows]
+    single, _ = load(folder / "part-0.parquet", "hf")  # one file with --format hf
+    assert [c.id for c in single] == [r["chat_id"] for r in rows[:6]]
 
 
 def test_hf_hub_name_offline_is_a_clear_input_error():
