@@ -175,22 +175,24 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
                 source=source,
             )
             continue
+        metadata = draft.metadata
+        if draft.dropped_parts:
+            metadata = {**metadata, "non_text_parts": draft.dropped_parts}
+        if draft.notes:
+            metadata = {**metadata, "load_notes": draft.notes}
         try:
-            conversation = Conversation(
-                id=conversation_id, created_at=draft.created_at, messages=draft.messages, metadata=draft.metadata
-            )
+            conversation = Conversation(id=conversation_id, created_at=draft.created_at, messages=draft.messages, metadata=metadata)
         except ValidationError as exc:
             error = exc.errors()[0]
             field = ".".join(str(p) for p in error["loc"])
             report.skip(draft.line, f"invalid record: field '{field}': {error['msg']}; fix the record", conversation_id, source=source)
             continue
-        for note in draft.metadata.get("load_notes", []):
+        for note in draft.notes:
             report.warn(f"{source}:{draft.line}: {note}; the record was kept", kind="record repaired")
-        parts = draft.metadata.get("non_text_parts")
-        if isinstance(parts, dict):
+        if draft.dropped_parts:
             with_dropped += 1
-            for kind, count in parts.items():
-                dropped_parts[kind] = dropped_parts.get(kind, 0) + int(count)
+            for kind, count in draft.dropped_parts.items():
+                dropped_parts[kind] = dropped_parts.get(kind, 0) + count
         first_seen[conversation_id] = (source, draft.line)
         report.loaded += 1
         report.set_current(source, draft.line)
