@@ -207,3 +207,64 @@ def test_csv_row_with_wrong_field_count(tmp_path):
     conversations, report = load(path)
     assert [c.messages[0].content for c in conversations] == ["How do I locate my card?", "My card is lost"]
     assert [(s.line, s.reason) for s in report.skipped] == [(3, "wrong number of fields: 4, the header has 2; quote fields that contain the delimiter")]
+
+
+def _mutations(value, rng, count):
+    """Apply ``count`` random edits (replace a nested value with another type, or delete a key)."""
+    import copy
+
+    replacements = [None, 1, -3.5, True, "", "x", [], {}, [1, "a"], {"a": 1}, 10**30, "2024-99-99", {"role": "user", "content": "x"}]
+    data = copy.deepcopy(value)
+    for _ in range(count):
+        paths, stack = [], [((), data)]
+        while stack:
+            path, node = stack.pop()
+            if path:
+                paths.append(path)
+            children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+            stack.extend((path + (key,), child) for key, child in children)
+        if not paths:
+            break
+        path = rng.choice(paths)
+        parent = data
+        for key in path[:-1]:
+            parent = parent[key]
+        if isinstance(path[-1], str) and rng.random() < 0.3:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(rng.choice(replacements))
+    return data
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_randomly_damaged_records_never_escape_as_tracebacks(tmp_path, seed):
+    """Seeded structural and byte-level damage to real samples: only InputError or skipped records."""
+    import random
+
+    from kiku.errors import KikuError
+    from kiku.loaders import FORMATS
+
+    rng = random.Random(seed)
+    samples = {
+        "chatgpt": json.loads((DATA / "chatgpt-export.json").read_text(encoding="utf-8")),
+        "claude": json.loads((DATA / "claude-export.json").read_text(encoding="utf-8")),
+        "queries": json.loads((DATA / "wandb-queries.json").read_text(encoding="utf-8"))[:4],
+        "jsonl": [json.loads(line) for line in REAL[:4]],
+    }
+    escaped = []
+    for index in range(120):
+        name = rng.choice(sorted(samples))
+        damaged = json.dumps(_mutations(samples[name], rng, rng.randint(1, 4))).encode("utf-8")
+        if index % 3 == 0:  # and some byte damage
+            cut = rng.randrange(len(damaged))
+            damaged = damaged[:cut] + bytes([rng.randrange(256)]) + damaged[cut + rng.randint(0, 3) :]
+        path = tmp_path / f"damaged-{index}.json"
+        path.write_bytes(damaged)
+        for format_name in (None, name, rng.choice(sorted(FORMATS))):
+            try:
+                list(load_conversations(path, format_name, report=LoadReport()))
+            except KikuError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - the point of the test
+                escaped.append(f"{name} as {format_name}: {type(exc).__name__}: {exc}")
+    assert escaped == []
