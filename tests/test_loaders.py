@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -385,12 +386,13 @@ def test_loader_docstring_examples():
     import doctest
 
     import kiku.loaders._convert
+    import kiku.loaders.archive
     import kiku.loaders._stream
     import kiku.loaders.kura
     import kiku.loaders.mapping
     import kiku.loaders.report
 
-    for module in (kiku.loaders._convert, kiku.loaders._stream, kiku.loaders.kura, kiku.loaders.mapping, kiku.loaders.report):
+    for module in (kiku.loaders.archive, kiku.loaders._convert, kiku.loaders._stream, kiku.loaders.kura, kiku.loaders.mapping, kiku.loaders.report):
         failures, _ = doctest.testmod(module)
         assert failures == 0, module.__name__
 
@@ -422,3 +424,27 @@ def test_problems_inside_a_folder_input_name_the_file_inside_it(tmp_path):
     assert [(Path(s.source).name, s.line) for s in report.skipped] == [("a.jsonl", 2), ("b.jsonl", 1)]
     assert report.skipped[1].reason.startswith(f"duplicate id '{rows[0]['chat_id']}': first seen on line 1 of {folder / 'a.jsonl'}")
     assert report.source == str(folder) and report.loaded == 2
+
+
+def test_zipped_exports_are_read_from_their_conversations_json(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "chatgpt-export.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("user.json", '{"id": "user-1"}')
+        bundle.writestr("chat.html", "<html></html>")
+        bundle.write(DATA / "chatgpt-export.json", "conversations.json")
+    assert detect_format(archive) == "chatgpt"
+    conversations, report = load(archive)
+    plain, _ = load(DATA / "chatgpt-export.json")
+    assert conversations == plain
+    assert report.format == "chatgpt" and report.source == f"{archive}/conversations.json"
+    assert report.skipped[0].source == f"{archive}/conversations.json"
+    leftovers = list(Path(tempfile.gettempdir()).glob("kiku-zip-*"))
+    assert not [p for p in leftovers if (p / "conversations.json").exists() and (p / "conversations.json").stat().st_size == (DATA / "chatgpt-export.json").stat().st_size]
+    several = tmp_path / "several.zip"
+    with zipfile.ZipFile(several, "w") as bundle:
+        bundle.writestr("a.jsonl", "{}")
+        bundle.writestr("b.jsonl", "{}")
+    with pytest.raises(InputError, match=r"several data files \(a.jsonl, b.jsonl\); unzip it and pass the one to read"):
+        load_conversations(several)

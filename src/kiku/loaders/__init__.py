@@ -23,6 +23,9 @@ Formats (``--format``; detected from the name and first record when omitted):
 ``hf``             a Hugging Face dataset folder (``save_to_disk``), a folder of data files, or a hub name
 =================  ===========================================================================
 
+A ``.zip`` holding the file (as ChatGPT and Claude.ai exports arrive) is read in place of it:
+its ``conversations.json``, or its only data file.
+
 Central checks for every format: a conversation with no non-empty message is skipped; a
 repeated id is skipped (the first is kept, the reason names the line of the first); an empty,
 unreadable or unusable file raises :class:`~kiku.errors.InputError` with one line saying what
@@ -40,6 +43,7 @@ from pydantic import ValidationError
 
 from kiku.errors import InputError
 from kiku.loaders._convert import Draft
+from kiku.loaders.archive import extracted_member
 from kiku.loaders.detect import FORMAT_NAMES, detect_format
 from kiku.loaders.json_formats import read_chatgpt, read_claude, read_jsonl, read_queries, read_sharegpt
 from kiku.loaders.kura import KuraCheckpoint, compute_levels, read_kura_checkpoint, read_kura_checkpoint_conversations
@@ -120,14 +124,38 @@ def load_conversations(
     name = _check_format(format, source)
     if not file.exists() and name != "hf":
         raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
+    columns = ColumnMapping.coerce(mapping)
+    if file.is_file() and file.suffix.lower() == ".zip":
+        archive = extracted_member(file, source)
+        member, member_source = archive.__enter__()
+        try:
+            name = _prepare(member, member_source, name, report)
+        except BaseException:
+            archive.__exit__(None, None, None)
+            raise
+        return _closing(_load(FORMATS[name], member, columns, report), archive)
+    name = _prepare(file, source, name, report)
+    return _load(FORMATS[name], file, columns, report)
+
+
+def _prepare(file: Path, source: str, name: str | None, report: LoadReport) -> str:
+    """Check the input can be read, detect its format when not given, and name it in the report."""
     if file.is_file():
         _check_not_empty(file, source)
     if name is None:
-        name = detect_format(file)
+        name = detect_format(file, source)
     if file.is_dir() and name not in FOLDER_FORMATS:
         raise InputError(source, f"is a folder, but format {name!r} reads a file", "pass the file inside it, or --format kura-checkpoint / hf")
     report.source, report.format = source, name
-    return _load(FORMATS[name], file, ColumnMapping.coerce(mapping), report)
+    return name
+
+
+def _closing(conversations: Iterator[Conversation], archive: Any) -> Iterator[Conversation]:
+    """Yield from ``conversations``, then remove the archive member extracted for them."""
+    try:
+        yield from conversations
+    finally:
+        archive.__exit__(None, None, None)
 
 
 def _check_format(format: str | None, source: str) -> str | None:  # noqa: A002

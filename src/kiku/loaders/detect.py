@@ -25,7 +25,7 @@ def _unknown(source: str, what: str) -> InputError:
     return InputError(source, f"unknown format ({what})", f"pass --format one of {', '.join(FORMAT_NAMES)}")
 
 
-def detect_format(path: str | os.PathLike[str]) -> str:
+def detect_format(path: str | os.PathLike[str], source: str | None = None) -> str:
     """Return the format name of a file or folder, or raise InputError saying to pass ``--format``.
 
     Rules: a folder with summaries.jsonl + conversations.jsonl is ``kura-checkpoint``; a folder
@@ -33,12 +33,14 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     ``csv``; ``.parquet`` is ``parquet``; JSON Lines or a JSON array is judged by its first
     record: ``mapping`` -> chatgpt, ``chat_messages`` -> claude, ``conversations`` with ``from``
     -> sharegpt, ``query`` -> queries, ``chat_id`` -> kura, ``messages`` (or other usual fields) -> jsonl.
+    A ``.zip`` (as ChatGPT and Claude.ai exports arrive) is judged by its ``conversations.json``
+    (or its only data file). ``source`` names the input in errors (default: ``path``).
 
     >>> detect_format("tests/data/sharegpt-truncated.json")  # doctest: +SKIP
     'sharegpt'
     """
     file = Path(path)
-    source = os.fspath(path)
+    source = source or os.fspath(path)
     if not file.exists():
         raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
     if file.is_dir():
@@ -52,20 +54,26 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    first = first_record(file)
+    if suffix == ".zip":
+        from kiku.loaders.archive import extracted_member
+
+        with extracted_member(file, source) as (member, member_source):
+            return detect_format(member, member_source)
+    first = first_record(file, source)
     if first is None:
         raise _unknown(source, "no JSON record found at the start of the file")
     return format_of_record(first, source)
 
 
-def first_record(file: Path) -> Any:
+def first_record(file: Path, source: str | None = None) -> Any:
     """The first JSON record of a JSON Lines file or JSON array (None if none parses)."""
-    quiet = LoadReport(source=os.fspath(file))
+    source = source or os.fspath(file)
+    quiet = LoadReport(source=source)
     try:
         with open(file, "rb") as handle:
             head = handle.read(64).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     except OSError as exc:
-        raise InputError(os.fspath(file), f"cannot read the file ({exc.strerror or exc})", "check that it exists and is readable") from None
+        raise InputError(source, f"cannot read the file ({exc.strerror or exc})", "check that it exists and is readable") from None
     if file.suffix.lower() in JSONL_SUFFIXES:
         records = _first_objects(iter_jsonl(file, quiet))
     elif head.startswith("["):
