@@ -10,18 +10,18 @@ Entry point::
 
 Formats (``--format``; detected from the name and first record when omitted):
 
-=================  ===========================================================================
-``jsonl``          kiku JSON Lines: ``{"id", "created_at"?, "messages": [{"role", "content"}], "metadata"?}``
-``kura``           Kura's conversation dump (JSON Lines with ``chat_id``)
-``kura-checkpoint`` a Kura checkpoint folder (its ``conversations.jsonl``; see :func:`read_kura_checkpoint`)
-``claude``         Claude.ai export ``conversations.json``
-``chatgpt``        ChatGPT export ``conversations.json`` (the current branch of each tree)
-``sharegpt``       ShareGPT ``[{"id", "conversations": [{"from", "value"}]}]``, also cut-off files
-``queries``        query-document pairs ``[{"query_id", "query", "matching_document", ...}]``
-``csv``            CSV/TSV with a header, see :class:`ColumnMapping`
-``parquet``        Parquet, see :class:`ColumnMapping`
-``hf``             a Hugging Face dataset folder (``save_to_disk``), a folder of data files, or a hub name
-=================  ===========================================================================
+===================  ===========================================================================
+``jsonl``            kiku JSON Lines: ``{"id", "created_at"?, "messages": [{"role", "content"}], "metadata"?}``
+``kura``             Kura's conversation dump (JSON Lines with ``chat_id``)
+``kura-checkpoint``  a Kura checkpoint folder (its ``conversations.jsonl``; see :func:`read_kura_checkpoint`)
+``claude``           Claude.ai export ``conversations.json``
+``chatgpt``          ChatGPT export ``conversations.json`` (the current branch of each tree)
+``sharegpt``         ShareGPT ``[{"id", "conversations": [{"from", "value"}]}]``, also cut-off files
+``queries``          query-document pairs ``[{"query_id", "query", "matching_document", ...}]``
+``csv``              CSV/TSV with a header, see :class:`ColumnMapping`
+``parquet``          Parquet, see :class:`ColumnMapping`
+``hf``               a Hugging Face dataset folder (``save_to_disk``), a folder of data files, or a hub name
+===================  ===========================================================================
 
 A ``.zip`` holding the file (as ChatGPT and Claude.ai exports arrive) is read in place of it:
 its ``conversations.json``, or its only data file.
