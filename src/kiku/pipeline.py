@@ -119,18 +119,28 @@ def _conversation_row(conversation: Conversation, source: str) -> dict[str, Any]
 
 
 def conversations_from_batch(batch: pa.RecordBatch) -> list[Conversation]:
-    """Rebuild Conversation records from a batch of ``conversations.parquet``."""
+    """Rebuild Conversation records from a batch of ``conversations.parquet``.
+
+    The rows were validated when they were loaded, so they are rebuilt without validating
+    again (``model_construct``): several times faster on long conversations.
+    """
+    from datetime import datetime
+
     columns = batch.to_pydict()
     conversations = []
     for cid, created, messages, metadata in zip(
         columns["conversation_id"], columns["created_at"], columns["messages"], columns["metadata"]
     ):
+        turns = [
+            Message.model_construct(
+                role=m["role"], content=m["content"],
+                created_at=datetime.fromisoformat(m["created_at"]) if m.get("created_at") else None,
+            )
+            for m in json.loads(messages)
+        ]
         conversations.append(
-            Conversation(
-                id=cid,
-                created_at=created,
-                messages=[Message(**m) for m in json.loads(messages)],
-                metadata=json.loads(metadata) if metadata else {},
+            Conversation.model_construct(
+                id=cid, created_at=created, messages=turns, metadata=json.loads(metadata) if metadata else {}
             )
         )
     return conversations
