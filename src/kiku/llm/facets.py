@@ -112,20 +112,12 @@ def render_conversation(conversation: Conversation, max_chars: int = 6000, max_m
     return f"<messages>\n{body}\n</messages>"
 
 
-def offline_describe(conversations: Sequence[Conversation]) -> list[Summary]:
-    """kiku's offline facets (``kiku.describe``); a minimal stand-in when that module is absent."""
-    try:
-        from kiku.describe import describe_offline  # type: ignore[attr-defined]
-    except ImportError:
-        return [
-            Summary(
-                conversation_id=c.id, request=c.first_user_message, turns=c.user_turns, messages=len(c.messages),
-                user_chars=sum(len(m.content) for m in c.messages if m.role == "user"),
-                assistant_chars=sum(len(m.content) for m in c.messages if m.role == "assistant"),
-            )
-            for c in conversations
-        ]
-    return list(describe_offline(conversations))
+def _params_hash(*parts: Any) -> str:
+    import hashlib
+    import json
+
+    blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
 def merge_facets(base: Summary, answer: BaseModel) -> Summary:
@@ -157,7 +149,7 @@ class LLMDescriber:
     ``schema`` a pydantic model (default :class:`ClioFacets`). Fields named summary, task, concern,
     frustration, assistant_errors fill the Summary; others land in ``Summary.facets``. A
     conversation whose call fails keeps its offline facets and is listed in ``client.usage.failures``
-    (and in :attr:`failures`), so the run goes on and a rerun retries only what failed.
+    (and in :attr:`failed_ids`), so the run goes on and a rerun retries only what failed.
 
     Example:
         >>> describer = LLMDescriber(LLMClient.from_spec("local"))        # doctest: +SKIP
@@ -168,17 +160,33 @@ class LLMDescriber:
     stage = "describe"
 
     def __init__(self, client: LLMClient, prompt: str | None = None, schema: type[BaseModel] | None = None,
-                 offline: Callable[[Sequence[Conversation]], list[Summary]] | None = None,
-                 max_chars: int = 6000) -> None:
+                 offline: Any = None, max_chars: int = 6000) -> None:
         self.client = client
         self.prompt = prompt or DEFAULT_PROMPT
         if "{conversation}" not in self.prompt:
             raise ValueError("the describe prompt needs a {conversation} placeholder")
         self.schema = schema or ClioFacets
-        self.offline = offline or offline_describe
+        if offline is None:
+            from kiku.describe import OfflineDescriber
+
+            offline = OfflineDescriber()
+        self.offline = offline
         self.max_chars = max_chars
         self.failed_ids: list[str] = []
         self.name = f"llm-describe:{client.backend.provider}/{client.backend.model}:{self.schema.__name__}"
+
+    def fingerprint(self) -> str:
+        """Identifies everything that shapes the output (not concurrency, retries or the cache location)."""
+        offline = getattr(self.offline, "fingerprint", None)
+        offline_fp = offline() if callable(offline) else getattr(self.offline, "name", repr(self.offline))
+        return "llm-describe-v1:" + _params_hash(
+            self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
+            self.prompt, self.schema.model_json_schema(), self.max_chars, offline_fp,
+        )
+
+    def _offline(self, conversations: Sequence[Conversation]) -> list[Summary]:
+        describe = getattr(self.offline, "describe", None)
+        return list(describe(conversations) if callable(describe) else self.offline(conversations))
 
     def messages_for(self, conversation: Conversation) -> list[dict[str, str]]:
         """The exact messages sent for one conversation (no id, no metadata)."""
@@ -190,7 +198,7 @@ class LLMDescriber:
         return run_sync(self.adescribe(conversations))
 
     async def adescribe(self, conversations: Sequence[Conversation]) -> list[Summary]:
-        base = self.offline(conversations)
+        base = self._offline(conversations)
 
         async def one(conversation: Conversation) -> BaseModel:
             answer, _ = await self.client.complete(self.messages_for(conversation), self.schema, self.stage)

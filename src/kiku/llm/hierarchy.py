@@ -212,7 +212,17 @@ class ClioHierarchy:
         self._embedder = embedder
         self.seed = seed
         self.fallbacks = 0  # children placed by embedding because no answer matched
+        self.failed_ids: list[str] = []  # proposals/renames that fell back after failed calls
         self.name = f"llm-clio-hierarchy:{client.backend.provider}/{client.backend.model}:{top_size}:{branching}:{neighbourhood_size}"
+
+    def fingerprint(self) -> str:
+        from kiku.llm.facets import _params_hash
+
+        return "llm-clio-hierarchy-v1:" + _params_hash(
+            self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
+            CANDIDATES_PROMPT, ASSIGN_PROMPT, RENAME_PROMPT, self.top_size, self.branching, self.neighbourhood_size,
+            self.outsiders, self.seed, getattr(self._embedder, "name", "minilm"),
+        )
 
     @property
     def embedder(self) -> Embedder:
@@ -231,6 +241,7 @@ class ClioHierarchy:
 
     async def abuild(self, base: Sequence[Cluster], corpus: Corpus | None = None) -> list[Cluster]:
         base = [c.model_copy(deep=True) for c in base]
+        self.failed_ids, self.fallbacks = [], 0
         topics = [c for c in base if not c.is_noise]
         out: list[Cluster] = list(base)
         children = topics
@@ -294,7 +305,9 @@ class ClioHierarchy:
                 if names:
                     return names
             except Exception as exc:  # noqa: BLE001 - fall back to the neighbourhood's own largest topics
-                self.client.record_failure(self.stage, f"candidates:{[children[i].id for i in hood][:3]}", exc)
+                key = f"candidates:{','.join(children[i].id for i in hood[:3])}"
+                self.client.record_failure(self.stage, key, exc)
+                self.failed_ids.append(key)
             largest = sorted(hood.tolist(), key=lambda i: -children[i].size)[:count]
             return [children[i].name for i in largest]
 
@@ -321,7 +334,9 @@ class ClioHierarchy:
                                      "Answer with one category name copied exactly from the list."})
                 try:
                     answer, _ = await self.client.complete(messages, schema, self.stage)
-                except Exception:  # noqa: BLE001 - falls back to the nearest candidate below
+                except Exception as exc:  # noqa: BLE001 - falls back to the nearest candidate below
+                    self.client.record_failure(self.stage, f"assign:{child.id}", exc)
+                    self.failed_ids.append(f"assign:{child.id}")
                     break
                 matched = match_candidate(getattr(answer, "choice", ""), shuffled)
                 if matched is not None:
@@ -348,6 +363,7 @@ class ClioHierarchy:
                 return (answer.name.strip() or fallback_names[position], answer.description.strip())
             except Exception as exc:  # noqa: BLE001 - keep the candidate name
                 self.client.record_failure(self.stage, f"rename:{fallback_names[position]}", exc)
+                self.failed_ids.append(f"rename:{fallback_names[position]}")
                 return (fallback_names[position], "")
 
         return list(await self.client.map(list(range(len(groups))), one))

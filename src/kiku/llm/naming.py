@@ -144,7 +144,16 @@ class ContrastiveNamer:
         self.sample_size = sample_size
         self.contrastive = contrastive
         self.seed = seed
+        self.failed_ids: list[str] = []
         self.name = f"llm-contrastive:{client.backend.provider}/{client.backend.model}:{sample_size}:{contrastive}"
+
+    def fingerprint(self) -> str:
+        from kiku.llm.facets import _params_hash
+
+        return "llm-contrastive-v1:" + _params_hash(
+            self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
+            NAMING_PROMPT, PARENT_PROMPT, self.sample_size, self.contrastive, self.seed,
+        )
 
     @staticmethod
     def _texts(corpus: Corpus) -> list[str]:
@@ -183,12 +192,14 @@ class ContrastiveNamer:
         texts = self._texts(corpus)
         answers = await self.client.map(list(drafts), lambda d: self.client.complete(self.messages_for(d, corpus), ClusterNaming, self.stage))
         names: list[TopicName] = []
+        self.failed_ids = []
         for draft, answer in zip(drafts, answers):
             central = _central_request(draft, corpus)
             if isinstance(answer, BaseException):
                 if not isinstance(answer, Exception):
                     raise answer
                 self.client.record_failure(self.stage, draft.key, answer)
+                self.failed_ids.append(draft.key)
                 fallback = " ".join((central or "Unnamed topic").split()[:MAX_NAME_WORDS])
                 names.append(TopicName(name=fallback, description="", representative_request=central))
             else:
