@@ -270,7 +270,7 @@ def sql(
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
     console.print(table)
-    total = relation.count("*").fetchone()[0]
+    total = connection.execute(f"select count(*) from ({query.strip().rstrip(';')})").fetchall()[0][0]
     if total > limit:
         console.print(f"[dim]{limit} of {total} rows shown (--limit)[/]")
 
