@@ -478,7 +478,8 @@
     const topic = S.assign[S.base] ? S.assign[S.base][i] : -1;
     const when = S.T && S.T[i] === S.T[i] ? new Date(S.T[i]).toISOString().slice(0, 10) : "";
     return h("button", { class: "example", type: "button", "data-conversation": S.B.ids[i], onclick: () => openConversation(S.B.ids[i]) },
-      highlighted(h("div", { class: "ex-text" }), clip(sum || req, 400), S.query),
+      highlighted(h("div", { class: "ex-text" }), clip(req, 400), S.query),
+      sum ? highlighted(h("div", { class: "ex-sum" }), clip(sum, 300), S.query) : null,
       h("div", { class: "ex-meta", text: [topic >= 0 ? S.clusters[topic].name : "", when].filter(Boolean).join(" · ") }));
   }
 
@@ -908,7 +909,7 @@
       ctx.fillText(fmt.format(Math.round(v)), pad.l - 6, y);
     }
     ctx.textAlign = "center"; ctx.textBaseline = "top";
-    const ticks = Math.min(nb, 8);
+    const ticks = Math.max(2, Math.min(nb, Math.floor((W - pad.l - pad.r) / 90)));
     for (let g = 0; g < ticks; g++) {
       const b = Math.round(g * (nb - 1) / Math.max(1, ticks - 1));
       ctx.fillText(new Date(lo + b * step).toISOString().slice(0, 10), px(b), H - pad.b + 8);
