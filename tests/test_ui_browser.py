@@ -7,7 +7,6 @@ tests/artifacts/; with KIKU_SCREENSHOTS=1 the README ones are refreshed in docs/
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -334,21 +333,17 @@ def test_run_without_llm_facets_hides_them(browser, plain_run: Path) -> None:
         p.close()
 
 
-def test_a_real_kiku_run_opens(browser, tmp_path: Path) -> None:
-    """The explorer on a run made by kiku's own pipeline (150 real W&B queries)."""
-    kiku = pytest.importorskip("kiku")
-    src = web_runs.SHARED_DATA / "wandb-queries" / "conversations.json"
-    rows = json.loads(src.read_text())[:150]
-    data = tmp_path / "queries.jsonl"
-    data.write_text("\n".join(json.dumps({"id": r["query_id"], "query": r["query"]}) for r in rows))
+def test_a_real_kiku_run_opens(browser, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The explorer on a run made by kiku's own offline pipeline (conftest's 200 real queries)."""
     try:
-        run = kiku.analyze(data, tmp_path / "run", clusters=12)
-    except (ImportError, AttributeError, NotImplementedError) as exc:
+        run = request.getfixturevalue("small_run")
+    except (ImportError, AttributeError, NotImplementedError, FileNotFoundError) as exc:
         pytest.skip(f"kiku's pipeline is not complete on this branch yet: {exc}")
+    n = RunData(run.path).bundle()["n"]
     with running_server(run.path) as url:
         p = Page(browser)
         p.open(url)
-        assert sum(root_counts(p).values()) == 150
+        assert sum(root_counts(p).values()) == n == 200
         click_point(p, 0)
         assert p.eval("kiku.state.selected") >= 0
         p.page.locator(".details-panel .example").first.click()
@@ -356,3 +351,8 @@ def test_a_real_kiku_run_opens(browser, tmp_path: Path) -> None:
         assert p.errors == []
         p.shot("10-real-run")
         p.close()
+    e = Page(browser)
+    e.open(export_html(run.path, tmp_path / "real.html").as_uri())
+    assert sum(root_counts(e).values()) == 200
+    assert e.errors == []
+    e.close()

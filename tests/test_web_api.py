@@ -196,15 +196,30 @@ def test_only_the_started_run_is_served(server: str, plain_run: Path) -> None:
 
 
 def test_export_is_one_offline_file_with_escaped_data(llm_run: Path, tmp_path: Path, server: str) -> None:
-    out = export_html(llm_run, tmp_path / "report.html")
+    import base64
+    import gzip
+
+    out = export_html(llm_run, tmp_path / "report.html", max_message_chars=100, max_conversation_chars=150)
     text = out.read_text(encoding="utf-8")
-    assert text.count("<script") == 2  # the JSON block and the app, nothing else
+    scripts = re.findall(r"<script([^>]*)>", text)
+    # the JSON block, the app, and two conversation chunks (560 / 500) - nothing else
+    assert scripts == [' type="application/json" id="kiku-data"', "",
+                       ' type="application/octet-stream" id="kiku-chunk-0"', ' type="application/octet-stream" id="kiku-chunk-1"']
     assert re.search(r"""(src|href)=["']?(https?:)?//""", text) is None
-    assert "Content-Security-Policy" in text and "connect-src" not in text.split("Content-Security-Policy")[0]
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text).group(1)
+    assert "default-src &#x27;none&#x27;" in csp and "unsafe" not in csp and "connect-src" not in csp
     data = text.split('<script type="application/json" id="kiku-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in data and "\u2028" not in data
     parsed = json.loads(data)
-    assert parsed["bundle"]["n"] == 560 and len(parsed["conversations"]) == 560
+    assert parsed["bundle"]["n"] == 560 and parsed["chunks"] == 2
+    chunks = re.findall(r'id="kiku-chunk-\d+">([^<]*)</script>', text)
+    conversations = [c for chunk in chunks for c in json.loads(gzip.decompress(base64.b64decode(chunk)))]
+    assert [c["id"] for c in conversations] == parsed["bundle"]["ids"]
+    first = conversations[0]
+    assert first["messages"][0]["content"].startswith("<script>")  # stored as data, inside base64
+    long = next(c for c in conversations if c["clipped"])
+    assert all(len(m["content"]) <= 100 for m in long["messages"])
+    assert sum(len(m["content"]) for m in long["messages"]) <= 150
     served = httpx.get(server + "api/export.html")
     assert served.status_code == 200 and "attachment" in served.headers["content-disposition"]
-    assert served.text.count("<script") == 2
+    assert served.text.count("<script") == 4

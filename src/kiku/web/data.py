@@ -393,15 +393,19 @@ class RunData:
         return {"total": int(total), "limit": limit, "offset": offset,
                 "items": [{"id": str(r["id"]), "request": r["request"], "summary": r["summary"]} for r in rows]}
 
-    def all_conversations(self, max_message_chars: int | None = None) -> dict[str, dict[str, Any]]:
-        """Every conversation's detail keyed by id (for the export); long messages clipped."""
-        out: dict[str, dict[str, Any]] = {}
+    def all_conversations(self, max_message_chars: int | None = None,
+                          max_conversation_chars: int | None = None) -> list[dict[str, Any]]:
+        """Every conversation's detail, aligned with ``bundle()["ids"]`` (for the export).
+
+        Each message is clipped to ``max_message_chars`` and the messages of one conversation
+        to ``max_conversation_chars`` in total (later messages dropped); ``clipped`` says so.
+        """
         ids = self.bundle()["ids"]
         # one pass over each table rather than one query per conversation
         with self._lock:
             conv = self._con.sql("select * from conversations").to_arrow_table().to_pylist()
             fac = self._con.sql("select * from facets").to_arrow_table().to_pylist() if self.has_facets else []
-            asg = self._con.execute(
+            asg = self._con.sql(
                 "select a.conversation_id, a.level, a.cluster_id, c.name from assignments a"
                 " left join clusters c using (cluster_id) order by a.level desc"
             ).fetchall()
@@ -409,10 +413,12 @@ class RunData:
         topics_by: dict[str, list[dict[str, Any]]] = {}
         for cid, level, cluster_id, name in asg:
             topics_by.setdefault(str(cid), []).append({"level": int(level), "cluster_id": str(cluster_id), "name": name})
-        wanted = set(ids)
-        for r in conv:
-            cid = str(r["conversation_id"])
-            if cid not in wanted:
+        conv_by = {str(r["conversation_id"]): r for r in conv}
+        out: list[dict[str, Any]] = []
+        for cid in ids:
+            r = conv_by.get(cid)
+            if r is None:
+                out.append({"id": cid, "messages": [], "metadata": {}, "facets": {}, "topics": topics_by.get(cid, [])})
                 continue
             try:
                 messages = json.loads(r["messages"] or "[]")
@@ -422,18 +428,23 @@ class RunData:
                 metadata = json.loads(r["metadata"] or "{}")
             except ValueError:
                 metadata = {"metadata": r["metadata"]}
-            clipped = False
+            clipped, budget = False, max_conversation_chars
             msgs = []
-            for m in messages:
+            for m in messages if isinstance(messages, list) else []:
                 if not isinstance(m, dict):
                     continue
                 content = str(m.get("content", ""))
-                if max_message_chars is not None and len(content) > max_message_chars:
-                    content = content[:max_message_chars]
-                    clipped = True
+                limit = min(x for x in (max_message_chars, budget, len(content)) if x is not None)
+                if limit < len(content):
+                    content, clipped = content[:limit], True
+                if budget is not None:
+                    budget -= len(content)
                 msgs.append({"role": str(m.get("role", "")), "content": content, "created_at": m.get("created_at")})
+                if budget is not None and budget <= 0:
+                    clipped = clipped or len(msgs) < len(messages)
+                    break
             f = facets_by.get(cid, {})
-            out[cid] = {
+            out.append({
                 "id": cid,
                 "created_at": _iso(r.get("created_at")),
                 "source": r.get("source"),
@@ -443,7 +454,7 @@ class RunData:
                 "metadata": metadata if isinstance(metadata, dict) else {"metadata": metadata},
                 "facets": {k: _plain(_json_or(v) if k.startswith("facet_") else v) for k, v in f.items()},
                 "topics": topics_by.get(cid, []),
-            }
+            })
         return out
 
 

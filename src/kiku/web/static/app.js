@@ -20,14 +20,37 @@
     if (!res.ok) throw new Error(path + ": HTTP " + res.status);
     return res.json();
   }
+  // The export stores conversations as gzip+base64 chunks after the app script; a chunk is
+  // inflated (natively, DecompressionStream) the first time one of its conversations opens.
+  const chunkCache = new Map();
+  let idIndex = null;
+  const domReady = () => new Promise((ok) => {
+    if (document.readyState !== "loading") ok(); else document.addEventListener("DOMContentLoaded", ok, { once: true });
+  });
+  async function inflateChunk(k) {
+    await domReady();
+    const el = document.getElementById("kiku-chunk-" + k);
+    if (!el) return [];
+    const text = atob(el.textContent.trim());
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return JSON.parse(await new Response(stream).text());
+  }
+  async function embeddedConversation(id) {
+    if (!idIndex) { idIndex = new Map(); embedded.bundle.ids.forEach((v, i) => idIndex.set(v, i)); }
+    const i = idIndex.get(id);
+    if (i === undefined) return null;
+    const k = Math.floor(i / embedded.chunk_size);
+    if (!chunkCache.has(k)) chunkCache.set(k, inflateChunk(k));
+    const list = await chunkCache.get(k);
+    return list[i - k * embedded.chunk_size] || null;
+  }
   const source = {
     canExport: mode === "api",
     bundle: () => (embedded ? Promise.resolve(embedded.bundle) : getJSON("api/bundle")),
-    conversation: (id) =>
-      embedded
-        ? Promise.resolve(embedded.conversations[id] || null)
-        : getJSON("api/conversations/" + encodeURIComponent(id)),
-    maxMessageChars: () => (embedded ? embedded.max_message_chars : null),
+    conversation: (id) => (embedded ? embeddedConversation(id) : getJSON("api/conversations/" + encodeURIComponent(id))),
+    clipNote: () => (embedded ? { message: embedded.max_message_chars, conversation: embedded.max_conversation_chars } : null),
   };
 
   // ---------------------------------------------------------------- tiny DOM helpers
@@ -601,7 +624,10 @@
         highlighted(h("div", { class: "msg-body" }), m.content, S.query)));
     }
     box.append(h("h3", { text: "Messages (" + (conv.messages || []).length + ")" }), msgs);
-    if (conv.clipped) box.append(h("p", { class: "note", text: "Long messages are clipped to " + fmt.format(source.maxMessageChars() || 0) + " characters in this export." }));
+    if (conv.clipped) {
+      const c = source.clipNote() || {};
+      box.append(h("p", { class: "note", id: "clipped-note", text: "This export keeps at most " + fmt.format(c.message || 0) + " characters per message and " + fmt.format(c.conversation || 0) + " per conversation; this conversation was shortened. The full text is in the run folder." }));
+    }
     const meta = conv.metadata || {};
     const mk = Object.keys(meta);
     if (mk.length || conv.source) {
@@ -924,6 +950,9 @@
   }
 
   // ---------------------------------------------------------------- go
-  window.kiku = { state: S, selectCluster, openConversation, addFilter, runSearch, setTab, map: M, nearest, toScreenX, toScreenY };
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+  window.kiku = { state: S, selectCluster, openConversation, addFilter, runSearch, setTab, map: M, nearest, toScreenX, toScreenY, drawMap, update };
+  // The markup and the data block precede this script in both modes (deferred when served;
+  // inline before the conversation chunks in the export), so start without waiting for the
+  // rest of a large export file to be parsed.
+  start();
 })();
