@@ -56,6 +56,11 @@ def llm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return web_runs.write_wandb_run(tmp_path_factory.mktemp("ui") / "wandb-docs-queries", llm=True)
+
+
+@pytest.fixture(scope="module")
 def plain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return web_runs.write_wandb_run(tmp_path_factory.mktemp("ui") / "wandb-offline", llm=False)
 
@@ -120,10 +125,10 @@ def assert_nothing_ran(p: Page) -> None:
     assert p.eval("[...document.scripts].filter(s => /__pwned/.test(s.textContent) && s.type !== 'application/json').length") == 0
 
 
-def test_served_explorer_end_to_end(browser, llm_run: Path, tmp_path: Path) -> None:
-    run = RunData(llm_run)
+def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) -> None:
+    run = RunData(clean_run)
     bundle = run.bundle()
-    with running_server(llm_run) as url:
+    with running_server(clean_run) as url:
         p = Page(browser)
         p.open(url)
         origin = url.rstrip("/")
@@ -257,8 +262,8 @@ def test_served_explorer_end_to_end(browser, llm_run: Path, tmp_path: Path) -> N
     e.close()
 
 
-def test_export_file_has_every_view(browser, llm_run: Path, tmp_path: Path) -> None:
-    out = export_html(llm_run, tmp_path / "report.html")
+def test_export_file_has_every_view(browser, clean_run: Path, tmp_path: Path) -> None:
+    out = export_html(clean_run, tmp_path / "report.html", max_message_chars=60, max_conversation_chars=100)
     p = Page(browser, color_scheme="dark")
     p.open(out.as_uri())
     assert p.eval("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 24)"  # prefers-color-scheme
@@ -269,6 +274,10 @@ def test_export_file_has_every_view(browser, llm_run: Path, tmp_path: Path) -> N
     p.page.fill("#tree-search", "")
     click_point(p, 100)
     assert p.eval("kiku.state.selected") >= 0
+    p.page.locator(".details-panel .example").first.click()
+    p.page.wait_for_selector("#messages .msg")
+    assert "shortened" in p.page.locator("#clipped-note").inner_text()
+    assert all(len(t) <= 60 for t in p.page.locator(".msg-body").all_inner_texts())
     p.page.click("#tab-trends")
     assert "per week" in p.page.locator("#trends-note").inner_text()
     p.shot("08-export-dark")
@@ -356,3 +365,25 @@ def test_a_real_kiku_run_opens(browser, request: pytest.FixtureRequest, tmp_path
     assert sum(root_counts(e).values()) == 200
     assert e.errors == []
     e.close()
+
+
+def test_collapsed_chains_and_noise_are_counted_once(browser, tmp_path: Path) -> None:
+    """A base topic that is its own root covers level 1 too; it must not be counted twice."""
+    run_dir = web_runs.write_wandb_run(tmp_path / "ragged", llm=True, ragged=True)
+    bundle = RunData(run_dir).bundle()
+    roots = {c["id"]: c["size"] for c in bundle["clusters"] if c["parent"] is None}
+    assert "unclustered" in roots and any(c["level"] == 0 and c["parent"] is None and not c["is_noise"] for c in bundle["clusters"])
+    with running_server(run_dir) as url:
+        p = Page(browser)
+        p.open(url)
+        assert root_counts(p) == roots and sum(roots.values()) == 560
+        noise = p.page.locator('#tree > .node[data-cluster="unclustered"]')
+        assert noise.locator(".swatch").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(154, 163, 178)"
+        noise.click()
+        assert p.page.locator("#topic-title").inner_text() == "Unclustered"
+        assert p.page.locator(".details-panel .stat .v").first.inner_text() == "10"
+        p.page.click("#tab-trends")
+        p.page.locator(".details-panel .crumbs button").first.click()
+        assert p.page.locator("#trends-legend .legend-item").count() == 8
+        assert p.errors == []
+        p.close()

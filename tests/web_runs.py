@@ -151,12 +151,16 @@ def _root_of(cid: str, parents: dict[str, str | None]) -> str:
     return cid
 
 
-def write_wandb_run(out_dir: Path, llm: bool = True, hostile: bool = False, seed: int = 0) -> Path:
+def write_wandb_run(out_dir: Path, llm: bool = True, hostile: bool = False, seed: int = 0,
+                    ragged: bool = False) -> Path:
     """A 560-conversation run from the Kura W&B checkpoint: real texts, summaries, topic names.
 
     Two levels: Kura's 56 base clusters (level 0) under its root meta-clusters (level 1).
     ``llm=False`` nulls the LLM-only facets; ``hostile=True`` replaces the first texts with
     XSS payloads (in messages, request, summary, metadata, topic name and user facet).
+    ``ragged=True`` mimics kiku's collapsed single-child chains and HDBSCAN noise: the
+    smallest top topic is dropped so its base topic is a root that also covers level 1, and
+    the last 10 conversations go to an ``unclustered`` noise bucket (level 0, no parent).
     """
     rng = np.random.default_rng(seed)
     convs = _jsonl(KURA_WANDB / "conversations.jsonl")
@@ -253,7 +257,30 @@ def write_wandb_run(out_dir: Path, llm: bool = True, hostile: bool = False, seed
         center = pos[pos.root == r][["x", "y"]].mean()
         rows.append(_cluster_row(r, 1, None, by_id[r], counts, n, {r: {"x_coord": center.x, "y_coord": center.y}}, False))
     clusters = pd.DataFrame(rows)
+    if ragged:
+        clusters, assignments = _make_ragged(clusters, assignments, n)
     return write_run(out_dir, conversations, facets, clusters, assignments, projection, llm)
+
+
+def _make_ragged(clusters: pd.DataFrame, assignments: pd.DataFrame, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tops = clusters[clusters.level == 1].sort_values("size")
+    gone = tops.iloc[0].cluster_id
+    kids = clusters[clusters.parent_id == gone].cluster_id.tolist()
+    clusters = clusters[clusters.cluster_id != gone].copy()
+    clusters.loc[clusters.cluster_id.isin(kids), "parent_id"] = None
+    # a conversation under the dropped parent is covered at level 1 by its base topic
+    base_of = assignments[assignments.level == 0].set_index("conversation_id").cluster_id
+    mask = (assignments.level == 1) & (assignments.cluster_id == gone)
+    assignments.loc[mask, "cluster_id"] = assignments.loc[mask, "conversation_id"].map(base_of)
+    noise_ids = assignments[assignments.level == 0].conversation_id.tail(10).tolist()
+    assignments.loc[assignments.conversation_id.isin(noise_ids), "cluster_id"] = "unclustered"
+    counts = assignments.groupby(["level", "cluster_id"]).size()
+    clusters["size"] = [int(counts.get((lvl, cid), 0)) for lvl, cid in zip(clusters.level, clusters.cluster_id)]
+    clusters["share"] = clusters["size"] / n
+    noise = {"cluster_id": "unclustered", "level": 0, "parent_id": None, "name": "Unclustered",
+             "description": "10 conversations the clusterer left out of every topic.", "size": 10, "share": 10 / n,
+             "keyphrases": [], "representative_request": "", "is_noise": True, "x": 0.0, "y": 0.0}
+    return pd.concat([clusters, pd.DataFrame([noise])], ignore_index=True), assignments
 
 
 def _cluster_row(cid, level, parent, src, counts, n, dims, hostile) -> dict[str, Any]:

@@ -155,6 +155,9 @@
       if (p === undefined) S.roots.push(i); else S.children.get(p).push(i);
     });
     for (const l of S.levels) S.assign[l] = Int32Array.from(B.assign[String(l)]);
+    // A topic can cover its conversations at levels above its own (collapsed single-child
+    // chains, the unclustered bucket): count each topic only at its own level.
+    S.clusterLevel = Int32Array.from(B.clusters, (c) => c.level);
     // colour: each root gets a palette slot by size; descendants inherit it
     S.color = new Array(S.clusters.length).fill(NOISE);
     const slot = new Int16Array(S.clusters.length).fill(-1);
@@ -178,8 +181,8 @@
     // label anchor per cluster = mean of its points (falls back to the stored x/y)
     const sx = new Float64Array(S.clusters.length), sy = new Float64Array(S.clusters.length), sn = new Float64Array(S.clusters.length);
     for (const l of S.levels) {
-      const a = S.assign[l];
-      for (let i = 0; i < S.n; i++) { const c = a[i]; if (c >= 0) { sx[c] += S.X[i]; sy[c] += S.Y[i]; sn[c]++; } }
+      const a = S.assign[l], L = S.clusterLevel;
+      for (let i = 0; i < S.n; i++) { const c = a[i]; if (c >= 0 && L[c] === l) { sx[c] += S.X[i]; sy[c] += S.Y[i]; sn[c]++; } }
     }
     S.clusters.forEach((c, i) => { c._x = sn[i] ? sx[i] / sn[i] : c.x || 0; c._y = sn[i] ? sy[i] / sn[i] : c.y || 0; c._level = c.level; });
     S.requestLower = null; S.summaryLower = null;
@@ -211,10 +214,11 @@
     }
     S.nActive = active;
     S.counts.fill(0); S.searchCounts.fill(0);
+    const L = S.clusterLevel;
     for (const l of S.levels) {
       const a = S.assign[l];
-      for (let i = 0; i < n; i++) if (S.mask[i] && a[i] >= 0) S.counts[a[i]]++;
-      if (S.searchMask) for (let i = 0; i < n; i++) if (S.mask[i] && S.searchMask[i] && a[i] >= 0) S.searchCounts[a[i]]++;
+      for (let i = 0; i < n; i++) { const c = a[i]; if (S.mask[i] && c >= 0 && L[c] === l) S.counts[c]++; }
+      if (S.searchMask) for (let i = 0; i < n; i++) { const c = a[i]; if (S.mask[i] && S.searchMask[i] && c >= 0 && L[c] === l) S.searchCounts[c]++; }
     }
     if (S.searchMask) { let k = 0; for (let i = 0; i < n; i++) k += S.mask[i] & S.searchMask[i]; S.nSearch = k; }
   }
@@ -906,8 +910,8 @@
     const cands = parent >= 0 ? S.children.get(parent) : S.roots;
     const series = cands.slice().sort((a, b) => S.counts[b] - S.counts[a]).filter((c) => S.counts[c] > 0).slice(0, 8);
     const idx = new Map(series.map((c, k) => [c, k]));
-    const level = series.length ? S.clusters[series[0]].level : S.top;
-    const a = S.assign[level];
+    // siblings can sit at different levels (collapsed chains): look each one up at its own level
+    const seriesLevels = [...new Set(series.map((c) => S.clusters[c].level))].map((l) => S.assign[l]);
     const data = series.map(() => new Float64Array(nb));
     const other = new Float64Array(nb);
     let hasOther = false;
@@ -917,7 +921,8 @@
       if (!S.mask[i] || t !== t) continue;
       if (selA && selA[i] !== S.selected) continue;
       const b = Math.min(nb - 1, Math.floor((t - lo) / step));
-      const k = a ? idx.get(a[i]) : undefined;
+      let k;
+      for (const a of seriesLevels) { k = idx.get(a[i]); if (k !== undefined) break; }
       if (k === undefined) { other[b]++; hasOther = true; } else data[k][b]++;
     }
     note.textContent = "Conversations per " + unit + (parent >= 0 ? " in “" + S.clusters[parent].name + "”, by subtopic" : S.selected >= 0 ? " in “" + S.clusters[S.selected].name + "”" : ", by top-level topic") + (S.nActive < S.n ? " (filtered)" : "") + ".";
