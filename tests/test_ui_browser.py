@@ -155,9 +155,28 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
         assert names == sorted(names)
         p.page.click("#tree-sort")
 
-        # click a point on the map: its top-level topic is selected and the tree follows
+        # hover a point: the tooltip names its topic path; drag pans the map
         index = next(i for i in range(bundle["n"]) if bundle["assign"]["1"][i] >= 0 and i > 20)
         topic = bundle["clusters"][bundle["assign"]["1"][index]]
+        x, y = p.eval("i => [kiku.toScreenX(kiku.state.X[i]), kiku.toScreenY(kiku.state.Y[i])]", index)
+        box = p.page.locator("#map").bounding_box()
+        p.page.mouse.move(box["x"] + x, box["y"] + y)
+        hovered = p.page.locator("#tooltip").get_attribute("data-conversation")
+        i_hovered = bundle["ids"].index(hovered)
+        base_name = bundle["clusters"][bundle["assign"]["0"][i_hovered]]["name"]
+        assert p.page.locator("#tooltip .tt-topic").inner_text() == base_name
+        assert p.page.locator("#tooltip .tt-path").inner_text() == bundle["clusters"][bundle["assign"]["1"][i_hovered]]["name"]
+        before = p.eval("[kiku.map.cx, kiku.map.cy]")
+        p.page.mouse.move(box["x"] + 40, box["y"] + 40)
+        p.page.mouse.down()
+        p.page.mouse.move(box["x"] + 140, box["y"] + 90, steps=5)
+        p.page.mouse.up()
+        after = p.eval("[kiku.map.cx, kiku.map.cy]")
+        assert after[0] < before[0] and after[1] > before[1]  # dragged right/down = view moved left/up
+        assert p.eval("kiku.state.selected") == -1  # a drag is not a click
+        p.page.click("#zoom-reset")
+
+        # click a point on the map: its top-level topic is selected and the tree follows
         click_point(p, index)
         assert p.page.locator("#topic-title").inner_text() == topic["name"]
         assert p.page.locator(".node.selected").get_attribute("data-cluster") == topic["id"]

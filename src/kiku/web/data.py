@@ -175,6 +175,7 @@ class RunData:
                 )
         self.has_facets = (self.run_dir / "facets.parquet").is_file()
         self._bundle: dict[str, Any] | None = None
+        self._bundle_lock = threading.Lock()
 
     # ---- small helpers -------------------------------------------------------------------
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -249,8 +250,12 @@ class RunData:
         index or -1]}, "time": [epoch ms or null] | null, "facets": [encoded facet], "text":
         {"request": [...], "summary": [...] | null}}``; arrays are aligned by conversation.
         """
-        if self._bundle is not None:
+        with self._bundle_lock:
+            if self._bundle is None:
+                self._bundle = self._build_bundle()
             return self._bundle
+
+    def _build_bundle(self) -> dict[str, Any]:
         clusters = self.clusters()
         cindex = {c["id"]: i for i, c in enumerate(clusters)}
         levels = sorted({c["level"] for c in clusters})
@@ -288,7 +293,7 @@ class RunData:
         facets += _metadata_facets(cols["metadata"])
         requests = cols.get("request") or [None] * n
         summaries = cols.get("summary")
-        self._bundle = {
+        return {
             "version": 1,
             "run": self.run_info(),
             "n": n,
@@ -308,7 +313,6 @@ class RunData:
                 "summary": summaries if summaries and any(s for s in summaries) else None,
             },
         }
-        return self._bundle
 
     # ---- one conversation, lists, search ---------------------------------------------------
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:

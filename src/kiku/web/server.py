@@ -82,10 +82,19 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         return response
 
+    cache_lock = threading.Lock()
+
+    def cached_json(key: str, make: Any) -> bytes:
+        with cache_lock:
+            if key not in cache:
+                cache[key] = json.dumps(make(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            return cache[key]
+
     def json_bytes(key: str, make: Any) -> Response:
-        if key not in cache:
-            cache[key] = json.dumps(make(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        return Response(cache[key], media_type="application/json")
+        return Response(cached_json(key, make), media_type="application/json")
+
+    # build the browser bundle in the background now, so the first page load finds it ready
+    threading.Thread(target=cached_json, args=("bundle", run.bundle), name="kiku-bundle-warmup", daemon=True).start()
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
