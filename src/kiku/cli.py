@@ -237,6 +237,21 @@ def export(
 
 @app.command()
 @friendly_errors
+def ui(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind; the default serves this machine only"),
+    port: int = typer.Option(0, "--port", help="port to listen on (0 = any free port)"),
+    open_browser: bool = typer.Option(False, "--open", help="open the explorer in the default browser"),
+) -> None:
+    """Explore a run in the browser: topic tree, map, topic details, conversations, filters, search, trends."""
+    from kiku.web import serve
+
+    _open_store(run_dir)
+    serve(run_dir, host=host, port=port, open_browser=open_browser)
+
+
+@app.command()
+@friendly_errors
 def sql(
     run_dir: Path = typer.Argument(..., help="run folder"),
     query: str = typer.Argument(..., help="DuckDB SQL; tables: conversations, facets, clusters, assignments, projection, embeddings"),
