@@ -57,11 +57,34 @@ class _StandInMiniLM:
         return np.concatenate(chunks).astype(np.float32)
 
 
+class CachedEmbedder:
+    """Wraps an embedder and remembers vectors by text, so comparing backends or taxonomies
+    on the same items embeds each text once. ``embed(list[str]) -> (n, dim) float32``."""
+
+    def __init__(self, embedder: TextEmbedder, max_entries: int = 50_000) -> None:
+        self.embedder = embedder
+        self.max_entries = max_entries
+        self._cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            vectors = self.embedder.embed(missing)
+            if len(self._cache) + len(missing) > self.max_entries:
+                self._cache.clear()
+            self._cache.update(zip(missing, vectors))
+            if any(t not in self._cache for t in texts):  # more new texts than the cache holds
+                return self.embedder.embed(texts)
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts]).astype(np.float32)
+
+
 @lru_cache(maxsize=1)
 def default_embedder() -> TextEmbedder:
-    """The packaged MiniLM embedder (loaded once per process)."""
+    """The packaged MiniLM embedder with a per-process text cache (loaded once per process)."""
     try:
         from kiku.embed import MiniLMEmbedder  # type: ignore[import-not-found]
     except ImportError:
-        return _StandInMiniLM()
-    return MiniLMEmbedder()
+        return CachedEmbedder(_StandInMiniLM())
+    return CachedEmbedder(MiniLMEmbedder())
