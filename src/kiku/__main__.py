@@ -1,0 +1,3 @@
+from kiku.cli import app
+
+app()

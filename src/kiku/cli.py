@@ -1,0 +1,292 @@
+"""The ``kiku`` command line: a thin Typer layer over the public API.
+
+Errors meant for users (``KikuError``) are printed as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress as RichBars,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from kiku.errors import KikuError
+
+app = typer.Typer(
+    name="kiku",
+    help="Listen to users at scale: describe, cluster, name and map conversations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+error_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(function: F) -> F:
+    """Turn KikuError into one red line and exit status 2; Ctrl-C into a resume hint."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except KikuError as error:
+            error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            error_console.print("interrupted; run the same command again to resume where it stopped")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RichProgress:
+    """Rich progress bars with ETA for every stage (a spinner where the total is unknown)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bars = RichBars(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.timings: dict[str, tuple[float, bool]] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def stage_started(self, stage: str, total: int | None) -> None:
+        self.tasks[stage] = self.bars.add_task(stage, total=total)
+
+    def advance(self, stage: str, amount: int) -> None:
+        if stage in self.tasks:
+            self.bars.advance(self.tasks[stage], amount)
+
+    def stage_finished(self, stage: str, seconds: float, reused: bool) -> None:
+        self.timings[stage] = (seconds, reused)
+        if reused:
+            self.bars.add_task(f"{stage} (reused)", total=1, completed=1)
+            return
+        task = self.tasks.get(stage)
+        if task is not None:
+            total = self.bars.tasks[task].total
+            self.bars.update(task, total=total or 1, completed=total or 1)
+
+    def message(self, text: str) -> None:
+        self.bars.console.print(f"[yellow]{text}[/]", highlight=False)
+
+
+def _parse_mapping(items: list[str]) -> dict[str, Any] | None:
+    if not items:
+        return None
+    mapping: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise KikuError(f"--map {item!r}: expected FIELD=COLUMN, e.g. --map text=question")
+        if key == "metadata":
+            mapping[key] = value.split(",")
+        else:
+            mapping[key] = value
+    return mapping
+
+
+@app.command()
+@friendly_errors
+def run(
+    input_path: Path = typer.Argument(..., help="input file or folder (JSONL, JSON export, CSV, Parquet, Kura checkpoint, HF dataset)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder to write (resumes when it exists)"),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="input format; detected when omitted"),
+    map_: list[str] = typer.Option([], "--map", help="column mapping for tabular input, FIELD=COLUMN (id, text, user, assistant, created_at, metadata=a,b)"),
+    clusters: Optional[int] = typer.Option(None, "--clusters", "-k", help="number of base clusters (default: automatic)"),
+    clusterer: str = typer.Option("kmeans", "--clusterer", help="kmeans or hdbscan"),
+    min_cluster_size: Optional[int] = typer.Option(None, "--min-cluster-size", help="HDBSCAN minimum cluster size"),
+    levels: Optional[int] = typer.Option(None, "--levels", help="number of parent levels above the base clusters"),
+    max_top: Optional[int] = typer.Option(None, "--max-top", help="maximum number of top-level topics"),
+    seed: int = typer.Option(0, "--seed", help="random seed"),
+    facet: list[str] = typer.Option([], "--facet", help="user facet function, module:function or file.py:function"),
+    embed_max_tokens: int = typer.Option(256, "--embed-max-tokens", help="tokens kept per conversation for embedding"),
+) -> None:
+    """Describe, embed, cluster, name and map the conversations in INPUT_PATH."""
+    from kiku.describe import OfflineDescriber, load_facet_functions
+    from kiku.pipeline import Components, RunConfig, analyze
+
+    if clusterer not in ("kmeans", "hdbscan"):
+        raise KikuError(f"--clusterer {clusterer!r}: expected kmeans or hdbscan")
+    config = RunConfig(
+        format=format, mapping=_parse_mapping(map_), clusterer=clusterer, clusters=clusters,  # type: ignore[arg-type]
+        min_cluster_size=min_cluster_size, levels=levels, max_top=max_top, seed=seed,
+        embed_max_tokens=embed_max_tokens,
+    )
+    components = Components(describer=OfflineDescriber(load_facet_functions(facet))) if facet else None
+    start = time.perf_counter()
+    with RichProgress(error_console) as progress:
+        result = analyze(input_path, out, config, components=components, progress=progress)
+    print_report(result.manifest, result.path, progress.timings, time.perf_counter() - start)
+
+
+def print_report(manifest: dict[str, Any], path: Path, timings: dict[str, tuple[float, bool]], seconds: float) -> None:
+    """The short end-of-run report: counts, time per stage, skipped input, where the output is."""
+    counts = manifest.get("counts", {})
+    levels = counts.get("clusters_by_level", {})
+    table = Table(title="kiku run", show_header=True, header_style="bold")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("", style="dim")
+    for stage, (stage_seconds, reused) in timings.items():
+        table.add_row(stage, "-" if reused else f"{stage_seconds:.1f}", "reused" if reused else "")
+    table.add_row("[bold]total", f"[bold]{seconds:.1f}", "")
+    console.print(table)
+    level_text = ", ".join(f"level {k}: {v}" for k, v in sorted(levels.items(), key=lambda kv: int(kv[0])))
+    console.print(f"conversations: [bold]{counts.get('conversations', 0)}[/]   topics: {level_text}")
+    if counts.get("unclustered"):
+        console.print(f"unclustered (not a topic): {counts['unclustered']}")
+    if counts.get("truncated_for_embedding"):
+        console.print(f"truncated for embedding: {counts['truncated_for_embedding']}")
+    skipped = manifest.get("skipped", [])
+    if skipped:
+        console.print(f"[yellow]skipped {len(skipped)} input record(s):[/]")
+        for record in skipped[:5]:
+            where = record["source"] + (f":{record['line']}" if record.get("line") else "")
+            console.print(f"  {where}: {record['reason']}", highlight=False)
+        if len(skipped) > 5:
+            console.print(f"  ... {len(skipped) - 5} more in {path / 'manifest.json'} (\"skipped\")")
+    console.print(f"output: [bold]{path}[/]  (kiku tree {path} · kiku ui {path})")
+
+
+def _open_store(run_dir: Path):  # noqa: ANN202
+    from kiku.store import MANIFEST, RunStore
+
+    if not (run_dir / MANIFEST).exists():
+        raise KikuError(f"{run_dir}: not a kiku run (no manifest.json); create one with `kiku run INPUT --out {run_dir}`")
+    return RunStore(run_dir)
+
+
+@app.command()
+@friendly_errors
+def tree(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    depth: Optional[int] = typer.Option(None, "--depth", help="levels to show below the top"),
+    min_share: float = typer.Option(0.0, "--min-share", help="hide topics below this share (0-1)"),
+) -> None:
+    """Print the named topic hierarchy with counts and shares."""
+    from kiku.explore import render_tree
+
+    store = _open_store(run_dir)
+    console.print(render_tree(store, depth=depth, min_share=min_share))
+
+
+EXPORT_KINDS = ("assignments", "clusters", "html")
+
+
+@app.command()
+@friendly_errors
+def export(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    kind: str = typer.Argument(..., help="assignments, clusters or html"),
+    out_file: Path = typer.Argument(..., help="file to write (.csv, .parquet or .jsonl; .html for html)"),
+) -> None:
+    """Export a run: assignments (conversation_id, level, cluster_id, cluster_name), clusters, or an HTML report."""
+    from kiku.explore import export_table
+
+    store = _open_store(run_dir)
+    if kind == "html":
+        try:
+            from kiku.web import export_html
+        except ImportError as exc:  # the explorer ships with kiku; this guards a broken install
+            raise KikuError(f"the HTML export is unavailable: {exc}") from exc
+        export_html(run_dir, out_file)
+        console.print(f"wrote {out_file}")
+        return
+    if kind not in EXPORT_KINDS:
+        raise KikuError(f"unknown export {kind!r}; choose one of {', '.join(EXPORT_KINDS)}")
+    rows = export_table(store, kind, out_file)
+    console.print(f"wrote {rows} rows to {out_file}")
+
+
+@app.command()
+@friendly_errors
+def sql(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    query: str = typer.Argument(..., help="DuckDB SQL; tables: conversations, facets, clusters, assignments, projection, embeddings"),
+    output: Optional[Path] = typer.Option(None, "--output", help="write the result to .csv/.parquet/.jsonl instead of printing"),
+    limit: int = typer.Option(50, "--limit", help="rows to print"),
+) -> None:
+    """Query the run's Parquet files in place with DuckDB."""
+    import duckdb
+
+    store = _open_store(run_dir)
+    connection = store.connect()
+    try:
+        relation = connection.sql(query)
+    except duckdb.Error as error:
+        message = str(error).splitlines()[0]
+        raise KikuError(f"SQL error: {message}") from None
+    if relation is None:
+        console.print("ok")
+        return
+    if output is not None:
+        from kiku.explore import write_frame
+
+        frame = relation.df()
+        write_frame(frame, output)
+        console.print(f"wrote {len(frame)} rows to {output}")
+        return
+    frame = relation.limit(limit).df()
+    table = Table(show_header=True, header_style="bold")
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+    total = relation.count("*").fetchone()[0]
+    if total > limit:
+        console.print(f"[dim]{limit} of {total} rows shown (--limit)[/]")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)[:200]
+    text = str(value)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,330 @@
+"""Describe stage: offline facets of each conversation plus user-defined facet functions.
+
+The offline describer computes, without any model call:
+
+- ``request``: the opening user request,
+- ``turns`` (user turns) and ``messages``,
+- ``language``: the human language of the user's text (py3langid, a packaged detector),
+- ``programming_languages``: languages of code blocks and explicit mentions,
+- ``user_chars`` / ``assistant_chars``.
+
+User facets are functions ``Conversation -> JSON value`` (sync or async) registered by name;
+their outputs land in ``Summary.facets`` and in ``facets.parquet`` as ``facet_<name>`` columns,
+so they can be filtered in SQL and in the web UI.
+
+Example:
+    >>> from kiku.records import Conversation, Message
+    >>> conv = Conversation(id="1", messages=[Message(role="user", content="```python\\nprint(1)\\n```")])
+    >>> OfflineDescriber().describe([conv])[0].programming_languages
+    ['python']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from kiku.errors import KikuError
+from kiku.records import Conversation, Summary
+
+FacetFunction = Callable[[Conversation], Any] | Callable[[Conversation], Awaitable[Any]]
+
+RESERVED_FACET_NAMES = frozenset(Summary.model_fields) | {"conversation_id"}
+_FACET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class FacetRegistry:
+    """Named user facet functions.
+
+    >>> registry = FacetRegistry()
+    >>> @registry.register("mentions_api")
+    ... def mentions_api(conversation):
+    ...     return "api" in conversation.first_user_message.lower()
+    >>> sorted(registry.functions)
+    ['mentions_api']
+    """
+
+    def __init__(self, functions: Mapping[str, FacetFunction] | None = None) -> None:
+        self.functions: dict[str, FacetFunction] = {}
+        for name, function in (functions or {}).items():
+            self.add(name, function)
+
+    def add(self, name: str, function: FacetFunction) -> None:
+        if not _FACET_NAME.match(name):
+            raise KikuError(
+                f"facet name {name!r} is not valid; use lowercase letters, digits and _ (e.g. 'has_code')"
+            )
+        if name in RESERVED_FACET_NAMES:
+            raise KikuError(f"facet name {name!r} is a built-in field; choose another name")
+        if not callable(function):
+            raise KikuError(f"facet {name!r} is not a function")
+        self.functions[name] = function
+
+    def register(self, name: str | None = None) -> Callable[[FacetFunction], FacetFunction]:
+        """Decorator that registers a facet under ``name`` (default: the function's name)."""
+
+        def decorator(function: FacetFunction) -> FacetFunction:
+            self.add(name or function.__name__, function)
+            return function
+
+        return decorator
+
+    def fingerprint(self) -> str:
+        """Hash of the facet names and their source code, so a changed facet re-runs the stage."""
+        digest = hashlib.sha256()
+        for name in sorted(self.functions):
+            function = self.functions[name]
+            try:
+                source = inspect.getsource(function)
+            except (OSError, TypeError):
+                source = getattr(function, "__qualname__", repr(function))
+            digest.update(name.encode() + b"\0" + source.encode() + b"\0")
+        return digest.hexdigest()[:16]
+
+    def __bool__(self) -> bool:
+        return bool(self.functions)
+
+
+#: The process-wide registry used by ``kiku.facet`` and the CLI's ``--facet module:function``.
+default_registry = FacetRegistry()
+
+
+def facet(name: str | None = None) -> Callable[[FacetFunction], FacetFunction]:
+    """Register a user facet in the default registry.
+
+    >>> @facet("long_request")
+    ... def long_request(conversation):
+    ...     return len(conversation.first_user_message) > 500
+    """
+    return default_registry.register(name)
+
+
+# --- offline facets -------------------------------------------------------------------------
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.\-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+
+_FENCE_ALIASES = {
+    "py": "python", "python3": "python", "ipython": "python", "jupyter": "python",
+    "js": "javascript", "jsx": "javascript", "node": "javascript", "mjs": "javascript",
+    "ts": "typescript", "tsx": "typescript",
+    "sh": "shell", "bash": "shell", "zsh": "shell", "console": "shell", "shell": "shell",
+    "cpp": "c++", "cc": "c++", "c++": "c++", "hpp": "c++", "cxx": "c++",
+    "cs": "c#", "csharp": "c#", "c#": "c#",
+    "golang": "go", "go": "go", "rs": "rust", "rust": "rust", "rb": "ruby", "ruby": "ruby",
+    "kt": "kotlin", "kotlin": "kotlin", "swift": "swift", "scala": "scala", "php": "php",
+    "java": "java", "c": "c", "sql": "sql", "postgresql": "sql", "mysql": "sql",
+    "html": "html", "css": "css", "scss": "css", "r": "r", "matlab": "matlab",
+    "yaml": "yaml", "yml": "yaml", "json": "json", "dockerfile": "dockerfile",
+    "lua": "lua", "perl": "perl", "haskell": "haskell", "julia": "julia", "dart": "dart",
+    "solidity": "solidity", "vba": "vba", "powershell": "powershell", "ps1": "powershell",
+    "javascript": "javascript", "typescript": "typescript",
+}
+
+# Content heuristics for untagged code blocks: (language, pattern), first match wins.
+_CODE_HEURISTICS: list[tuple[str, re.Pattern[str]]] = [
+    ("python", re.compile(r"^\s*(def \w+\(.*\):|import \w+|from [\w.]+ import |print\()", re.M)),
+    ("c++", re.compile(r"#include\s*<\w+(\.h)?>.*\b(std::|cout|class\b)", re.S)),
+    ("c", re.compile(r"#include\s*<\w+\.h>")),
+    ("java", re.compile(r"\bpublic (static )?(class|void)\b")),
+    ("javascript", re.compile(r"\b(const|let) \w+ = |function \w*\(|=> \{|console\.log\(")),
+    ("sql", re.compile(r"\bSELECT\b[\s\S]+\bFROM\b", re.I)),
+    ("shell", re.compile(r"^\s*(\$ |sudo |pip install |npm install |apt-get )", re.M)),
+    ("html", re.compile(r"<(html|div|body|span)\b", re.I)),
+]
+
+# Explicit mentions in prose. Ambiguous names (Go, R, C) are only taken from code fences.
+_MENTIONS: list[tuple[str, re.Pattern[str]]] = [
+    (lang, re.compile(pattern, re.I))
+    for lang, pattern in [
+        ("python", r"\bpython\b"),
+        ("javascript", r"\bjavascript\b|\bnode\.?js\b"),
+        ("typescript", r"\btypescript\b"),
+        ("java", r"\bjava\b(?!script)"),
+        ("c++", r"\bc\+\+"),
+        ("c#", r"\bc#"),
+        ("go", r"\bgolang\b"),
+        ("rust", r"\brust\b"),
+        ("sql", r"\bsql\b"),
+        ("kotlin", r"\bkotlin\b"),
+        ("swift", r"\bswift\b"),
+        ("ruby", r"\bruby\b"),
+        ("php", r"\bphp\b"),
+        ("scala", r"\bscala\b"),
+        ("matlab", r"\bmatlab\b"),
+    ]
+]
+
+
+def programming_languages(texts: Iterable[str]) -> list[str]:
+    """Programming languages in code blocks (tagged or recognised) and explicit mentions.
+
+    >>> programming_languages(["Why does this fail?\\n```\\nimport numpy as np\\n```", "In Rust?"])
+    ['python', 'rust']
+    """
+    found: dict[str, None] = {}
+    for text in texts:
+        for tag, body in _FENCE.findall(text):
+            language = _FENCE_ALIASES.get(tag.lower()) if tag else None
+            if language is None:
+                language = next((lang for lang, pattern in _CODE_HEURISTICS if pattern.search(body)), None)
+            if language:
+                found.setdefault(language)
+        for language, pattern in _MENTIONS:
+            if pattern.search(text):
+                found.setdefault(language)
+    return sorted(found)
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}", re.U)
+
+
+def human_language(text: str, min_words: int = 3) -> str | None:
+    """ISO 639-1 code of the text's language, or None when there is too little text to tell.
+
+    >>> human_language("Wie kann ich einen Lauf mit der Registry verknüpfen?")
+    'de'
+    """
+    sample = _FENCE.sub(" ", text)[:2000]
+    if len(_WORD.findall(sample)) < min_words:
+        return None
+    import py3langid
+
+    language, _score = py3langid.classify(sample)
+    return str(language)
+
+
+def describe_conversation(conversation: Conversation) -> Summary:
+    """Offline facets of one conversation (no model calls)."""
+    user_texts = [m.content for m in conversation.messages if m.role == "user"]
+    assistant_texts = [m.content for m in conversation.messages if m.role == "assistant"]
+    return Summary(
+        conversation_id=conversation.id,
+        request=conversation.first_user_message.strip(),
+        turns=len(user_texts),
+        messages=len(conversation.messages),
+        language=human_language("\n".join(user_texts) or "\n".join(assistant_texts)),
+        programming_languages=programming_languages(user_texts + assistant_texts),
+        user_chars=sum(len(t) for t in user_texts),
+        assistant_chars=sum(len(t) for t in assistant_texts),
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    """Facet outputs must be JSON values; anything else is stored as its string form."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    return str(value)
+
+
+async def _run_facets_async(
+    registry: FacetRegistry, conversations: Sequence[Conversation], concurrency: int
+) -> list[dict[str, Any]]:
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(function: FacetFunction, conversation: Conversation) -> Any:
+        async with semaphore:
+            result = function(conversation)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+    results: list[dict[str, Any]] = [{} for _ in conversations]
+    for name, function in registry.functions.items():
+        outputs = await asyncio.gather(*(one(function, c) for c in conversations), return_exceptions=True)
+        for row, output in zip(results, outputs):
+            if isinstance(output, BaseException):
+                raise KikuError(f"facet {name!r} failed: {type(output).__name__}: {output}") from output
+            row[name] = _json_safe(output)
+    return results
+
+
+def run_facets(
+    registry: FacetRegistry, conversations: Sequence[Conversation], concurrency: int = 16
+) -> list[dict[str, Any]]:
+    """Apply every registered facet to every conversation; async facets run concurrently.
+
+    Returns one ``{facet_name: value}`` dict per conversation, in order.
+    """
+    if not registry:
+        return [{} for _ in conversations]
+    coroutine = _run_facets_async(registry, conversations, concurrency)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # Called from inside an event loop (e.g. a notebook): run in a worker thread.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class OfflineDescriber:
+    """The default describer: offline facets plus the user facets of ``registry``.
+
+    >>> OfflineDescriber().name
+    'offline'
+    """
+
+    name = "offline"
+
+    def __init__(self, registry: FacetRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else default_registry
+
+    def fingerprint(self) -> str:
+        return f"offline-v1:{self.registry.fingerprint()}"
+
+    def describe(self, conversations: Sequence[Conversation]) -> list[Summary]:
+        summaries = [describe_conversation(c) for c in conversations]
+        for summary, values in zip(summaries, run_facets(self.registry, conversations)):
+            summary.facets.update(values)
+        return summaries
+
+
+def describe(conversations: Sequence[Conversation], describer: Any = None) -> list[Summary]:
+    """Facets of each conversation, with the given describer (default: offline).
+
+    >>> from kiku.records import Conversation, Message
+    >>> describe([Conversation(id="a", messages=[Message(role="user", content="hello there friend")])])[0].turns
+    1
+    """
+    return (describer or OfflineDescriber()).describe(conversations)
+
+
+def load_facet_functions(specs: Sequence[str]) -> FacetRegistry:
+    """Build a registry from ``module:function`` or ``path/to/file.py:function`` specs (CLI ``--facet``)."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    registry = FacetRegistry(default_registry.functions)
+    for spec in specs:
+        target, _, attribute = spec.rpartition(":")
+        if not target or not attribute:
+            raise KikuError(f"--facet {spec!r}: expected module:function or file.py:function")
+        try:
+            if target.endswith(".py"):
+                path = Path(target)
+                module_spec = importlib.util.spec_from_file_location(path.stem, path)
+                if module_spec is None or module_spec.loader is None or not path.exists():
+                    raise KikuError(f"--facet {spec!r}: file {target} not found")
+                module = importlib.util.module_from_spec(module_spec)
+                module_spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(target)
+        except ImportError as exc:
+            raise KikuError(f"--facet {spec!r}: cannot import {target}: {exc}") from exc
+        function = getattr(module, attribute, None)
+        if function is None:
+            raise KikuError(f"--facet {spec!r}: {target} has no attribute {attribute!r}")
+        if function not in registry.functions.values():
+            registry.add(attribute, function)
+    return registry

@@ -1,0 +1,210 @@
+"""Load conversations from chat logs, exports and query lists, one at a time, never losing a record silently.
+
+Entry point::
+
+    report = LoadReport()
+    for conversation in load_conversations("chats.jsonl", format=None, mapping=None, report=report):
+        ...
+    report.skipped   # list[SkippedRecord]: every record not loaded, with line and reason
+    report.warnings  # list[str]: repairs (invalid UTF-8 replaced, file cut off mid-record...)
+
+Formats (``--format``; detected from the name and first record when omitted):
+
+=================  ===========================================================================
+``jsonl``          kiku JSON Lines: ``{"id", "created_at"?, "messages": [{"role", "content"}], "metadata"?}``
+``kura``           Kura's conversation dump (JSON Lines with ``chat_id``)
+``kura-checkpoint`` a Kura checkpoint folder (its ``conversations.jsonl``; see :func:`read_kura_checkpoint`)
+``claude``         Claude.ai export ``conversations.json``
+``chatgpt``        ChatGPT export ``conversations.json`` (the current branch of each tree)
+``sharegpt``       ShareGPT ``[{"id", "conversations": [{"from", "value"}]}]``, also cut-off files
+``queries``        query-document pairs ``[{"query_id", "query", "matching_document", ...}]``
+``csv``            CSV/TSV with a header, see :class:`ColumnMapping`
+``parquet``        Parquet, see :class:`ColumnMapping`
+``hf``             a Hugging Face dataset folder (``save_to_disk``), a folder of data files, or a hub name
+=================  ===========================================================================
+
+Central checks for every format: a conversation with no non-empty message is skipped; a
+repeated id is skipped (the first is kept, the reason names the line of the first); an empty,
+unreadable or unusable file raises :class:`~kiku.errors.InputError` with one line saying what
+to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kiku.errors import InputError
+from kiku.loaders._convert import Draft
+from kiku.loaders.detect import FORMAT_NAMES, detect_format
+from kiku.loaders.json_formats import read_chatgpt, read_claude, read_jsonl, read_queries, read_sharegpt
+from kiku.loaders.kura import KuraCheckpoint, compute_levels, read_kura_checkpoint, read_kura_checkpoint_conversations
+from kiku.loaders.mapping import ColumnMapping
+from kiku.loaders.report import LoadReport
+from kiku.loaders.tabular import read_csv, read_hf, read_parquet
+from kiku.records import Conversation
+
+__all__ = [
+    "FORMATS",
+    "ColumnMapping",
+    "KuraCheckpoint",
+    "LoadReport",
+    "Reader",
+    "compute_levels",
+    "detect_format",
+    "load_conversations",
+    "read_kura_checkpoint",
+]
+
+#: A reader: ``(path, mapping or None, report) -> iterator of drafts``; it records bad records in the report.
+Reader = Callable[[Path, "ColumnMapping | None", LoadReport], Iterator[Draft]]
+
+FORMATS: dict[str, Reader] = {
+    "jsonl": read_jsonl,
+    "kura": read_jsonl,
+    "kura-checkpoint": read_kura_checkpoint_conversations,
+    "claude": read_claude,
+    "chatgpt": read_chatgpt,
+    "sharegpt": read_sharegpt,
+    "queries": read_queries,
+    "csv": read_csv,
+    "parquet": read_parquet,
+    "hf": read_hf,
+}
+assert set(FORMATS) == set(FORMAT_NAMES)
+
+FOLDER_FORMATS = ("kura-checkpoint", "hf")
+
+
+def load_conversations(
+    path: str | os.PathLike[str],
+    format: str | None = None,  # noqa: A002 - the CLI's --format
+    mapping: ColumnMapping | dict[str, Any] | str | None = None,
+    report: LoadReport | None = None,
+) -> Iterator[Conversation]:
+    """Stream the conversations of a file or folder, recording every skipped record in ``report``.
+
+    Args:
+        path: a file, a folder (Kura checkpoint, Hugging Face dataset), or a hub dataset name
+            with ``format="hf"``.
+        format: one of :data:`FORMATS`; detected from the name and first record when None.
+        mapping: which columns/fields hold what (:class:`ColumnMapping`, a dict, or
+            ``"id=col,text=col"``); for csv, parquet, hf, jsonl and queries.
+        report: filled while iterating: ``source``, ``format``, ``loaded``, ``skipped``,
+            ``warnings``. Pass one to read it afterwards.
+
+    Returns:
+        A generator of :class:`~kiku.records.Conversation`. Records are read lazily, one at
+        a time; the file is never loaded whole.
+
+    Raises:
+        InputError: at call time for a missing/empty/unreadable file or an unknown format;
+            while iterating for a missing mapped column, or (after the last record) when no
+            usable conversation was found.
+
+    Example:
+        >>> report = LoadReport()
+        >>> convs = load_conversations("examples/wandb-queries.jsonl", report=report)  # doctest: +SKIP
+        >>> next(convs).messages[0].role                                                 # doctest: +SKIP
+        'user'
+    """
+    source = os.fspath(path)
+    report = report if report is not None else LoadReport()
+    file = Path(path)
+    name = _check_format(format, source)
+    if name is None:
+        name = detect_format(file)
+    elif not file.exists() and name != "hf":
+        raise InputError(source, "file not found", "check the path")
+    if file.is_dir() and name not in FOLDER_FORMATS:
+        raise InputError(source, f"is a folder, but format {name!r} reads a file", "pass the file inside it, or --format kura-checkpoint / hf")
+    if file.is_file():
+        _check_not_empty(file, source)
+    report.source, report.format = source, name
+    return _load(FORMATS[name], file, ColumnMapping.coerce(mapping), report)
+
+
+def _check_format(format: str | None, source: str) -> str | None:  # noqa: A002
+    if format is None:
+        return None
+    name = format.strip().lower().replace("_", "-")
+    if name not in FORMATS:
+        raise InputError(source, f"unknown format {format!r}", f"pass --format one of {', '.join(FORMATS)}")
+    return name
+
+
+def _check_not_empty(file: Path, source: str) -> None:
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError as exc:
+        raise InputError(source, f"cannot read the file ({exc.strerror or exc})", "check that it exists and is readable") from None
+    if size == 0 or (size <= len(head) and not head.strip(b" \t\r\n\xef\xbb\xbf")):
+        raise InputError(source, "the file is empty", "export the conversations again, or pass another file")
+
+
+def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Conversation]:
+    first_seen: dict[str, tuple[str, int | None]] = {}
+    made_ids = 0
+    dropped_parts: dict[str, int] = {}
+    with_dropped = 0
+    for draft in reader(file, mapping, report):
+        source = draft.source or report.source
+        if not any(message.content.strip() for message in draft.messages):
+            what = "no messages" if not draft.messages else "no message with text"
+            report.skip(draft.line, f"empty conversation: {what}; nothing to analyse", draft.id, source=source)
+            continue
+        conversation_id = draft.id
+        if conversation_id is None:
+            conversation_id = f"{Path(source).stem}-{draft.line}"
+            made_ids += 1
+        if conversation_id in first_seen:
+            first_source, first_line = first_seen[conversation_id]
+            where = f"line {first_line}" + (f" of {first_source}" if first_source != source else "")
+            report.skip(
+                draft.line,
+                f"duplicate id {conversation_id!r}: first seen on {where}; the first was kept, give each conversation its own id",
+                conversation_id,
+                source=source,
+            )
+            continue
+        try:
+            conversation = Conversation(
+                id=conversation_id, created_at=draft.created_at, messages=draft.messages, metadata=draft.metadata
+            )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"])
+            report.skip(draft.line, f"invalid record: field '{field}': {error['msg']}; fix the record", conversation_id, source=source)
+            continue
+        for note in draft.metadata.get("load_notes", []):
+            report.warn(f"{source}:{draft.line}: {note}; the record was kept", kind="invalid time dropped")
+        parts = draft.metadata.get("non_text_parts")
+        if isinstance(parts, dict):
+            with_dropped += 1
+            for kind, count in parts.items():
+                dropped_parts[kind] = dropped_parts.get(kind, 0) + int(count)
+        first_seen[conversation_id] = (source, draft.line)
+        report.loaded += 1
+        yield conversation
+    if made_ids:
+        report.warn(f"{report.source}: {made_ids} records had no id; ids were made from the file name and line, e.g. '{Path(report.source).stem}-1'")
+    if dropped_parts:
+        listed = ", ".join(f"{kind}: {count}" for kind, count in sorted(dropped_parts.items()))
+        report.warn(
+            f"{report.source}: non-text parts were left out of the text of {with_dropped} conversations ({listed}); "
+            "their counts are in metadata['non_text_parts']"
+        )
+    report.finish()
+    if report.loaded == 0:
+        example = f"; first: {report.skipped[0].one_line()}" if report.skipped else ""
+        raise InputError(
+            report.source,
+            f"no usable conversations ({report.skipped_count} records skipped{example})",
+            f"check that the file is {report.format}, or pass another --format",
+        )

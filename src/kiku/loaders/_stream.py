@@ -1,0 +1,296 @@
+"""Streaming readers for text, JSON Lines and big JSON arrays, with line numbers.
+
+Everything here reads a file in pieces, so memory stays flat however large the file is:
+
+* :func:`iter_lines` yields ``(line_number, text)`` per line, decoding each line as UTF-8 and
+  replacing invalid bytes (with a warning naming the line) instead of failing.
+* :func:`iter_jsonl` parses one JSON value per line and skips malformed lines with a reason.
+* :func:`iter_json_stream` parses a JSON array (``[{...}, {...}]``) or a sequence of JSON values
+  incrementally with :meth:`json.JSONDecoder.raw_decode` over 1 MiB chunks. It recovers every
+  whole record of a file cut off mid-record and reports the cut (a warning plus one skipped
+  record for the incomplete one), and it skips a malformed element and resumes at the next one.
+
+Every function yields ``(line, value)`` where ``line`` is the 1-based line on which the value
+starts, so reasons and warnings can point at the exact place in the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from kiku.errors import InputError
+from kiku.loaders.report import LoadReport
+
+CHUNK_BYTES = 1 << 20
+_DECODER = json.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_BOM = "\ufeff"
+
+# Invalid UTF-8 bytes are replaced with U+FFFD and their offsets collected, per thread.
+_bad_bytes = threading.local()
+
+
+def _replace_and_record(error: UnicodeDecodeError) -> tuple[str, int]:
+    sink = getattr(_bad_bytes, "offsets", None)
+    if sink is not None:
+        sink.append(error.start)
+    return "\ufffd", error.end
+
+
+codecs.register_error("kiku-replace", _replace_and_record)
+
+
+def decode_utf8(data: bytes) -> tuple[str, list[int]]:
+    """Decode UTF-8, replacing invalid bytes; return the text and the offsets of the bad bytes.
+
+    >>> decode_utf8(b"caf\\xe9 ok")
+    ('caf\\ufffd ok', [3])
+    """
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        _bad_bytes.offsets = []
+        try:
+            return data.decode("utf-8", errors="kiku-replace"), list(_bad_bytes.offsets)
+        finally:
+            _bad_bytes.offsets = None
+
+
+def open_binary(path: Path, source: str) -> BinaryIO:
+    """Open a file for reading bytes, turning OS errors into a one-line :class:`InputError`."""
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError:
+        raise InputError(source, "file not found", "check the path") from None
+    except IsADirectoryError:
+        raise InputError(source, "is a folder, not a file", "pass a file, or --format kura-checkpoint / hf for a folder") from None
+    except OSError as exc:
+        raise InputError(source, f"cannot read the file ({exc.strerror or exc})", "check that it exists and is readable") from None
+
+
+def _warn_bad_bytes(report: LoadReport, line: int, count: int) -> None:
+    report.warn(
+        f"{report.source}:{line}: {count} invalid UTF-8 byte(s) replaced with U+FFFD; "
+        "the record was kept, re-save the file as UTF-8 to keep the original characters",
+        kind="invalid UTF-8 replaced",
+    )
+
+
+def iter_lines(path: Path, report: LoadReport) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for every line (newline stripped), decoding UTF-8 per line.
+
+    A line with invalid UTF-8 bytes is kept with the bytes replaced by U+FFFD and a warning.
+    A UTF-8 byte-order mark on the first line is dropped.
+    """
+    with open_binary(path, report.source) as handle:
+        for number, raw in enumerate(handle, start=1):
+            text, bad = decode_utf8(raw)
+            if bad:
+                _warn_bad_bytes(report, number, len(bad))
+            if number == 1 and text.startswith(_BOM):
+                text = text[1:]
+            yield number, text.rstrip("\r\n")
+
+
+def iter_jsonl(path: Path, report: LoadReport) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, value)`` per non-blank line of a JSON Lines file.
+
+    A line that is not valid JSON is skipped with a reason naming the line and the column.
+    """
+    for number, text in iter_lines(path, report):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            report.skip(number, f"malformed JSON: {exc.msg} (column {exc.colno}); fix or delete this line")
+            continue
+        yield number, value
+
+
+class _Feed:
+    """A growing text buffer over a binary file, decoded chunk by chunk, with line tracking."""
+
+    def __init__(self, handle: BinaryIO, report: LoadReport, chunk_bytes: int) -> None:
+        self.handle = handle
+        self.report = report
+        self.chunk_bytes = chunk_bytes
+        self.text = ""
+        self.pos = 0
+        self.line = 1  # line number of text[pos]
+        self.eof = False
+        self.bytes_read = 0
+        self._pending = b""
+        self._lines_decoded = 0  # newlines in all bytes decoded so far
+
+    def fill(self) -> bool:
+        """Append the next chunk; return False when the file is exhausted."""
+        if self.eof:
+            return False
+        data = self.handle.read(self.chunk_bytes)
+        self.bytes_read += len(data)
+        if not data:
+            self.eof = True
+            if not self._pending:
+                return False
+            data, self._pending = self._pending, b""
+        else:
+            data = self._pending + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # no newline (minified JSON): cut after the last ASCII byte
+                cut = next((i + 1 for i in range(len(data) - 1, max(-1, len(data) - 8), -1) if data[i] < 0x80), len(data))
+            data, self._pending = data[:cut], data[cut:]
+        decoded, bad = decode_utf8(data)
+        bad_lines: dict[int, int] = {}
+        for offset in bad:
+            bad_line = self._lines_decoded + data.count(b"\n", 0, offset) + 1
+            bad_lines[bad_line] = bad_lines.get(bad_line, 0) + 1
+        for bad_line, count in bad_lines.items():
+            _warn_bad_bytes(self.report, bad_line, count)
+        self._lines_decoded += data.count(b"\n")
+        if self.pos > self.chunk_bytes:
+            self.text = self.text[self.pos :]
+            self.pos = 0
+        if not self.text and decoded.startswith(_BOM) and self.bytes_read == len(data) + len(self._pending):
+            decoded = decoded[1:]
+        self.text += decoded
+        return True
+
+    def advance(self, new_pos: int) -> None:
+        self.line += self.text.count("\n", self.pos, new_pos)
+        self.pos = new_pos
+
+    def skip_whitespace(self) -> bool:
+        """Move past whitespace; return False at the end of the file."""
+        while True:
+            self.advance(_WHITESPACE.match(self.text, self.pos).end())
+            if self.pos < len(self.text):
+                return True
+            if not self.fill():
+                return False
+
+    def peek(self) -> str:
+        return self.text[self.pos]
+
+
+def _looks_incomplete(error: json.JSONDecodeError, text: str) -> bool:
+    """True when a decode error is caused by the text ending, not by bad JSON."""
+    return error.msg.startswith("Unterminated string") or len(text) - error.pos <= 8
+
+
+def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line, value)`` for each element of a JSON array, or each value of a JSON sequence.
+
+    The file is read in ``chunk_bytes`` pieces. A file cut off inside an element yields every
+    whole element before the cut, then records one skipped record and one warning giving the
+    line where the incomplete element starts and the byte where the file ends. A malformed
+    element is skipped (with its line) and reading resumes at the next element.
+    """
+    with open_binary(path, report.source) as handle:
+        feed = _Feed(handle, report, chunk_bytes)
+        if not feed.skip_whitespace():
+            return
+        in_array = feed.peek() == "["
+        if in_array:
+            feed.advance(feed.pos + 1)
+        separator: str | None = None  # whitespace before the first element, used to resync
+        count = 0
+        expect_value = True
+        while True:
+            start_before_ws = feed.pos
+            if not feed.skip_whitespace():
+                if in_array:
+                    report.warn(
+                        f"{report.source}: the JSON array is not closed (file ends at byte {feed.bytes_read}, line {feed.line}); "
+                        f"the {count} whole records were loaded",
+                        kind="array not closed",
+                    )
+                return
+            char = feed.peek()
+            if in_array and char == "]":
+                feed.advance(feed.pos + 1)
+                if feed.skip_whitespace():
+                    report.warn(f"{report.source}:{feed.line}: text after the closing ']' was ignored", kind="trailing text")
+                return
+            if in_array and not expect_value:
+                if char != ",":
+                    _resync(feed, report, separator, f"expected ',' or ']' but found {char!r}")
+                    expect_value = True
+                    continue
+                feed.advance(feed.pos + 1)
+                expect_value = True
+                continue
+            if separator is None:
+                separator = feed.text[start_before_ws : feed.pos]
+            line = feed.line
+            while True:
+                try:
+                    value, end = _DECODER.raw_decode(feed.text, feed.pos)
+                except json.JSONDecodeError as exc:
+                    if _looks_incomplete(exc, feed.text):
+                        if feed.fill():
+                            continue
+                        report.skip(
+                            line,
+                            f"incomplete record: the file is cut off inside it (at byte {feed.bytes_read}); "
+                            "re-export or re-download the file to recover it",
+                        )
+                        report.warn(
+                            f"{report.source}: file is cut off mid-record at byte {feed.bytes_read} (line {_line_of(feed, len(feed.text))}); "
+                            f"the record starting at line {line} is incomplete and was skipped; the {count} whole records before it were loaded",
+                            kind="file cut off",
+                        )
+                        return
+                    _resync(feed, report, separator, f"{exc.msg} (line {_line_of(feed, exc.pos)})", line=line)
+                    break
+                else:
+                    if end >= len(feed.text) and not feed.eof and not isinstance(value, (dict, list, str)):
+                        if feed.fill():  # a number or literal may continue in the next chunk
+                            continue
+                    feed.advance(end)
+                    count += 1
+                    yield line, value
+                    break
+            expect_value = not in_array
+
+
+def _line_of(feed: _Feed, pos: int) -> int:
+    return feed.line + feed.text.count("\n", feed.pos, pos)
+
+
+def _resync(feed: _Feed, report: LoadReport, separator: str | None, problem: str, line: int | None = None) -> None:
+    """Skip a malformed element: move to the start of the next element that follows a ','."""
+    line = feed.line if line is None else line
+    marker = re.compile(re.escape("," + (separator or "")) + r"(?=\{)") if separator and "\n" in separator else re.compile(r"\}\s*,\s*(?=\{)")
+    search_from = feed.pos + 1
+    while True:
+        match = marker.search(feed.text, search_from)
+        if match:
+            feed.advance(match.end())
+            resumed = f"; resumed at line {feed.line}"
+            break
+        search_from = max(feed.pos + 1, len(feed.text) - 64)
+        if not feed.fill():
+            feed.advance(len(feed.text))
+            resumed = "; nothing after it could be read"
+            break
+    report.skip(line, f"malformed JSON: {problem}; this record was skipped{resumed}; fix the file to load it")
+
+
+def first_json_value_kind(path: Path, source: str) -> str:
+    """'[' for a JSON array, '{' for an object or JSON Lines, '' for an empty file (reads a few bytes)."""
+    with open_binary(path, source) as handle:
+        head = handle.read(4096)
+    text = head.decode("utf-8", errors="replace").lstrip(_BOM + " \t\r\n")
+    return text[:1]
+
+
+def file_size(path: Path) -> int:
+    return os.path.getsize(path)

@@ -1,0 +1,108 @@
+"""Guess an input's format from its name and a peek at its first bytes or first record.
+
+Only the first record is parsed (at most a few MiB are read), so detection is cheap on any size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from kiku.errors import InputError
+from kiku.loaders._stream import iter_json_stream, iter_jsonl
+from kiku.loaders.kura import is_kura_checkpoint
+from kiku.loaders.report import LoadReport
+from kiku.loaders.tabular import TABLE_SUFFIXES, is_saved_dataset
+
+FORMAT_NAMES = ("jsonl", "kura", "kura-checkpoint", "claude", "chatgpt", "sharegpt", "queries", "csv", "parquet", "hf")
+
+
+def _unknown(source: str, what: str) -> InputError:
+    return InputError(source, f"unknown format ({what})", f"pass --format one of {', '.join(FORMAT_NAMES)}")
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Return the format name of a file or folder, or raise InputError saying to pass ``--format``.
+
+    Rules: a folder with summaries.jsonl + conversations.jsonl is ``kura-checkpoint``; a folder
+    with dataset_info.json/state.json (or holding data files) is ``hf``; ``.csv``/``.tsv`` is
+    ``csv``; ``.parquet`` is ``parquet``; JSON Lines or a JSON array is judged by its first
+    record: ``mapping`` -> chatgpt, ``chat_messages`` -> claude, ``conversations`` with ``from``
+    -> sharegpt, ``query`` -> queries, ``chat_id`` -> kura, ``messages`` (or other usual fields) -> jsonl.
+
+    >>> detect_format("tests/data/sharegpt-truncated.json")  # doctest: +SKIP
+    'sharegpt'
+    """
+    file = Path(path)
+    source = os.fspath(path)
+    if not file.exists():
+        raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
+    if file.is_dir():
+        if is_kura_checkpoint(file):
+            return "kura-checkpoint"
+        if is_saved_dataset(file) or any(p.suffix.lower() in TABLE_SUFFIXES for p in file.rglob("*") if p.is_file()):
+            return "hf"
+        raise _unknown(source, "a folder that is neither a Kura checkpoint nor a dataset")
+    suffix = file.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    first = first_record(file)
+    if first is None:
+        raise _unknown(source, "no JSON record found at the start of the file")
+    return format_of_record(first, source)
+
+
+def first_record(file: Path) -> Any:
+    """The first JSON record of a JSON Lines file or JSON array (None if none parses)."""
+    quiet = LoadReport(source=os.fspath(file))
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(64).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    except OSError as exc:
+        raise InputError(os.fspath(file), f"cannot read the file ({exc.strerror or exc})", "check that it exists and is readable") from None
+    if head.startswith("["):
+        records = iter_json_stream(file, quiet)
+    elif head.startswith("{"):
+        records = iter_jsonl(file, quiet) if _first_line_parses(file) else iter_json_stream(file, quiet)
+    else:
+        return None
+    try:
+        for _, record in records:
+            return record
+    finally:
+        records.close()
+    return None
+
+
+def _first_line_parses(file: Path) -> bool:
+    with open(file, "rb") as handle:
+        line = handle.readline(8 << 20).decode("utf-8", errors="replace").strip().lstrip("\ufeff")
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def format_of_record(record: Any, source: str) -> str:
+    """The format a first record belongs to (see :func:`detect_format`)."""
+    if not isinstance(record, dict):
+        raise _unknown(source, f"the first record is a {type(record).__name__}, not an object")
+    if "mapping" in record and "current_node" in record or isinstance(record.get("mapping"), dict) and "title" in record:
+        return "chatgpt"
+    if "chat_messages" in record:
+        return "claude"
+    conversations = record.get("conversations")
+    if isinstance(conversations, list) and (not conversations or isinstance(conversations[0], dict) and "from" in conversations[0]):
+        return "sharegpt"
+    if "messages" in record:
+        return "kura" if "chat_id" in record else "jsonl"
+    if "query" in record:
+        return "queries"
+    if any(key in record for key in ("text", "prompt", "question", "conversations")):
+        return "jsonl"
+    raise _unknown(source, f"the first record has fields {', '.join(list(record)[:8])}")

@@ -1,0 +1,649 @@
+"""Compose the stages into a resumable run: load → describe → embed → project → cluster → name → hierarchy.
+
+Each stage is a function ``stage_x(store, ...)`` that reads the previous stages' Parquet
+files from the run store and writes its own. ``analyze()`` runs them in order and skips a
+stage whose fingerprint (its config plus the fingerprints of what it reads) matches the
+manifest, so a killed run resumes where it stopped and a changed setting re-runs only the
+stages it affects.
+
+Example:
+    >>> run = analyze("examples/wandb-queries.jsonl", "runs/wandb")   # doctest: +SKIP
+    >>> run.clusters().query("level == 0").shape                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from kiku.describe import OfflineDescriber
+from kiku.errors import InputError, KikuError
+from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
+from kiku.records import Cluster, Conversation, Message, Summary
+from kiku.store import RunStore, file_fingerprint, fingerprint, now_iso, package_versions
+
+STAGES = ("load", "describe", "embed", "project", "cluster", "name", "hierarchy")
+
+NOISE_NAME = "Unclustered"
+
+
+class RunConfig(BaseModel):
+    """Every setting that shapes a run's output (stored in the manifest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str | None = Field(None, description="input format; detected when None")
+    mapping: dict[str, Any] | None = Field(None, description="column mapping for csv/parquet/hf inputs")
+    clusterer: Literal["kmeans", "hdbscan"] = "kmeans"
+    clusters: int | None = Field(None, ge=2, description="number of base clusters (k-means); automatic when None")
+    min_cluster_size: int | None = Field(None, ge=2, description="HDBSCAN minimum cluster size")
+    levels: int | None = Field(None, ge=0, description="number of parent levels above the base clusters")
+    max_top: int | None = Field(None, ge=2, description="maximum number of top-level topics")
+    seed: int = 0
+    embed_max_tokens: int = Field(256, ge=16, le=512)
+    embed_batch_size: int = Field(64, ge=1)
+    project_sample_size: int = Field(20_000, ge=100)
+    llm: str | None = None
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+class Progress:
+    """Receives progress events; the default ignores them. The CLI shows Rich bars."""
+
+    def stage_started(self, stage: str, total: int | None) -> None: ...
+
+    def advance(self, stage: str, amount: int) -> None: ...
+
+    def stage_finished(self, stage: str, seconds: float, reused: bool) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+@contextmanager
+def _stage(progress: Progress, stage: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    progress.stage_started(stage, total)
+    start = time.perf_counter()
+    yield lambda amount: progress.advance(stage, amount)
+    progress.stage_finished(stage, time.perf_counter() - start, reused=False)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def component_fingerprint(component: Any) -> str:
+    """Identify a pluggable stage component: its ``fingerprint()``, else its name and settings."""
+    method = getattr(component, "fingerprint", None)
+    if callable(method):
+        return str(method())
+    settings = {k: v for k, v in sorted(vars(component).items()) if isinstance(v, (str, int, float, bool, type(None)))}
+    return fingerprint(type(component).__qualname__, getattr(component, "name", ""), settings)
+
+
+CONVERSATION_SCHEMA = pa.schema([
+    ("conversation_id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("messages", pa.string()),
+    ("metadata", pa.string()),
+    ("source", pa.string()),
+])
+
+
+def _conversation_row(conversation: Conversation, source: str) -> dict[str, Any]:
+    messages = [
+        {"role": m.role, "content": m.content, "created_at": m.created_at.isoformat() if m.created_at else None}
+        for m in conversation.messages
+    ]
+    created_at = conversation.created_at
+    if created_at is not None and created_at.tzinfo is None:
+        from datetime import timezone
+
+        created_at = created_at.replace(tzinfo=timezone.utc)
+    return {
+        "conversation_id": conversation.id,
+        "created_at": created_at,
+        "messages": json.dumps(messages, ensure_ascii=False),
+        "metadata": json.dumps(conversation.metadata, ensure_ascii=False, default=str),
+        "source": source,
+    }
+
+
+def conversations_from_batch(batch: pa.RecordBatch) -> list[Conversation]:
+    """Rebuild Conversation records from a batch of ``conversations.parquet``."""
+    columns = batch.to_pydict()
+    conversations = []
+    for cid, created, messages, metadata in zip(
+        columns["conversation_id"], columns["created_at"], columns["messages"], columns["metadata"]
+    ):
+        conversations.append(
+            Conversation(
+                id=cid,
+                created_at=created,
+                messages=[Message(**m) for m in json.loads(messages)],
+                metadata=json.loads(metadata) if metadata else {},
+            )
+        )
+    return conversations
+
+
+def iter_conversations(store: RunStore, batch_size: int = 2048) -> Iterator[list[Conversation]]:
+    """Stream a run's conversations in batches."""
+    for batch in store.iter_batches("conversations", batch_size=batch_size):
+        yield conversations_from_batch(batch)
+
+
+def embedding_text(conversation: Conversation, summary: str | None = None) -> str:
+    """The text kiku embeds for a conversation: never ids or metadata.
+
+    With an LLM summary, the summary (Clio's choice). Otherwise the user's turns, in order
+    (the assistant's text only when there is no user text); the embedder truncates to its
+    token limit and the run reports how many were cut.
+
+    >>> from kiku.records import Conversation, Message
+    >>> c = Conversation(id="x1", metadata={"user": "u9"}, messages=[
+    ...     Message(role="user", content="How do I log images?"), Message(role="assistant", content="Use wandb.Image")])
+    >>> embedding_text(c)
+    'How do I log images?'
+    """
+    if summary:
+        return summary.strip()
+    user = [m.content.strip() for m in conversation.messages if m.role == "user" and m.content.strip()]
+    if user:
+        return "\n".join(user)
+    return "\n".join(m.content.strip() for m in conversation.messages if m.content.strip())
+
+
+# --- stages ---------------------------------------------------------------------------------
+
+
+def stage_load(
+    store: RunStore, input_path: Path, config: RunConfig, progress: Progress, batch_size: int = 2000
+) -> int:
+    """Stream the input into ``conversations.parquet``; record skipped input in the manifest."""
+    from kiku.loaders import LoadReport, load_conversations
+
+    report = LoadReport()
+    rows: list[dict[str, Any]] = []
+    count = 0
+    source = input_path.name
+    with _stage(progress, "load", None) as advance, store.table_writer("conversations", CONVERSATION_SCHEMA) as writer:
+        for conversation in load_conversations(input_path, format=config.format, mapping=config.mapping, report=report):
+            rows.append(_conversation_row(conversation, source))
+            if len(rows) >= batch_size:
+                writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
+                count += len(rows)
+                advance(len(rows))
+                rows.clear()
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
+            count += len(rows)
+            advance(len(rows))
+    if count == 0:
+        raise InputError(str(input_path), "no usable conversations", "see the skipped records above or pass --format")
+    store.manifest["input"]["format"] = report.format
+    store.manifest["skipped"] = [s.model_dump() for s in report.skipped]
+    store.manifest["warnings"] = list(report.warnings)
+    for warning in report.warnings:
+        progress.message(f"warning: {warning}")
+    return count
+
+
+def _summary_rows(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
+    rows = []
+    for s in summaries:
+        row = s.model_dump(exclude={"facets"})
+        for name, value in s.facets.items():
+            row[f"facet_{name}"] = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+        rows.append(row)
+    return rows
+
+
+def _unify_tables(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate batch tables whose inferred types may differ (e.g. all-null columns)."""
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def stage_describe(store: RunStore, describer: Describer, progress: Progress) -> int:
+    """Facets of every conversation → ``facets.parquet``."""
+    total = store.num_rows("conversations")
+    tables = []
+    with _stage(progress, "describe", total) as advance:
+        for conversations in iter_conversations(store, batch_size=512):
+            summaries = describer.describe(conversations)
+            if len(summaries) != len(conversations):
+                raise KikuError(f"describer {describer.name!r} returned {len(summaries)} summaries for {len(conversations)} conversations")
+            tables.append(pa.Table.from_pylist(_summary_rows(summaries)))
+            advance(len(conversations))
+        table = _unify_tables(tables)
+        store.write_table("facets", table)
+    return table.num_rows
+
+
+def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress: Progress) -> dict[str, Any]:
+    """Embed each conversation's text (cached per text hash in the run) → ``embeddings.parquet``."""
+    from kiku.embed import embed_texts, text_hash
+
+    ids: list[str] = []
+    texts: list[str] = []
+    summaries = store.read_table("facets", columns=["summary"]).column("summary").to_pylist()
+    position = 0
+    for conversations in iter_conversations(store):
+        for conversation in conversations:
+            ids.append(conversation.id)
+            texts.append(embedding_text(conversation, summaries[position]))
+            position += 1
+
+    cache: dict[str, np.ndarray] = {}
+    embedder_key = component_fingerprint(embedder)
+    previous = store.manifest["stages"].get("embed", {})
+    if store.has_table("embeddings") and previous.get("embedder") == embedder_key:
+        old = store.read_table("embeddings", columns=["text_hash", "embedding"])
+        vectors_old = np.asarray(old.column("embedding").to_pylist(), dtype=np.float32) if old.num_rows else None
+        for i, h in enumerate(old.column("text_hash").to_pylist()):
+            cache[h] = vectors_old[i]
+    reused = sum(1 for t in texts if text_hash(t) in cache)
+    with _stage(progress, "embed", len(texts)) as advance:
+        if reused:
+            advance(reused)
+        vectors, hashes = embed_texts(texts, embedder, cache=cache, progress=advance)
+    truncated_flags = _truncation_flags(embedder, texts)
+    table = pa.table({
+        "conversation_id": ids,
+        "text_hash": hashes,
+        "truncated": truncated_flags,
+        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]),
+    })
+    store.write_table("embeddings", table)
+    truncated = int(sum(truncated_flags))
+    if truncated:
+        progress.message(
+            f"{truncated} of {len(texts)} conversations were longer than {config.embed_max_tokens} tokens "
+            "and were truncated for embedding"
+        )
+    return {"rows": len(ids), "truncated": truncated, "reused_from_cache": reused, "embedder": embedder_key}
+
+
+def _truncation_flags(embedder: Embedder, texts: Sequence[str]) -> list[bool]:
+    method = getattr(embedder, "truncated", None)
+    return [bool(x) for x in method(texts)] if callable(method) else [False] * len(texts)
+
+
+def load_embeddings(store: RunStore) -> tuple[list[str], np.ndarray]:
+    table = store.read_table("embeddings", columns=["conversation_id", "embedding"])
+    ids = table.column("conversation_id").to_pylist()
+    flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return ids, np.asarray(flat, dtype=np.float32).reshape(len(ids), -1)
+
+
+def stage_project(store: RunStore, config: RunConfig, progress: Progress) -> int:
+    """UMAP 2-D coordinates for every conversation → ``projection.parquet``."""
+    from kiku.project import project_embeddings
+
+    ids, vectors = load_embeddings(store)
+    with _stage(progress, "project", None):
+        coords = project_embeddings(vectors, seed=config.seed, sample_size=config.project_sample_size)
+    store.write_table("projection", pa.table({
+        "conversation_id": ids,
+        "x": coords[:, 0].astype(np.float32),
+        "y": coords[:, 1].astype(np.float32),
+    }))
+    return len(ids)
+
+
+def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress) -> dict[str, Any]:
+    """Base clusters (label -1 = unclustered) → ``cluster_labels.parquet``."""
+    ids, vectors = load_embeddings(store)
+    with _stage(progress, "cluster", None):
+        labels = np.asarray(clusterer.fit_predict(vectors), dtype=np.int64)
+    if labels.shape != (len(ids),):
+        raise KikuError(f"clusterer {clusterer.name!r} returned {labels.shape} labels for {len(ids)} conversations")
+    store.write_table("cluster_labels", pa.table({"conversation_id": ids, "label": labels}))
+    return {"rows": len(ids), "clusters": int(len(set(labels.tolist()) - {-1})), "unclustered": int((labels == -1).sum())}
+
+
+def build_corpus(store: RunStore) -> Corpus:
+    ids, vectors = load_embeddings(store)
+    facets = store.read_table("facets", columns=["conversation_id", "request", "summary"])
+    if facets.column("conversation_id").to_pylist() != ids:
+        raise KikuError(f"{store.path}: facets and embeddings are out of step; delete the run folder and run again")
+    requests = [r or "" for r in facets.column("request").to_pylist()]
+    summaries = facets.column("summary").to_pylist()
+    texts = [s if s else r for s, r in zip(summaries, requests)]
+    return Corpus(ids=ids, texts=texts, requests=requests, embeddings=vectors, summaries=summaries)
+
+
+def _normalise(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+CLUSTER_SCHEMA = pa.schema([
+    ("cluster_id", pa.string()),
+    ("level", pa.int32()),
+    ("parent_id", pa.string()),
+    ("name", pa.string()),
+    ("description", pa.string()),
+    ("size", pa.int64()),
+    ("share", pa.float64()),
+    ("keyphrases", pa.list_(pa.string())),
+    ("representative_request", pa.string()),
+    ("is_noise", pa.bool_()),
+    ("x", pa.float64()),
+    ("y", pa.float64()),
+    ("member_ids", pa.list_(pa.string())),
+])
+
+
+def clusters_to_table(clusters: Sequence[Cluster], total: int) -> pa.Table:
+    rows = []
+    for c in clusters:
+        row = c.model_dump()
+        rows.append({
+            "cluster_id": c.id, "level": c.level, "parent_id": c.parent_id, "name": c.name,
+            "description": c.description, "size": c.size, "share": c.size / total if total else 0.0,
+            "keyphrases": c.keyphrases, "representative_request": c.representative_request,
+            "is_noise": c.is_noise, "x": row["x"], "y": row["y"], "member_ids": c.member_ids,
+        })
+    return pa.Table.from_pylist(rows, schema=CLUSTER_SCHEMA)
+
+
+def clusters_from_table(table: pa.Table) -> list[Cluster]:
+    return [
+        Cluster(
+            id=r["cluster_id"], level=r["level"], parent_id=r["parent_id"], name=r["name"],
+            description=r["description"] or "", member_ids=r["member_ids"] or [], keyphrases=r["keyphrases"] or [],
+            representative_request=r["representative_request"], is_noise=r["is_noise"], x=r["x"], y=r["y"],
+        )
+        for r in table.to_pylist()
+    ]
+
+
+def stage_name(store: RunStore, namer: TopicNamer, progress: Progress) -> dict[str, Any]:
+    """Name every base cluster → ``base_clusters.parquet`` (level 0, plus the unclustered bucket)."""
+    corpus = build_corpus(store)
+    labels = np.asarray(store.read_table("cluster_labels", columns=["label"]).column("label").to_numpy())
+    label_values = sorted(set(labels.tolist()) - {-1})
+    drafts = []
+    for index, label in enumerate(label_values):
+        members = np.flatnonzero(labels == label)
+        drafts.append(TopicDraft(
+            key=f"L0-{index:03d}", member_index=members, centroid=_normalise(corpus.embeddings[members].mean(axis=0))
+        ))
+    with _stage(progress, "name", len(drafts)) as advance:
+        names = namer.name_topics(drafts, corpus)
+        advance(len(drafts))
+    if len(names) != len(drafts):
+        raise KikuError(f"namer {namer.name!r} returned {len(names)} names for {len(drafts)} clusters")
+    clusters = [
+        Cluster(
+            id=d.key, level=0, name=n.name, description=n.description, keyphrases=list(n.keyphrases),
+            representative_request=n.representative_request, member_ids=[corpus.ids[i] for i in d.member_index],
+        )
+        for d, n in zip(drafts, names)
+    ]
+    ensure_unique_sibling_names(clusters)
+    noise = np.flatnonzero(labels == -1)
+    if len(noise):
+        clusters.append(Cluster(
+            id="unclustered", level=0, name=NOISE_NAME, is_noise=True,
+            description=f"{len(noise)} conversations the clusterer left out of every topic (HDBSCAN noise).",
+            member_ids=[corpus.ids[i] for i in noise],
+        ))
+    store.write_table("base_clusters", clusters_to_table(clusters, len(corpus.ids)))
+    return {"rows": len(clusters), "unclustered": int(len(noise))}
+
+
+def ensure_unique_sibling_names(clusters: Sequence[Cluster]) -> None:
+    """Siblings (same level and parent) never share a name: suffix later duplicates with (2), (3)..."""
+    seen: dict[tuple[int, str | None, str], int] = {}
+    for cluster in clusters:
+        key = (cluster.level, cluster.parent_id, cluster.name.casefold())
+        if key in seen:
+            seen[key] += 1
+            cluster.name = f"{cluster.name} ({seen[key]})"
+        else:
+            seen[key] = 1
+
+
+def _with_positions(clusters: list[Cluster], store: RunStore) -> list[Cluster]:
+    projection = store.read_table("projection")
+    position = {cid: i for i, cid in enumerate(projection.column("conversation_id").to_pylist())}
+    xs = projection.column("x").to_numpy()
+    ys = projection.column("y").to_numpy()
+    for cluster in clusters:
+        rows = [position[m] for m in cluster.member_ids if m in position]
+        if rows:
+            cluster.x = float(np.mean(xs[rows]))
+            cluster.y = float(np.mean(ys[rows]))
+    return clusters
+
+
+def assignments_table(clusters: Sequence[Cluster]) -> pa.Table:
+    """One row per conversation and level: the cluster covering it at that level.
+
+    A cluster whose parent sits more than one level up (single-child chains are collapsed)
+    covers its members at every level below that parent, so every conversation has exactly
+    one cluster at every level from 0 to the top.
+    """
+    by_id = {c.id: c for c in clusters}
+    top = max((c.level for c in clusters), default=0)
+    conversation_ids: list[str] = []
+    levels: list[int] = []
+    cluster_ids: list[str] = []
+    for base in (c for c in clusters if c.level == 0):
+        chain = [base]
+        while chain[-1].parent_id is not None:
+            chain.append(by_id[chain[-1].parent_id])
+        for level in range(top + 1):
+            covering = [c for c in chain if c.level <= level][-1]
+            for member in base.member_ids:
+                conversation_ids.append(member)
+                levels.append(level)
+                cluster_ids.append(covering.id)
+    return pa.table({
+        "conversation_id": pa.array(conversation_ids, pa.string()),
+        "level": pa.array(levels, pa.int32()),
+        "cluster_id": pa.array(cluster_ids, pa.string()),
+    })
+
+
+def stage_hierarchy(store: RunStore, builder: HierarchyBuilder, progress: Progress) -> dict[str, Any]:
+    """Parents above the base clusters → ``clusters.parquet`` and ``assignments.parquet``."""
+    corpus = build_corpus(store)
+    base = clusters_from_table(store.read_table("base_clusters"))
+    topics = [c for c in base if not c.is_noise]
+    noise = [c for c in base if c.is_noise]
+    with _stage(progress, "hierarchy", None):
+        tree = list(builder.build(topics, corpus)) if len(topics) > 1 else topics
+    _check_tree(tree)
+    top = max((c.level for c in tree), default=0)
+    if noise:
+        # The unclustered bucket is carried up as its own non-topic node so every level covers everyone.
+        bucket = noise[0]
+        tree.append(bucket.model_copy(update={"parent_id": "unclustered-top" if top > 0 else None}))
+        if top > 0:
+            tree.append(bucket.model_copy(update={"id": "unclustered-top", "level": top, "parent_id": None}))
+    for level in range(top + 1):
+        for parent_id in {c.parent_id for c in tree if c.level == level}:
+            ensure_unique_sibling_names([c for c in tree if c.level == level and c.parent_id == parent_id])
+    tree = _with_positions(tree, store)
+    total = len(corpus.ids)
+    store.write_table("clusters", clusters_to_table(tree, total))
+    store.write_table("assignments", assignments_table(tree))
+    return {
+        "rows": len(tree),
+        "clusters_by_level": {str(level): sum(1 for c in tree if c.level == level and not c.is_noise) for level in range(top + 1)},
+    }
+
+
+def _check_tree(tree: Sequence[Cluster]) -> None:
+    by_id = {c.id: c for c in tree}
+    for cluster in tree:
+        if cluster.parent_id is not None:
+            parent = by_id.get(cluster.parent_id)
+            if parent is None or parent.level <= cluster.level:
+                raise KikuError(f"hierarchy builder produced an invalid parent link {cluster.id} -> {cluster.parent_id}")
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Components:
+    """The pluggable objects a run uses; ``None`` means kiku's offline default."""
+
+    embedder: Embedder | None = None
+    describer: Describer | None = None
+    clusterer: Clusterer | None = None
+    namer: TopicNamer | None = None
+    hierarchy: HierarchyBuilder | None = None
+    extra_fingerprint: dict[str, str] = field(default_factory=dict)
+
+
+def default_components(config: RunConfig, components: Components | None = None) -> Components:
+    """Fill the offline defaults for every component the caller did not give."""
+    from kiku.cluster import HDBSCANClusterer, KMeansClusterer
+    from kiku.embed import MiniLMEmbedder
+    from kiku.hierarchy import AgglomerativeHierarchy
+    from kiku.naming import KeyphraseNamer
+
+    given = components or Components()
+    embedder = given.embedder or MiniLMEmbedder(batch_size=config.embed_batch_size, max_tokens=config.embed_max_tokens)
+    if given.clusterer is not None:
+        clusterer = given.clusterer
+    elif config.clusterer == "hdbscan":
+        clusterer = HDBSCANClusterer(min_cluster_size=config.min_cluster_size, seed=config.seed)
+    else:
+        clusterer = KMeansClusterer(n_clusters=config.clusters, seed=config.seed)
+    namer = given.namer or KeyphraseNamer(embedder)
+    hierarchy = given.hierarchy or AgglomerativeHierarchy(namer, levels=config.levels, max_top=config.max_top, seed=config.seed)
+    return Components(
+        embedder=embedder,
+        describer=given.describer or OfflineDescriber(),
+        clusterer=clusterer,
+        namer=namer,
+        hierarchy=hierarchy,
+        extra_fingerprint=given.extra_fingerprint,
+    )
+
+
+@dataclass
+class Run:
+    """A finished (or resumed) run: where it is and what it holds."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(self.path)
+
+    def clusters(self):  # noqa: ANN201 - pandas.DataFrame
+        """All clusters, every level, as a DataFrame (without member lists)."""
+        return self.store.read_table("clusters").drop_columns(["member_ids"]).to_pandas()
+
+    def assignments(self):  # noqa: ANN201 - pandas.DataFrame
+        return self.store.read_table("assignments").to_pandas()
+
+    def sql(self, query: str):  # noqa: ANN201 - pandas.DataFrame
+        """Run DuckDB SQL over the run's tables (one view per Parquet file)."""
+        return self.store.connect().execute(query).df()
+
+
+def analyze(
+    input_path: str | Path,
+    out: str | Path,
+    config: RunConfig | None = None,
+    *,
+    components: Components | None = None,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> Run:
+    """Run the whole pipeline on ``input_path`` and write the run to ``out``; resume when possible.
+
+    ``settings`` are RunConfig fields (``clusters=40``, ``clusterer="hdbscan"``, ...).
+
+    >>> run = analyze("examples/wandb-queries.jsonl", "runs/wandb", clusters=30)   # doctest: +SKIP
+    >>> run.manifest["counts"]["conversations"]                                     # doctest: +SKIP
+    560
+    """
+    config = RunConfig(**{**(config or RunConfig()).model_dump(), **settings})
+    progress = progress or Progress()
+    input_path = Path(input_path)
+    hub_dataset = config.format == "hf" and not input_path.exists()
+    if not input_path.exists() and not hub_dataset:
+        raise InputError(str(input_path), "no such file or folder", "check the path")
+    store = RunStore(out)
+    parts = default_components(config, components)
+
+    started = time.perf_counter()
+    # A hub dataset is identified by its name (its content may change upstream: pin a revision).
+    input_hash, input_bytes = (fingerprint("hf", str(input_path)), 0) if hub_dataset else file_fingerprint(input_path)
+    manifest = store.manifest
+    manifest["kiku_version"] = _kiku_version()
+    manifest["config"] = config.model_dump()
+    manifest["versions"] = package_versions()
+    manifest.setdefault("input", {})
+    manifest["input"].update({"path": str(input_path), "fingerprint": input_hash, "bytes": input_bytes})
+
+    fp: dict[str, str] = {}
+    fp["load"] = fingerprint("load-v1", input_hash, config.format, config.mapping)
+    fp["describe"] = fingerprint(fp["load"], component_fingerprint(parts.describer))
+    fp["embed"] = fingerprint(fp["describe"], component_fingerprint(parts.embedder))
+    fp["project"] = fingerprint(fp["embed"], "umap-v1", config.seed, config.project_sample_size)
+    fp["cluster"] = fingerprint(fp["embed"], component_fingerprint(parts.clusterer))
+    fp["name"] = fingerprint(fp["cluster"], component_fingerprint(parts.namer))
+    fp["hierarchy"] = fingerprint(fp["name"], component_fingerprint(parts.hierarchy))
+
+    steps: dict[str, Callable[[], Any]] = {
+        "load": lambda: stage_load(store, input_path, config, progress),
+        "describe": lambda: stage_describe(store, parts.describer, progress),
+        "embed": lambda: stage_embed(store, parts.embedder, config, progress),
+        "project": lambda: stage_project(store, config, progress),
+        "cluster": lambda: stage_cluster(store, parts.clusterer, progress),
+        "name": lambda: stage_name(store, parts.namer, progress),
+        "hierarchy": lambda: stage_hierarchy(store, parts.hierarchy, progress),
+    }
+    for stage in STAGES:
+        if store.stage_is_current(stage, fp[stage]):
+            progress.stage_finished(stage, 0.0, reused=True)
+            continue
+        stage_start = time.perf_counter()
+        result = steps[stage]()
+        details = result if isinstance(result, dict) else {"rows": int(result)}
+        rows = details.pop("rows")
+        store.complete_stage(stage, fp[stage], time.perf_counter() - stage_start, rows, **details)
+
+    manifest["counts"] = _counts(store)
+    manifest["total_seconds_last_invocation"] = round(time.perf_counter() - started, 3)
+    manifest["completed_at"] = now_iso()
+    store.save_manifest()
+    return Run(path=store.path, manifest=manifest)
+
+
+def _counts(store: RunStore) -> dict[str, Any]:
+    stages = store.manifest["stages"]
+    return {
+        "conversations": stages["load"]["rows"],
+        "skipped": len(store.manifest.get("skipped", [])),
+        "warnings": len(store.manifest.get("warnings", [])),
+        "clusters_by_level": stages["hierarchy"].get("clusters_by_level", {}),
+        "unclustered": stages["cluster"].get("unclustered", 0),
+        "truncated_for_embedding": stages["embed"].get("truncated", 0),
+    }
+
+
+def _kiku_version() -> str:
+    from kiku import __version__
+
+    return __version__

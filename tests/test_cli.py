@@ -1,0 +1,88 @@
+"""The real `kiku` CLI in a subprocess: run, tree, export, sql, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kiku(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "kiku", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory: pytest.TempPathFactory, small_input: Path) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = kiku("run", small_input, "--out", out, "--clusters", "12")
+    assert result.returncode == 0, result.stderr
+    assert "conversations: 200" in result.stdout
+    assert "output:" in result.stdout
+    for stage in ("load", "describe", "embed", "project", "cluster", "name", "hierarchy"):
+        assert stage in result.stdout
+    return out
+
+
+def test_tree_prints_named_topics_with_counts_and_shares(cli_run: Path) -> None:
+    result = kiku("tree", cli_run)
+    assert result.returncode == 0, result.stderr
+    assert "200 conversations" in result.stdout
+    assert "%" in result.stdout
+
+
+def test_export_assignments_csv(cli_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "assignments.csv"
+    result = kiku("export", cli_run, "assignments", out)
+    assert result.returncode == 0, result.stderr
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["conversation_id", "level", "cluster_id", "cluster_name"]
+    levels = {r["level"] for r in rows}
+    assert len(rows) == 200 * len(levels)
+    assert len({r["cluster_id"] for r in rows if r["level"] == "0"}) == 12
+    assert all(r["cluster_name"] for r in rows)
+
+
+def test_sql_prints_a_table_and_bad_sql_is_one_line(cli_run: Path) -> None:
+    ok = kiku("sql", cli_run, "select count(*) as n from conversations")
+    assert ok.returncode == 0 and "200" in ok.stdout
+    bad = kiku("sql", cli_run, "select nope from clusters")
+    assert bad.returncode == 2
+    assert "SQL error" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_rerun_reuses_stages(cli_run: Path, small_input: Path) -> None:
+    result = kiku("run", small_input, "--out", cli_run, "--clusters", "12")
+    assert result.returncode == 0
+    assert result.stdout.count("reused") >= 7
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, [], "no such file"),
+        ("", [], "empty"),
+        ("hello,world\n", ["--format", "nonsense"], "nonsense"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path: Path, content: str | None, args: list[str], message: str) -> None:
+    path = tmp_path / "input.jsonl"
+    if content is not None:
+        path.write_text(content)
+    result = kiku("run", path, "--out", tmp_path / "run", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0].lower(), result.stderr
+
+
+def test_commands_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    result = kiku("tree", tmp_path)
+    assert result.returncode == 2 and "not a kiku run" in result.stderr

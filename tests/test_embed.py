@@ -1,0 +1,101 @@
+"""Tests of the offline embedder on the real int8 MiniLM model shipped in the wheel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kiku.embed import MODEL_DIM, MiniLMEmbedder, embed_texts, text_hash
+from kiku.protocols import Embedder
+
+
+@pytest.fixture(scope="module")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(batch_size=8)
+
+
+def test_is_an_embedder_with_unit_float32_rows(embedder: MiniLMEmbedder) -> None:
+    assert isinstance(embedder, Embedder)
+    vectors = embedder.embed(["How do I reset my password?", "", "ok", "Quelle heure est-il ?"])
+    assert vectors.shape == (4, MODEL_DIM)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.embed([]).shape == (0, MODEL_DIM)
+
+
+def test_paraphrases_are_closer_than_unrelated_texts(embedder: MiniLMEmbedder) -> None:
+    a, b, c, d = embedder.embed(
+        [
+            "How can I reset my account password?",
+            "I forgot my password and need to change it",
+            "What is a good recipe for banana bread?",
+            "Give me instructions for baking banana cake",
+        ]
+    )
+    assert a @ b > a @ c + 0.3
+    assert c @ d > c @ b + 0.3
+
+
+def test_order_is_restored_after_length_sorting(embedder: MiniLMEmbedder) -> None:
+    texts = ["a much longer sentence about transferring money abroad with fees", "hi", "card lost"]
+    together = embedder.embed(texts)
+    one_by_one = np.stack([embedder.embed([t])[0] for t in texts])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-4)
+
+
+def test_deterministic(embedder: MiniLMEmbedder) -> None:
+    texts = ["the same text", "another one about python lists"]
+    np.testing.assert_array_equal(embedder.embed(texts), embedder.embed(texts))
+
+
+def test_truncation_flag_for_long_text(embedder: MiniLMEmbedder) -> None:
+    long_text = "word " * 600
+    vectors, flags = embedder.embed_with_info(["short text", long_text])
+    assert flags == [False, True]
+    assert embedder.truncated(["short text", long_text]) == [False, True]
+    np.testing.assert_allclose(np.linalg.norm(vectors[1]), 1.0, atol=1e-5)
+
+
+def test_text_hash_is_sha256() -> None:
+    assert text_hash("hi") == "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4"
+    assert text_hash("hi") != text_hash("hi ")
+
+
+class CountingEmbedder:
+    """Wraps the real model and records what it was asked to embed."""
+
+    name = "counting"
+    dim = MODEL_DIM
+
+    def __init__(self, inner: MiniLMEmbedder) -> None:
+        self.inner = inner
+        self.seen: list[str] = []
+
+    def embed(self, texts):  # noqa: ANN001, ANN201
+        self.seen.extend(texts)
+        return self.inner.embed(texts)
+
+
+def test_cache_reuse_and_dedupe(embedder: MiniLMEmbedder) -> None:
+    counting = CountingEmbedder(embedder)
+    cache: dict[str, np.ndarray] = {}
+    texts = ["refund please", "where is my card", "refund please"]
+    vectors, hashes = embed_texts(texts, counting, cache)
+    assert counting.seen == ["refund please", "where is my card"]
+    assert hashes == [text_hash(t) for t in texts]
+    assert set(cache) == set(hashes)
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+
+    progress: list[int] = []
+    again, _ = embed_texts(["where is my card", "new question", "refund please"], counting, cache, progress.append)
+    assert counting.seen[2:] == ["new question"]
+    assert progress == [1]
+    np.testing.assert_array_equal(again[0], vectors[1])
+    np.testing.assert_allclose(again[1], embedder.embed(["new question"])[0], atol=1e-5)
+
+
+def test_embed_texts_progress_per_batch(embedder: MiniLMEmbedder) -> None:
+    progress: list[int] = []
+    vectors, _ = embed_texts([f"question number {i}" for i in range(20)], embedder, None, progress.append)
+    assert vectors.shape == (20, MODEL_DIM)
+    assert progress == [8, 16, 20]

@@ -1,0 +1,180 @@
+"""The whole offline pipeline on real data: outputs, invariants, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import kiku
+from kiku.embed import text_hash
+from kiku.pipeline import STAGES, Components, Progress, RunConfig, analyze, embedding_text
+from kiku.records import Conversation, Message
+
+from conftest import write_jsonl
+
+
+class Recorder(Progress):
+    def __init__(self) -> None:
+        self.finished: dict[str, bool] = {}
+        self.messages: list[str] = []
+
+    def stage_finished(self, stage: str, seconds: float, reused: bool) -> None:
+        self.finished[stage] = reused
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+
+
+def test_a_run_writes_every_stage_file_and_a_manifest(small_run) -> None:
+    for name in ("conversations", "facets", "embeddings", "projection", "cluster_labels", "base_clusters", "clusters", "assignments"):
+        assert (small_run.path / f"{name}.parquet").exists(), name
+    manifest = json.loads((small_run.path / "manifest.json").read_text())
+    assert manifest["counts"]["conversations"] == 200
+    assert set(manifest["stages"]) == set(STAGES)
+    assert manifest["input"]["fingerprint"] and manifest["versions"]["python"]
+    assert all(manifest["stages"][s]["seconds"] >= 0 for s in STAGES)
+    assert manifest["config"]["seed"] == 0
+
+
+def test_every_conversation_has_one_cluster_per_level(small_run) -> None:
+    assignments = small_run.assignments()
+    clusters = small_run.clusters()
+    top = int(clusters.level.max())
+    assert top >= 1, "a multi-level tree is expected for 200 conversations"
+    per_conversation = assignments.groupby("conversation_id").level.apply(sorted)
+    assert len(per_conversation) == 200
+    assert all(levels == list(range(top + 1)) for levels in per_conversation)
+    # shares of the clusters that cover each level add up to 1
+    for level in range(top + 1):
+        covering = set(assignments[assignments.level == level].cluster_id)
+        assert clusters[clusters.cluster_id.isin(covering)]["size"].sum() == 200
+
+
+def test_tree_invariants(small_run) -> None:
+    clusters = small_run.clusters()
+    by_id = clusters.set_index("cluster_id")
+    children = Counter(clusters.parent_id.dropna())
+    for parent_id, count in children.items():
+        assert count >= 2, f"{parent_id} has a single child"
+        assert by_id.loc[parent_id, "level"] >= 1
+    for (level, parent), group in clusters.groupby(["level", clusters.parent_id.fillna("-")]):
+        names = [n.casefold() for n in group.name]
+        assert len(names) == len(set(names)), f"siblings share a name under {parent}: {names}"
+    assert clusters.name.str.len().min() > 0
+    assert clusters.x.notna().all() and clusters.y.notna().all()
+
+
+def test_projection_covers_every_conversation(small_run) -> None:
+    projection = pq.read_table(small_run.path / "projection.parquet").to_pandas()
+    assert len(projection) == 200 and projection.conversation_id.is_unique
+    assert np.isfinite(projection[["x", "y"]].to_numpy()).all()
+
+
+def test_sql_over_the_run(small_run) -> None:
+    frame = small_run.sql("select level, count(*) as n, sum(share) as total from clusters group by level order by level")
+    assert frame.n.iloc[0] >= 2
+    assert abs(frame.total.iloc[0] - 1.0) < 1e-6
+
+
+def test_embedded_text_never_contains_ids_or_metadata() -> None:
+    one = Conversation(id="conv-secret-1", metadata={"user": "alice@example.com"}, messages=[Message(role="user", content="How do I log a table?")])
+    two = Conversation(id="conv-other-2", metadata={"user": "bob"}, messages=[Message(role="user", content="How do I log a table?")])
+    assert embedding_text(one) == embedding_text(two) == "How do I log a table?"
+
+
+def test_identical_texts_with_different_ids_share_one_embedding(small_run) -> None:
+    embeddings = pq.read_table(small_run.path / "embeddings.parquet").to_pandas()
+    conversations = pq.read_table(small_run.path / "conversations.parquet").to_pandas()
+    first = json.loads(conversations.messages.iloc[0])
+    user_text = "\n".join(m["content"].strip() for m in first if m["role"] == "user")
+    assert embeddings.text_hash.iloc[0] == text_hash(user_text)
+
+
+def test_rerun_reuses_every_stage_and_a_changed_setting_reruns_only_what_it_affects(tmp_path, small_input) -> None:
+    out = tmp_path / "run"
+    analyze(small_input, out, seed=0)
+    again = Recorder()
+    analyze(small_input, out, seed=0, progress=again)
+    assert all(again.finished[s] for s in STAGES), again.finished
+    changed = Recorder()
+    run = analyze(small_input, out, seed=0, clusters=7, progress=changed)
+    assert [s for s in STAGES if not changed.finished[s]] == ["cluster", "name", "hierarchy"]
+    assert (run.clusters().query("level == 0 and not is_noise").shape[0]) == 7
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingClusterer:
+    name = "crashing"
+
+    def fit_predict(self, embeddings):
+        raise Crash("killed")
+
+
+def test_a_killed_run_resumes_without_redoing_finished_stages(tmp_path, small_input) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(Crash):
+        analyze(small_input, out, seed=0, components=Components(clusterer=CrashingClusterer()))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["stages"]) == {"load", "describe", "embed", "project"}
+    resumed = Recorder()
+    analyze(small_input, out, seed=0, progress=resumed)
+    assert [s for s in STAGES if not resumed.finished[s]] == ["cluster", "name", "hierarchy"]
+
+
+def test_same_input_and_config_give_the_same_result(tmp_path, small_input, small_run) -> None:
+    other = analyze(small_input, tmp_path / "again", seed=0)
+    columns = ["cluster_id", "level", "parent_id", "name", "size"]
+    a = small_run.clusters()[columns].sort_values("cluster_id").reset_index(drop=True)
+    b = other.clusters()[columns].sort_values("cluster_id").reset_index(drop=True)
+    assert a.equals(b)
+    pa_ = pq.read_table(small_run.path / "projection.parquet").to_pandas()
+    pb = pq.read_table(other.path / "projection.parquet").to_pandas()
+    np.testing.assert_allclose(pa_[["x", "y"]].to_numpy(), pb[["x", "y"]].to_numpy(), atol=1e-5)
+
+
+def test_hdbscan_noise_is_an_explicit_bucket_never_a_topic(tmp_path, example_rows) -> None:
+    rows = example_rows[:300]
+    run = analyze(write_jsonl(tmp_path / "q.jsonl", rows), tmp_path / "run", clusterer="hdbscan", seed=0)
+    clusters = run.clusters()
+    noise = clusters[clusters.is_noise]
+    assert run.manifest["counts"]["unclustered"] == int(noise[noise.level == 0]["size"].sum())
+    if len(noise):
+        assert set(noise.name) == {"Unclustered"}
+        topics = clusters[~clusters.is_noise]
+        assert not topics.parent_id.isin(noise.cluster_id).any(), "a topic sits under the noise bucket"
+        noise_members = set(run.assignments().query("cluster_id == 'unclustered'").conversation_id)
+        topic_members = set(run.assignments().query("level == 0 and cluster_id != 'unclustered'").conversation_id)
+        assert not noise_members & topic_members
+
+
+def test_long_conversations_are_truncated_for_embedding_and_the_run_says_so(tmp_path, example_rows) -> None:
+    rows = [dict(r) for r in example_rows[:40]]
+    rows[0] = {"id": "long-1", "messages": [{"role": "user", "content": "wandb sweep configuration " * 400}]}
+    recorder = Recorder()
+    run = analyze(write_jsonl(tmp_path / "q.jsonl", rows), tmp_path / "run", seed=0, progress=recorder)
+    assert run.manifest["counts"]["truncated_for_embedding"] >= 1
+    assert any("truncated for embedding" in m for m in recorder.messages)
+
+
+def test_user_facets_are_stored_as_columns_and_filterable(tmp_path, example_rows) -> None:
+    registry = kiku.FacetRegistry({"mentions_sweep": lambda c: "sweep" in c.first_user_message.lower()})
+    run = analyze(
+        write_jsonl(tmp_path / "q.jsonl", example_rows[:60]), tmp_path / "run", seed=0,
+        components=Components(describer=kiku.OfflineDescriber(registry)),
+    )
+    frame = run.sql("select count(*) as n from facets where facet_mentions_sweep")
+    expected = sum("sweep" in r["messages"][0]["content"].lower() for r in example_rows[:60])
+    assert frame.n.iloc[0] == expected
+
+
+def test_config_rejects_unknown_settings() -> None:
+    with pytest.raises(Exception):
+        RunConfig(cluster_count=3)  # type: ignore[call-arg]
