@@ -28,6 +28,7 @@ from typing import Any, Iterator
 from pydantic import BaseModel, Field
 
 from kiku.errors import InputError
+from kiku.records import SkippedRecord
 
 CONTEXT_CHARS = 600
 MAX_USER_CHARS = 4000
@@ -191,6 +192,34 @@ def _read_run(run_dir: Path) -> list[Item]:
     return items
 
 
+KNOWN_KEYS = {"text", "query", "messages", "decision", "predicted_label"}
+
+
+def _read_with_loaders(path: Path) -> list[Item]:
+    """Any other format kiku's loaders read (csv, parquet, ChatGPT/Claude exports, ShareGPT...)."""
+    try:
+        from kiku.loaders import LoadReport, load_conversations
+    except ImportError:
+        raise InputError(str(path), "unsupported file type", "use JSONL with 'text', 'query' or 'messages' per line") from None
+    report = LoadReport()
+    items = []
+    for conversation in load_conversations(path, report=report):
+        messages = [{"role": m.role, "content": m.content} for m in conversation.messages]
+        try:
+            text = _conversation_text(messages, str(path), None)
+        except InputError:
+            report.skipped.append(SkippedRecord(source=str(path), record_id=conversation.id, reason="no user message"))
+            continue
+        items.append(Item(id=conversation.id, text=text, created_at=conversation.created_at, metadata=conversation.metadata))
+    if report.skipped:
+        import sys
+
+        print(f"note: {len(report.skipped)} records of {path} skipped, e.g. {report.skipped[0].one_line()}", file=sys.stderr)
+    if not items:
+        raise InputError(str(path), "no conversations found", "check the format")
+    return items
+
+
 def read_items(path: str | os.PathLike[str]) -> list[Item]:
     """Read items from a JSONL/JSON file, a review log or a run folder.
 
@@ -204,7 +233,11 @@ def read_items(path: str | os.PathLike[str]) -> list[Item]:
         return _read_run(path)
     if not path.is_file():
         raise InputError(str(path), "file not found", "check the path")
+    if path.suffix not in (".jsonl", ".json", ".ndjson"):
+        return _read_with_loaders(path)
     records = list(_records(path))
+    if records and isinstance(records[0][0], dict) and not KNOWN_KEYS & set(records[0][0]):
+        return _read_with_loaders(path)
     if records and isinstance(records[0][0], dict) and "decision" in records[0][0]:
         from kiku.classify.review import fold_decisions
 
