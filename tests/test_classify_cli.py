@@ -144,3 +144,11 @@ def test_wandb_local_backend_reaches_target_and_compare(app: typer.Typer, tmp_pa
     assert "comparison on the same test split" in output and (tmp_path / "cm.2.png").exists()
     assert with_examples["n_test"] == without["n_test"] == 39
     assert with_examples["mode"] == "logistic" and with_examples["accuracy"] >= 0.85
+
+
+def test_kiku_main_cli_has_classify_and_drift() -> None:
+    from kiku.cli import app as kiku_app
+
+    output = CliRunner().invoke(kiku_app, ["classify", "--help"]).output
+    assert all(command in output for command in ("init", "label", "review", "eval", "apply"))
+    assert "--fail-on-drift" in CliRunner().invoke(kiku_app, ["drift", "--help"]).output

