@@ -38,21 +38,22 @@ def weak_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "weak.jsonl", rows)
 
 
-@pytest.fixture()
-def server(weak_file: Path):
+@pytest.fixture(params=["", "/review"], ids=["root", "mounted"])
+def server(weak_file: Path, request: pytest.FixtureRequest):
     import uvicorn
 
     gold = weak_file.with_name("gold.jsonl")
     session = ReviewSession(read_items(weak_file), LABELS, gold)
     port = _free_port()
-    config = uvicorn.Config(create_review_app(session), host="127.0.0.1", port=port, log_level="warning")
+    prefix = request.param
+    config = uvicorn.Config(create_review_app(session, prefix=prefix), host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     deadline = time.time() + 10
     while not instance.started and time.time() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/", gold
+    yield f"http://127.0.0.1:{port}{prefix}/", gold
     instance.should_exit = True
     thread.join(timeout=5)
 
@@ -124,3 +125,15 @@ def test_fast_typing_loses_no_decision(server, page) -> None:
     page.wait_for_selector("text=All items reviewed.")
     assert [l["decision"] for l in _gold_lines(gold)] == ["accept", "skip", "accept", "accept", "accept"]
     assert [l["id"] for l in _gold_lines(gold)] == ["q1", "q2", "q3", "q4", "q5"]
+
+
+def test_api_rejects_unknown_items_and_labels(server) -> None:
+    import httpx
+
+    url, gold = server
+    assert httpx.post(url + "api/decision", json={"id": "nope", "decision": "accept"}).status_code == 404
+    assert httpx.post(url + "api/decision", json={"id": "q1", "decision": "relabel", "label": "zzz"}).status_code == 422
+    assert httpx.post(url + "api/decision", json={"id": "q1", "decision": "explode"}).status_code == 422
+    assert not gold.exists() or gold.read_text() == ""
+    state = httpx.post(url + "api/decision", json={"id": "q1", "decision": "relabel", "label": "integrations"}).json()
+    assert state["done"] == 1 and state["item"]["id"] == "q2"

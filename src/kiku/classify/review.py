@@ -180,22 +180,24 @@ class ReviewSession:
         return self.state()
 
 
-def create_review_app(session: ReviewSession) -> Any:
-    """FastAPI app: ``GET /`` the page, ``GET /api/state``, ``POST /api/decision``, ``POST /api/undo``."""
-    from fastapi import FastAPI, HTTPException
+def review_router(session: ReviewSession) -> Any:
+    """FastAPI router with the page and its API, mountable under any prefix (e.g. ``/review/``):
+    ``GET /`` the page, ``GET api/state``, ``POST api/decision``, ``POST api/undo``.
+    The page calls the API by relative URLs, so it works wherever it is mounted."""
+    from fastapi import APIRouter, HTTPException
     from fastapi.responses import HTMLResponse
 
-    app = FastAPI(title="kiku review", docs_url=None, redoc_url=None, openapi_url=None)
+    router = APIRouter()
 
-    @app.get("/", response_class=HTMLResponse)
+    @router.get("/", response_class=HTMLResponse)
     def page() -> str:
         return REVIEW_PAGE
 
-    @app.get("/api/state")
+    @router.get("/api/state")
     def state() -> dict[str, Any]:
         return session.state()
 
-    @app.post("/api/decision")
+    @router.post("/api/decision")
     def decide(decision: DecisionIn) -> dict[str, Any]:
         try:
             return session.decide(decision)
@@ -204,10 +206,19 @@ def create_review_app(session: ReviewSession) -> Any:
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
 
-    @app.post("/api/undo")
+    @router.post("/api/undo")
     def undo() -> dict[str, Any]:
         return session.undo()
 
+    return router
+
+
+def create_review_app(session: ReviewSession, prefix: str = "") -> Any:
+    """A FastAPI app serving :func:`review_router` at ``prefix`` (default: the root)."""
+    from fastapi import FastAPI
+
+    app = FastAPI(title="kiku review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(review_router(session), prefix=prefix)
     return app
 
 
@@ -300,12 +311,12 @@ function decide(decision, label) {
   enqueue(async () => {
     if (!state || !state.item) return;
     const id = state.item.id;
-    render(await call("POST", "/api/decision", {id, decision, label: label || null}));
+    render(await call("POST", "api/decision", {id, decision, label: label || null}));
     $("msg").textContent = "saved: " + decision + (label ? " → " + label : "");
   });
 }
 function undo() {
-  enqueue(async () => { render(await call("POST", "/api/undo")); $("msg").textContent = "undone"; });
+  enqueue(async () => { render(await call("POST", "api/undo")); $("msg").textContent = "undone"; });
 }
 $("accept").addEventListener("click", () => decide("accept"));
 $("reject").addEventListener("click", () => decide("reject"));
@@ -322,6 +333,6 @@ document.addEventListener("keydown", (event) => {
   else return;
   event.preventDefault();
 });
-call("GET", "/api/state").then(render);
+call("GET", "api/state").then(render);
 </script></body></html>
 """
