@@ -137,3 +137,46 @@ def test_api_rejects_unknown_items_and_labels(server) -> None:
     assert not gold.exists() or gold.read_text() == ""
     state = httpx.post(url + "api/decision", json={"id": "q1", "decision": "relabel", "label": "integrations"}).json()
     assert state["done"] == 1 and state["item"]["id"] == "q2"
+
+
+def test_cli_review_serves_and_resumes(weak_file: Path) -> None:
+    """`kiku classify review` as a real process: serves the page, writes gold.jsonl, resumes after restart."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    taxonomy = Path(__file__).resolve().parent / "data" / "support-taxonomy.yaml"
+
+    def start() -> tuple[subprocess.Popen, str]:
+        port = _free_port()
+        process = subprocess.Popen([sys.executable, "-m", "kiku.classify.cli", "classify", "review", str(weak_file),
+                                    "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(150):
+            try:
+                httpx.get(url + "api/state", timeout=1)
+                return process, url
+            except httpx.TransportError:
+                time.sleep(0.1)
+        process.kill()
+        raise AssertionError(process.stdout.read().decode())
+
+    process, url = start()
+    try:
+        assert "kiku review" in httpx.get(url).text
+        assert httpx.get(url + "api/state").json()["labels"] == sorted({"other", "artifact", "visualisation"})
+        httpx.post(url + "api/decision", json={"id": "q1", "decision": "accept"})
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    process, url = start()
+    try:
+        state = httpx.get(url + "api/state").json()
+        assert state["done"] == 1 and state["item"]["id"] == "q2"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert [json.loads(l)["id"] for l in weak_file.with_name("gold.jsonl").read_text().splitlines()] == ["q1"]

@@ -91,8 +91,9 @@ def distribution_table(distribution: pd.DataFrame, title: str = "label distribut
 
 def save_distribution_png(distribution: pd.DataFrame, path: str | Path, title: str = "label distribution") -> Path:
     """Horizontal bar chart of label shares as PNG."""
-    import matplotlib
+    from kiku.errors import require
 
+    matplotlib = require("matplotlib", "classify")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -172,7 +172,7 @@ def review(
         state = session.state()
         console.print(f"reviewing {state['total']} items ({state['done']} already done) → {session.log.path}", highlight=False)
         console.print(f"open http://{host}:{port}/  (Ctrl+C to stop; every decision is already saved)", highlight=False)
-    serve_review(session, host=host, port=port)
+        serve_review(session, host=host, port=port)
 
 
 @classify_app.command("eval")
@@ -301,3 +301,5 @@ def main() -> None:  # pragma: no cover - a standalone entry for trying the sub-
     app.add_typer(classify_app, name="classify")
     app.command("drift")(drift)
     app(sys.argv[1:])
+if __name__ == "__main__":  # pragma: no cover
+    main()

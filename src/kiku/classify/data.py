@@ -12,9 +12,8 @@ An :class:`Item` is what a classifier sees: ``text`` (the request) and optional 
 
 Every record that cannot be used raises an InputError naming the file and line.
 
-    >>> item = Item(id="q1", text="how do I log a table?")
-    >>> item.display_text
-    'how do I log a table?'
+    >>> Item(id="q1", text="how do I log a table?", label="visualisation").gold_labels
+    ['visualisation']
 """
 
 from __future__ import annotations
@@ -47,10 +46,6 @@ class Item(BaseModel):
     predicted_labels: list[str] | None = None
     confidence: float | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def display_text(self) -> str:
-        return self.text
 
     @property
     def gold_labels(self) -> list[str]:

@@ -207,8 +207,9 @@ def drift_table(report: DriftReport, top_labels: int = 6) -> Any:
 
 def save_drift_png(report: DriftReport, path: str | Path) -> Path:
     """Line chart of each label's share per window, drifted windows shaded, as PNG."""
-    import matplotlib
+    from kiku.errors import require
 
+    matplotlib = require("matplotlib", "classify")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

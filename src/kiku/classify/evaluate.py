@@ -241,8 +241,9 @@ def comparison_table(results: Sequence[EvalResult]) -> Any:
 
 def save_confusion_png(result: EvalResult, path: str | Path) -> Path:
     """Confusion matrix heat map as PNG (matplotlib, Agg backend)."""
-    import matplotlib
+    from kiku.errors import require
 
+    matplotlib = require("matplotlib", "classify")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

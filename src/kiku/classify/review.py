@@ -184,6 +184,9 @@ def review_router(session: ReviewSession) -> Any:
     """FastAPI router with the page and its API, mountable under any prefix (e.g. ``/review/``):
     ``GET /`` the page, ``GET api/state``, ``POST api/decision``, ``POST api/undo``.
     The page calls the API by relative URLs, so it works wherever it is mounted."""
+    from kiku.errors import require
+
+    require("fastapi", "classify")
     from fastapi import APIRouter, HTTPException
     from fastapi.responses import HTMLResponse
 
@@ -224,8 +227,9 @@ def create_review_app(session: ReviewSession, prefix: str = "") -> Any:
 
 def serve_review(session: ReviewSession, host: str = "127.0.0.1", port: int = 8766) -> None:
     """Serve the review page until interrupted (loopback only by default)."""
-    import uvicorn
+    from kiku.errors import require
 
+    uvicorn = require("uvicorn", "classify")
     uvicorn.run(create_review_app(session), host=host, port=port, log_level="warning")
 
 
