@@ -299,6 +299,12 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
+from kiku.classify.cli import classify_app, drift as _drift_command  # noqa: E402 - sub-app wiring
+
+app.add_typer(classify_app, name="classify")
+app.command("drift")(_drift_command)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
