@@ -54,7 +54,7 @@ def _quote(name: str) -> str:
 
 def _json_or(value: Any) -> Any:
     """Decode a JSON-encoded user facet value; plain strings stay as they are."""
-    if isinstance(value, str) and value[:1] in "[{\"" :
+    if isinstance(value, str) and value[:1] in "[{\"":
         try:
             return json.loads(value)
         except ValueError:
