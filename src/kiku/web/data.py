@@ -54,7 +54,7 @@ def _quote(name: str) -> str:
 
 def _json_or(value: Any) -> Any:
     """Decode a JSON-encoded user facet value; plain strings stay as they are."""
-    if isinstance(value, str) and value[:1] in "[{\"" :
+    if isinstance(value, str) and value[:1] in "[{\"":
         try:
             return json.loads(value)
         except ValueError:
@@ -99,7 +99,7 @@ def encode_facet(key: str, label: str, values: list[Any]) -> dict[str, Any] | No
     the most frequent and fold the rest into ``"(other)"``. Missing values have code -1.
 
     >>> encode_facet("language", "Language", ["en", None, "de", "en"])["codes"]
-    [1, -1, 0, 1]
+    [0, -1, 1, 0]
     """
     present = [v for v in values if v is not None and v != "" and not (isinstance(v, float) and math.isnan(v))]
     if not present:
