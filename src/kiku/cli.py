@@ -264,6 +264,21 @@ def export(
 
 @app.command()
 @friendly_errors
+def ui(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind; the default serves this machine only"),
+    port: int = typer.Option(0, "--port", help="port to listen on (0 = any free port)"),
+    open_browser: bool = typer.Option(False, "--open", help="open the explorer in the default browser"),
+) -> None:
+    """Explore a run in the browser: topic tree, map, topic details, conversations, filters, search, trends."""
+    from kiku.web import serve
+
+    _open_store(run_dir)
+    serve(run_dir, host=host, port=port, open_browser=open_browser)
+
+
+@app.command()
+@friendly_errors
 def sql(
     run_dir: Path = typer.Argument(..., help="run folder"),
     query: str = typer.Argument(..., help="DuckDB SQL; tables: conversations, facets, clusters, assignments, projection, embeddings"),
@@ -297,7 +312,7 @@ def sql(
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
     console.print(table)
-    total = relation.count("*").fetchone()[0]
+    total = connection.execute(f"select count(*) from ({query.strip().rstrip(';')})").fetchall()[0][0]
     if total > limit:
         console.print(f"[dim]{limit} of {total} rows shown (--limit)[/]")
 
@@ -309,6 +324,12 @@ def _cell(value: Any) -> str:
         return json.dumps(value, default=str)[:200]
     text = str(value)
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+from kiku.classify.cli import classify_app, drift as _drift_command  # noqa: E402 - sub-app wiring
+
+app.add_typer(classify_app, name="classify")
+app.command("drift")(_drift_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point
