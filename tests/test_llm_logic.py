@@ -357,3 +357,15 @@ def test_privacy_audit_withholds_identifying_clusters_and_fails_closed() -> None
     out = apply_min_cluster_size(clusters, 1, withhold_ids=withheld(scores))
     assert [c.name for c in out] == ["Log tables", OTHER_NAME]
     assert "Acme" not in json.dumps([c.model_dump() for c in out])
+
+
+def test_missing_provider_sdk_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiku.errors import MissingDependencyError
+    from kiku.llm.providers import make_backend
+
+    for module in ("anthropic", "google", "google.genai", "openai", "llama_cpp"):
+        monkeypatch.setitem(sys.modules, module, None)  # makes the import fail as if not installed
+    for spec, extra in [("anthropic/claude-3-5-haiku-latest", "anthropic"), ("gemini/gemini-2.0-flash", "gemini"),
+                        ("openai/gpt-4o-mini", "openai"), ("local/smollm2-135m", "local")]:
+        with pytest.raises(MissingDependencyError, match=rf"pip install 'kiku\[{extra}\]'"):
+            make_backend(parse_llm_spec(spec))
