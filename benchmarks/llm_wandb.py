@@ -61,16 +61,56 @@ def mtbench(sample: int, model: str) -> dict:
         describer, namer, hierarchy, client = build_llm_stages(f"local/{model}", cache=Path(cache) / "c.sqlite")
         start = time.perf_counter()
         estimate = estimate_run(conversations, describer, namer, hierarchy)
+        every = sum(client.count_tokens(m["content"]) + 8 for c in conversations for m in describer.messages_for(c))
         count_seconds = time.perf_counter() - start
         chosen = conversations[:: max(1, len(conversations) // sample)][:sample] if sample else []
         start = time.perf_counter()
         describer.describe(chosen)
         sample_seconds = time.perf_counter() - start
         usage = client.usage.by_stage.get("describe")
-    return {"n": len(conversations), "estimate": estimate, "count_seconds": count_seconds, "sample": len(chosen),
+    return {"n": len(conversations), "estimate": estimate, "every_prompt": every, "count_seconds": count_seconds, "sample": len(chosen),
             "sample_prompt": usage.prompt_tokens if usage else 0, "sample_completion": usage.completion_tokens if usage else 0,
             "sample_calls": usage.calls if usage else 0, "sample_seconds": sample_seconds,
             "sample_exact_prompt": sum(client.count_tokens(m["content"]) + 8 for c in chosen for m in describer.messages_for(c))}
+
+
+def mtbench_lines(mt: dict, model: str) -> list[str]:
+    est = mt["estimate"]
+    d = est.by_stage["describe"]
+    n = mt["n"]
+    per_call_prompt = d["prompt_tokens"] / max(1, d["calls"])
+    lines = [
+        "### Tokens per conversation on MT-Bench (1,000 conversations) vs Kura",
+        "",
+        f"The file holds {n:,} conversations but only {d['calls']} distinct ones (the same question/answer pairs repeat). "
+        "kiku's cache is keyed by content, so it makes one describe call per distinct conversation; Kura calls the "
+        "model for every row.",
+        "",
+        "| | conversations | LLM calls | input tokens | output tokens | input / conv | output / conv |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| Kura, gpt-4o-mini (published, all stages) | {KURA_CONVERSATIONS:,} | | {KURA_INPUT:,} | {KURA_OUTPUT:,} | "
+        f"{KURA_INPUT / KURA_CONVERSATIONS:,.0f} | {KURA_OUTPUT / KURA_CONVERSATIONS:,.0f} |",
+        f"| kiku describe, every row sent (no dedupe), counted with the {model} tokenizer | {n:,} | {n:,} | {mt['every_prompt']:,} | "
+        f"~{n * 120:,} (est.) | {mt['every_prompt'] / n:,.0f} | ~120 |",
+        f"| kiku describe, as run (content cache) | {n:,} | {d['calls']} | {d['prompt_tokens']:,} | ~{d['completion_tokens']:,} (est.) | "
+        f"{d['prompt_tokens'] / n:,.0f} | ~{d['completion_tokens'] / n:,.0f} |",
+        f"| kiku all stages as run, dry-run estimate | {n:,} | {est.calls} | {est.prompt_tokens:,} | ~{est.completion_tokens:,} | "
+        f"{est.prompt_tokens / n:,.0f} | ~{est.completion_tokens / n:,.0f} |",
+    ]
+    if mt["sample"]:
+        lines.append(f"| kiku describe, actual calls on a sample | {mt['sample']} | {mt['sample_calls']} | {mt['sample_prompt']:,} | "
+                     f"{mt['sample_completion']:,} | {mt['sample_prompt'] / mt['sample']:,.0f} | {mt['sample_completion'] / mt['sample']:,.0f} |")
+    lines += [
+        "",
+        f"Counting the prompts took {mt['count_seconds']:.1f} s (tokenizer only, no generation); "
+        f"{per_call_prompt:,.0f} prompt tokens per distinct conversation. On the sample the dry-run count was "
+        f"{mt['sample_exact_prompt']:,} tokens vs {mt['sample_prompt']:,} actually used ({mt['sample_calls']} call(s), "
+        f"{mt['sample_seconds']:.0f} s). kiku sends no schema or tool definition in the prompt (the schema constrains "
+        "decoding; hosted providers get it as a response format) and cuts each conversation to 6,000 characters. "
+        "Output tokens are estimated at 120 per describe call (the sample shows the real figure).",
+        "",
+    ]
+    return lines
 
 
 def main() -> None:
@@ -81,7 +121,15 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--mtbench-sample", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "llm.md")
+    parser.add_argument("--mtbench-only", action="store_true", help="redo only the MT-Bench section of --out")
     args = parser.parse_args()
+    if args.mtbench_only:
+        text = args.out.read_text()
+        head = text.split("### Tokens per conversation on MT-Bench")[0]
+        lines = mtbench_lines(mtbench(args.mtbench_sample, args.model), args.model)
+        args.out.write_text(head + "\n".join(lines))
+        print("\n".join(lines))
+        return
     work = Path(tempfile.mkdtemp(prefix="kiku-llm-bench-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "KIKU_CACHE_DIR": str(work / "cache")}
     source = work / "wandb.jsonl"
@@ -124,31 +172,8 @@ def main() -> None:
         f"- extrapolated to all 560 queries at this speed: describe ~{560 * per_call / 60:.0f} min "
         f"(one call per query; naming and hierarchy add ~{(stages['name']['seconds'] + stages['hierarchy']['seconds']) / 60:.1f} min for a similar cluster count)",
         "",
-        "### Tokens per conversation on MT-Bench (1,000 conversations) vs Kura",
-        "",
-        "| | conversations | input tokens | output tokens | input / conv | output / conv |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| Kura, gpt-4o-mini (published) | {KURA_CONVERSATIONS:,} | {KURA_INPUT:,} | {KURA_OUTPUT:,} | {KURA_INPUT / KURA_CONVERSATIONS:,.0f} | {KURA_OUTPUT / KURA_CONVERSATIONS:,.0f} |",
     ]
-    est = mt["estimate"]
-    d = est.by_stage["describe"]
-    lines.append(f"| kiku describe, dry-run count with the {args.model} tokenizer | {mt['n']:,} | {d['prompt_tokens']:,} | ~{d['completion_tokens']:,} (est.) | "
-                 f"{d['prompt_tokens'] / mt['n']:,.0f} | ~{d['completion_tokens'] / mt['n']:,.0f} |")
-    lines.append(f"| kiku all stages, dry-run estimate | {mt['n']:,} | {est.prompt_tokens:,} | ~{est.completion_tokens:,} | "
-                 f"{est.prompt_tokens / mt['n']:,.0f} | ~{est.completion_tokens / mt['n']:,.0f} |")
-    if mt["sample"]:
-        lines.append(f"| kiku describe, actual on a sample | {mt['sample']} | {mt['sample_prompt']:,} | {mt['sample_completion']:,} | "
-                     f"{mt['sample_prompt'] / mt['sample']:,.0f} | {mt['sample_completion'] / mt['sample']:,.0f} |")
-    lines += [
-        "",
-        f"Counting the 1,000 prompts took {mt['count_seconds']:.1f} s (tokenizer only, no generation). "
-        f"On the sample the dry-run count was {mt['sample_exact_prompt']:,} tokens vs {mt['sample_prompt']:,} actually used "
-        f"({mt['sample_calls']} calls, {mt['sample_seconds']:.0f} s; the chat template adds a few tokens per message and "
-        "llama.cpp cuts prompts longer than the 4,096-token context). kiku sends no schema or tool definition in the prompt "
-        "(the schema constrains decoding) and cuts each conversation to 6,000 characters, which keeps input per "
-        "conversation well under Kura's. Output estimate: 120 tokens per describe call.",
-        "",
-    ]
+    lines += mtbench_lines(mt, args.model)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -66,22 +66,19 @@ class ClioFacets(BaseModel):
     assistant_errors: Annotated[list[ShortText(150)], Field(max_length=5, description="mistakes the assistant made; empty when none")]  # type: ignore[valid-type]
 
 
-DEFAULT_PROMPT = """Here is a conversation between a user and an AI assistant:
+DEFAULT_PROMPT = """Read this conversation between a user and an AI assistant:
 
 {conversation}
 
-Describe this conversation for a privacy-preserving analysis of how people use the assistant. Be descriptive and assume neither good nor bad faith; sensitive or harmful topics must be named plainly so they can be monitored.
+Fill in the fields below about what the user wanted. Be specific about technologies, libraries, products and error types. Describe sensitive or harmful requests plainly, assuming neither good nor bad faith. Leave out names of people and companies, places, contact details, keys and anything else that could identify someone.
 
-Never include names of people, companies or places, contact details, account or key values, or any other detail that could identify someone. Keep technical specifics that matter for the task, such as programming languages, libraries, frameworks and error types.
-
-Answer in JSON with these fields:
-- summary: what the conversation is about in one or two sentences, at most 30 words. Do not write "the assistant" or "based on the conversation".
-- request: the user's overall request, starting "The user's overall request for the assistant is to".
-- task: what the assistant is asked to do, starting "The task is to".
-- languages: the main human and programming languages, lowercase full names (e.g. "english", "python").
-- concern: how concerning the conversation is for safety, 1 (benign) to 5 (needs immediate review).
-- frustration: how frustrated the user is with the assistant, 1 (not at all) to 5 (extremely).
-- assistant_errors: the assistant's mistakes, such as "misunderstood the request" or "gave outdated information"; [] when there are none."""
+- summary: one sentence (at most 30 words) saying what the user wanted help with; do not mention "the assistant" or "the conversation".
+- request: "The user's overall request for the assistant is to ..."
+- task: "The task is to ..."
+- languages: the human and programming languages used, lowercase (e.g. "english", "python").
+- concern: safety concern from 1 (benign) to 5 (needs immediate review).
+- frustration: the user's frustration with the assistant from 1 (none) to 5 (extreme).
+- assistant_errors: mistakes the assistant made; [] when there are none or there is no assistant answer."""
 
 STANDARD_FIELDS = ("summary", "task", "concern", "frustration", "assistant_errors")
 

@@ -48,7 +48,7 @@ Contrastive examples (NOT in the group):
 
 Write:
 - description: two sentences in the past tense that say what the users in this group asked for and what distinguishes them from the contrastive examples. Be specific; leave out any names or personal data.
-- name: at most 10 words, an imperative sentence that captures the users' request, e.g. "Debug distributed training crashes in PyTorch Lightning" or "Write cover letters for job applications".{taken}"""
+- name: an imperative sentence of at most 10 words that says what these users asked for.{taken}"""
 
 PARENT_PROMPT = """You are naming a category that groups the following topics of user requests to an AI assistant:
 
