@@ -369,3 +369,12 @@ def test_missing_provider_sdk_gives_an_install_hint(monkeypatch: pytest.MonkeyPa
                         ("openai/gpt-4o-mini", "openai"), ("local/smollm2-135m", "local")]:
         with pytest.raises(MissingDependencyError, match=rf"pip install 'kiku\[{extra}\]'"):
             make_backend(parse_llm_spec(spec))
+
+
+def test_single_queries_get_no_invented_assistant_errors() -> None:
+    client, _ = make_client(lambda m, s, n: {**FACETS, "frustration": 4, "assistant_errors": ["made up"]})
+    query = Conversation(id="q", messages=[Message(role="user", content="experiment tracking")])
+    chat = conv("c", "log a table")
+    out = LLMDescriber(client).describe([query, chat])
+    assert (out[0].assistant_errors, out[0].frustration) == ([], 1)
+    assert (out[1].assistant_errors, out[1].frustration) == (["made up"], 4)

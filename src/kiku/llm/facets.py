@@ -74,10 +74,10 @@ Fill in the fields below about what the user wanted. Be specific about technolog
 
 - summary: one sentence (at most 30 words) saying what the user wanted help with; do not mention "the assistant" or "the conversation".
 - request: "The user's overall request for the assistant is to ..."
-- task: "The task is to ..."
+- task: one short phrase starting "The task is to ..." (describe the task, do not answer it).
 - languages: the human and programming languages used, lowercase (e.g. "english", "python").
-- concern: safety concern from 1 (benign) to 5 (needs immediate review).
-- frustration: the user's frustration with the assistant from 1 (none) to 5 (extreme).
+- concern: 1 for ordinary, harmless requests (almost all technical questions); up to 5 for requests that need immediate review.
+- frustration: 1 when the user shows no frustration with the assistant, up to 5 for extreme frustration.
 - assistant_errors: mistakes the assistant made; [] when there are none or there is no assistant answer."""
 
 STANDARD_FIELDS = ("summary", "task", "concern", "frustration", "assistant_errors")
@@ -117,8 +117,11 @@ def _params_hash(*parts: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def merge_facets(base: Summary, answer: BaseModel) -> Summary:
+def merge_facets(base: Summary, answer: BaseModel, has_assistant_turn: bool = True) -> Summary:
     """Put an LLM answer onto offline facets: standard fields onto the Summary, the rest into ``facets``.
+
+    Without an assistant turn (a single query) there can be no assistant errors and no frustration
+    with the assistant: those are set to ``[]`` and 1 whatever the model said (small models invent them).
 
     The LLM's ``request`` and ``languages`` go to ``facets["llm_request"]``/``facets["llm_languages"]``
     so the verbatim opening request and the detected language stay as they were.
@@ -136,6 +139,11 @@ def merge_facets(base: Summary, answer: BaseModel) -> Summary:
         else:
             facets[key] = value
     update["facets"] = facets
+    if not has_assistant_turn:
+        if "assistant_errors" in update:
+            update["assistant_errors"] = []
+        if "frustration" in update:
+            update["frustration"] = 1
     return base.model_copy(update=update)
 
 
@@ -212,7 +220,8 @@ class LLMDescriber:
                 self.failed_ids.append(conversation.id)
                 out.append(summary)
             else:
-                out.append(merge_facets(summary, answer))
+                has_assistant = any(m.role == "assistant" and m.content.strip() for m in conversation.messages)
+                out.append(merge_facets(summary, answer, has_assistant))
         if conversations and len(self.failed_ids) == len(conversations):
             first = next(a for a in answers if isinstance(a, BaseException))
             raise LLMCallError(f"every LLM describe call failed ({len(conversations)}); first error: {first}")
