@@ -334,3 +334,38 @@ def test_pipeline_keeps_failed_llm_items_and_retries_them_on_rerun(tmp_path: Pat
     assert backend.calls == 1 and fixed.usage.cache_hits == 5
     assert "failed_items" not in run2.manifest["stages"]["describe"]
     assert run2.sql("select summary from facets where conversation_id = 'c1'").iloc[0, 0] == "about zebra sweep crash"
+
+
+def test_privacy_audit_withholds_identifying_clusters_and_fails_closed() -> None:
+    from kiku.llm.audit import audit_clusters, withheld
+    from kiku.privacy import OTHER_NAME, apply_min_cluster_size
+
+    def script(messages, schema, n):  # noqa: ANN001, ANN202
+        text = messages[0]["content"]
+        if "Acme" in text:
+            return {"score": 5, "reason": "names a company project"}
+        if "broken" in text:
+            return retryable()
+        return {"score": 1, "reason": "general topic"}
+
+    client, _ = make_client(script, max_attempts=1)
+    clusters = [Cluster(id="a", level=0, name="Log tables", member_ids=["1", "2"]),
+                Cluster(id="b", level=0, name="Debug Acme Corp's secret pipeline", member_ids=["3", "4"]),
+                Cluster(id="c", level=0, name="broken", member_ids=["5"])]
+    scores = audit_clusters(client, clusters)
+    assert scores == {"a": 1, "b": 5, "c": 5}
+    out = apply_min_cluster_size(clusters, 1, withhold_ids=withheld(scores))
+    assert [c.name for c in out] == ["Log tables", OTHER_NAME]
+    assert "Acme" not in json.dumps([c.model_dump() for c in out])
+
+
+def test_missing_provider_sdk_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiku.errors import MissingDependencyError
+    from kiku.llm.providers import make_backend
+
+    for module in ("anthropic", "google", "google.genai", "openai", "llama_cpp"):
+        monkeypatch.setitem(sys.modules, module, None)  # makes the import fail as if not installed
+    for spec, extra in [("anthropic/claude-3-5-haiku-latest", "anthropic"), ("gemini/gemini-2.0-flash", "gemini"),
+                        ("openai/gpt-4o-mini", "openai"), ("local/smollm2-135m", "local")]:
+        with pytest.raises(MissingDependencyError, match=rf"pip install 'kiku\[{extra}\]'"):
+            make_backend(parse_llm_spec(spec))

@@ -105,3 +105,33 @@ def test_withhold_ids_and_noise_kept() -> None:
     by_id = {c.id: c for c in out}
     assert "Q" not in by_id and "noise" in by_id
     assert by_id["c"].parent_id == "other-L1" and by_id["d"].parent_id == "other-L1"
+
+
+def test_parent_two_levels_up_and_pipeline_outputs(tmp_path) -> None:  # noqa: ANN001
+    tree = [
+        Cluster(id="a", level=0, parent_id="T", name="A", member_ids=["1", "2", "3"]),  # chain collapsed: parent 2 up
+        Cluster(id="b", level=0, parent_id="P", name="B", member_ids=["4", "5"]),
+        Cluster(id="c", level=0, parent_id="P", name="C", member_ids=["6"]),
+        Cluster(id="P", level=1, parent_id="T", name="P", member_ids=["4", "5", "6"]),
+        Cluster(id="T", level=2, name="T", member_ids=["1", "2", "3", "4", "5", "6"]),
+    ]
+    out = {c.id: c for c in apply_min_cluster_size(tree, min_conversations=2)}
+    assert sorted(out["T"].member_ids) == ["1", "2", "3", "4", "5"]
+    assert out["other-L0"].member_ids == ["6"] and out["other-L1"].member_ids == ["6"]
+
+
+def test_pipeline_folds_small_topics_in_clusters_and_assignments(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from kiku.pipeline import analyze
+
+    texts = ["log a pandas table"] * 5 + ["download artifact from registry"] * 5 + ["quantum chromodynamics lattice"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps({"id": f"c{i}", "metadata": {"user": f"u{i}"},
+                                            "messages": [{"role": "user", "content": f"{t} {i}"}]}) for i, t in enumerate(texts)))
+    run = analyze(source, tmp_path / "run", clusters=3, privacy_min_conversations=3)
+    clusters = run.sql("select cluster_id, level, name, size from clusters").to_dict("records")
+    assert all(c["size"] >= 3 for c in clusters if c["name"] != OTHER_NAME)
+    assert any(c["name"] == OTHER_NAME for c in clusters)
+    per_level = run.sql("select level, count(distinct conversation_id) n, count(*) m from assignments group by level").to_dict("records")
+    assert all(r["n"] == 11 and r["m"] == 11 for r in per_level)

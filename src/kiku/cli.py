@@ -140,6 +140,9 @@ def run(
     llm: Optional[str] = typer.Option(None, "--llm", help="LLM for facets, names and hierarchy: local, local/FILE.gguf, openai/MODEL, anthropic/MODEL, gemini/MODEL, ollama/MODEL, openai-compatible/MODEL@URL"),
     dry_run: bool = typer.Option(False, "--dry-run", help="with --llm: estimate LLM calls, tokens and cost, then stop"),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", help="LLM requests in flight at once (default per provider; local: 1)"),
+    privacy_min_conversations: int = typer.Option(1, "--privacy-min-conversations", help="fold topics with fewer conversations into 'Other (below privacy threshold)'"),
+    privacy_min_users: int = typer.Option(0, "--privacy-min-users", help="fold topics with fewer distinct users (with --user-field)"),
+    user_field: Optional[str] = typer.Option(None, "--user-field", help="metadata field holding the user id (for --privacy-min-users)"),
 ) -> None:
     """Describe, embed, cluster, name and map the conversations in INPUT_PATH."""
     from kiku.describe import OfflineDescriber, load_facet_functions
@@ -151,6 +154,8 @@ def run(
         format=format, mapping=_parse_mapping(map_), clusterer=clusterer, clusters=clusters,  # type: ignore[arg-type]
         min_cluster_size=min_cluster_size, levels=levels, max_top=max_top, seed=seed,
         embed_max_tokens=embed_max_tokens, llm=llm, llm_concurrency=concurrency,
+        privacy_min_conversations=privacy_min_conversations, privacy_min_users=privacy_min_users,
+        privacy_user_field=user_field,
     )
     components = Components(describer=OfflineDescriber(load_facet_functions(facet))) if facet else None
     if dry_run:

@@ -54,6 +54,9 @@ class RunConfig(BaseModel):
     project_sample_size: int = Field(20_000, ge=100)
     llm: str | None = Field(None, description="LLM for facets, naming and hierarchy, e.g. local or openai/gpt-4o-mini")
     llm_concurrency: int | None = Field(None, ge=1, description="LLM requests in flight at once (default per provider)")
+    privacy_min_conversations: int = Field(1, ge=1, description="fold topics with fewer conversations into 'Other (below privacy threshold)'")
+    privacy_min_users: int = Field(0, ge=0, description="fold topics with fewer distinct users (needs privacy_user_field)")
+    privacy_user_field: str | None = Field(None, description="metadata field holding the user id")
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -468,7 +471,21 @@ def assignments_table(clusters: Sequence[Cluster]) -> pa.Table:
     })
 
 
-def stage_hierarchy(store: RunStore, builder: HierarchyBuilder, progress: Progress) -> dict[str, Any]:
+def _apply_privacy(store: RunStore, tree: list[Cluster], config: RunConfig | None) -> list[Cluster]:
+    """Fold topics below the privacy thresholds into "Other (below privacy threshold)" on every level."""
+    if config is None or (config.privacy_min_conversations <= 1 and config.privacy_min_users <= 1):
+        return tree
+    from kiku.privacy import apply_min_cluster_size, users_by_conversation
+
+    users: dict[str, str] = {}
+    if config.privacy_user_field:
+        for conversations in iter_conversations(store):
+            users.update(users_by_conversation(conversations, config.privacy_user_field))
+    return apply_min_cluster_size(tree, config.privacy_min_conversations, config.privacy_min_users, users)
+
+
+def stage_hierarchy(store: RunStore, builder: HierarchyBuilder, progress: Progress,
+                    config: RunConfig | None = None) -> dict[str, Any]:
     """Parents above the base clusters → ``clusters.parquet`` and ``assignments.parquet``."""
     corpus = build_corpus(store)
     base = clusters_from_table(store.read_table("base_clusters"))
@@ -477,6 +494,7 @@ def stage_hierarchy(store: RunStore, builder: HierarchyBuilder, progress: Progre
     with _stage(progress, "hierarchy", None):
         tree = list(builder.build(topics, corpus)) if len(topics) > 1 else topics
     _check_tree(tree)
+    tree = _apply_privacy(store, tree, config)
     top = max((c.level for c in tree), default=0)
     if noise:
         # The unclustered bucket is carried up as its own non-topic node so every level covers everyone.
@@ -633,7 +651,10 @@ def analyze(
     fp["project"] = fingerprint(fp["embed"], "umap-v1", config.seed, config.project_sample_size)
     fp["cluster"] = fingerprint(fp["embed"], component_fingerprint(parts.clusterer))
     fp["name"] = fingerprint(fp["cluster"], component_fingerprint(parts.namer))
-    fp["hierarchy"] = fingerprint(fp["name"], component_fingerprint(parts.hierarchy))
+    fp["hierarchy"] = fingerprint(fp["name"], component_fingerprint(parts.hierarchy),
+                                  *(() if config.privacy_min_conversations <= 1 and config.privacy_min_users <= 1 else (
+                                      "privacy", config.privacy_min_conversations, config.privacy_min_users,
+                                      config.privacy_user_field)))
 
     steps: dict[str, Callable[[], Any]] = {
         "load": lambda: stage_load(store, input_path, config, progress),
@@ -642,7 +663,7 @@ def analyze(
         "project": lambda: stage_project(store, config, progress),
         "cluster": lambda: stage_cluster(store, parts.clusterer, progress),
         "name": lambda: stage_name(store, parts.namer, progress),
-        "hierarchy": lambda: stage_hierarchy(store, parts.hierarchy, progress),
+        "hierarchy": lambda: stage_hierarchy(store, parts.hierarchy, progress, config),
     }
     stage_components = {"describe": parts.describer, "name": parts.namer, "hierarchy": parts.hierarchy}
     for stage in STAGES:

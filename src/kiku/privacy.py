@@ -183,7 +183,7 @@ def apply_min_cluster_size(
 
     result: list[Cluster] = []
     kept_members: dict[str, list[str]] = {}
-    kept_below: list[Cluster] = []
+    kept_below: list[Cluster] = []  # every kept cluster on lower levels (a parent may sit more than one level up)
     other_below: Cluster | None = None
     for level in levels:
         children: dict[str, list[Cluster]] = {}
@@ -221,6 +221,6 @@ def apply_min_cluster_size(
         result.extend(kept)
         if other is not None:
             result.append(other)
-        kept_below, other_below = kept, other
+        kept_below, other_below = kept_below + kept, other
     order = {id(c): i for i, c in enumerate(copies)}
     return sorted(result, key=lambda c: (c.level, order.get(id(c), len(order))))

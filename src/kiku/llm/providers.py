@@ -226,10 +226,14 @@ class OpenAIBackend:
 
     def __post_init__(self) -> None:
         openai = require("openai", "openai")
-        key = self.api_key or os.environ.get("OPENAI_API_KEY") or ("sk-no-key" if self.provider != "openai" else None)
-        if key is None:
-            raise KikuError("OPENAI_API_KEY is not set; export it or pass api_key=")
-        self._clients = _PerLoop(lambda: openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=None))
+
+        def factory() -> Any:  # created on the first call, so --dry-run needs no key
+            key = self.api_key or os.environ.get("OPENAI_API_KEY") or ("sk-no-key" if self.provider != "openai" else None)
+            if key is None:
+                raise KikuError("OPENAI_API_KEY is not set; export it or pass api_key=")
+            return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=None)
+
+        self._clients = _PerLoop(factory)
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
         import openai
@@ -311,8 +315,17 @@ class GeminiBackend:
     _client: Any = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
-        genai = require("google.genai", "gemini")
-        self._client = genai.Client(api_key=self.api_key) if self.api_key else genai.Client()
+        require("google.genai", "gemini")
+
+    def _sdk(self) -> Any:
+        if self._client is None:  # created on the first call, so --dry-run needs no key
+            from google import genai
+
+            try:
+                self._client = genai.Client(api_key=self.api_key) if self.api_key else genai.Client()
+            except ValueError as exc:
+                raise KikuError(f"gemini: {exc}; export GEMINI_API_KEY or pass api_key=") from exc
+        return self._client
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
         from google.genai import errors, types
@@ -328,7 +341,7 @@ class GeminiBackend:
             response_json_schema=schema, seed=params.get("seed"),
         )
         try:
-            response = await self._client.aio.models.generate_content(model=self.model, contents=contents, config=config)
+            response = await self._sdk().aio.models.generate_content(model=self.model, contents=contents, config=config)
         except errors.APIError as exc:
             if _status_retryable(getattr(exc, "code", None)):
                 raise RetryableError(f"HTTP {exc.code}: {str(exc)[:200]}") from exc

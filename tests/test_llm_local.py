@@ -1,0 +1,94 @@
+"""The whole ``kiku run --llm local`` pipeline in process with llama.cpp and SmolLM2-135M.
+
+SmolLM2-135M writes poor summaries; these tests check formats and plumbing end to end (LLM
+facets stored, every cluster named, a hierarchy built, usage in the manifest, the second run
+answered from the cache), not quality. The benchmark uses Qwen2.5-Coder for quality.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from pydantic import BaseModel, Field
+
+pytest.importorskip("llama_cpp", reason="needs llama-cpp-python: pip install 'kiku[local]'")
+
+from kiku.llm import LLMClient, LLMDescriber, ResponseCache, ShortText  # noqa: E402
+from kiku.records import Conversation, Message  # noqa: E402
+
+pytestmark = pytest.mark.timeout(900)
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+QUESTIONS = [
+    "How do I log a pandas DataFrame as a wandb Table?",
+    "My wandb sweep agent crashes with CUDA out of memory",
+    "How can I download a model artifact from the registry?",
+    "How to log a matplotlib figure to wandb?",
+]
+
+
+def kiku(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kiku", *args], capture_output=True, text=True, env=env, timeout=800)
+
+
+def test_kiku_run_with_local_llm_end_to_end(tmp_path: Path) -> None:
+    source = tmp_path / "chats.jsonl"
+    source.write_text("\n".join(json.dumps({"id": f"c{i}", "messages": [{"role": "user", "content": q}]})
+                                for i, q in enumerate(QUESTIONS)))
+    env = {**os.environ, "PYTHONPATH": SRC, "KIKU_CACHE_DIR": str(tmp_path / "cache"),
+           "KIKU_LLM_THREADS": os.environ.get("KIKU_LLM_THREADS", "1")}
+    args = ["--llm", "local/smollm2-135m", "--clusters", "3", "--max-top", "2"]
+
+    dry = kiku("run", str(source), "--out", str(tmp_path / "dry"), *args, "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: ~" in dry.stdout and "describe: 4 calls" in dry.stdout
+    assert not (tmp_path / "dry").exists()  # nothing was run
+
+    first = kiku("run", str(source), "--out", str(tmp_path / "run1"), *args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "LLM local/smollm2-135m:" in first.stdout
+    manifest = json.loads((tmp_path / "run1" / "manifest.json").read_text())
+    llm = manifest["llm"]
+    assert llm["provider"] == "local" and llm["by_stage"]["describe"]["calls"] >= 4
+    assert llm["by_stage"]["name"]["calls"] >= 3 and llm["by_stage"]["hierarchy"]["calls"] >= 1
+    assert llm["prompt_tokens"] > 0 and llm["completion_tokens"] > 0 and llm["cost_usd"] == 0.0
+    con = duckdb.connect()
+    facets = con.execute(f"select * from '{tmp_path}/run1/facets.parquet' order by conversation_id").df()
+    assert facets["summary"].notna().all() and facets["task"].notna().all()
+    assert facets["concern"].between(1, 5).all() and facets["frustration"].between(1, 5).all()
+    assert facets["request"].tolist() == QUESTIONS  # the verbatim opening request is kept
+    clusters = con.execute(f"select * from '{tmp_path}/run1/clusters.parquet'").df()
+    base = clusters[clusters.level == 0]
+    assert len(base) == 3 and base["name"].str.len().gt(0).all()
+    assert base["name"].nunique() == 3
+    assert (clusters.level == 1).any()
+    assert base["parent_id"].notna().all()
+
+    second = kiku("run", str(source), "--out", str(tmp_path / "run2"), *args, env=env)
+    assert second.returncode == 0, second.stderr
+    again = json.loads((tmp_path / "run2" / "manifest.json").read_text())["llm"]
+    assert again["calls"] == 0 and again["cache_hits"] >= llm["calls"] - llm["retries"]
+    names2 = con.execute(f"select name from '{tmp_path}/run2/clusters.parquet' order by cluster_id").df()["name"].tolist()
+    names1 = con.execute(f"select name from '{tmp_path}/run1/clusters.parquet' order by cluster_id").df()["name"].tolist()
+    assert names1 == names2
+
+
+def test_domain_summary_with_custom_schema_takes_a_few_lines(tmp_path: Path) -> None:
+    """The W&B-specific summary of the docs: a prompt, a schema with a feature field, one describer."""
+
+    class WandbFacets(BaseModel):
+        summary: ShortText(200) = Field(description="User needs help with [W&B feature] to [goal], specifically [detail]")  # type: ignore[valid-type]
+        feature: ShortText(30) = Field(description="the W&B feature: Tables, Sweeps, Artifacts, Reports, ...")  # type: ignore[valid-type]
+
+    prompt = ("A user asked W&B support:\n{conversation}\n\nWrite summary as 'User needs help with [W&B feature] to "
+              "[concrete goal], specifically [detail]' and name the feature.")
+    client = LLMClient.from_spec("local/smollm2-135m", cache=ResponseCache(tmp_path / "c.sqlite"), max_tokens=80)
+    describer = LLMDescriber(client, prompt=prompt, schema=WandbFacets)
+    out = describer.describe([Conversation(id="w1", messages=[Message(role="user", content=QUESTIONS[0])])])
+    assert out[0].summary and isinstance(out[0].facets["feature"], str) and out[0].facets["feature"]
+    assert out[0].conversation_id == "w1" and out[0].request == QUESTIONS[0]
