@@ -704,8 +704,10 @@
 
   function fitMap() {
     const b = M.bounds;
-    M.cx = (b.x0 + b.x1) / 2; M.cy = (b.y0 + b.y1) / 2;
-    M.k = 0.9 * Math.min(M.w / Math.max(1e-9, b.x1 - b.x0), M.h / Math.max(1e-9, b.y1 - b.y0));
+    // keep the points clear of the legend at the bottom of the map
+    const legend = $("legend"), lh = legend ? legend.offsetHeight + 12 : 0;
+    M.k = 0.9 * Math.min(M.w / Math.max(1e-9, b.x1 - b.x0), Math.max(40, M.h - lh) / Math.max(1e-9, b.y1 - b.y0));
+    M.cx = (b.x0 + b.x1) / 2; M.cy = (b.y0 + b.y1) / 2 - lh / 2 / M.k;
     M.k0 = M.k;
   }
 
