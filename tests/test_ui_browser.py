@@ -265,7 +265,10 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
             p.page.click("#export-btn")
         report = tmp_path / "from-ui.html"
         info.value.save_as(report)
-        assert all(r.startswith(origin) for r in p.requests), [r for r in p.requests if not r.startswith(origin)]
+        assert report.read_text(encoding="utf-8").count('id="kiku-chunk-') == 2
+        assert p.page.locator("#export-btn").inner_text() == "Export HTML"
+        foreign = [r for r in p.requests if not (r.startswith(origin) or r.startswith("blob:" + origin))]
+        assert foreign == []
         assert p.errors == []
         p.close()
 
