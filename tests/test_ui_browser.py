@@ -192,8 +192,9 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
         assert p.page.locator(".node.selected").get_attribute("data-cluster") == base["id"]
         assert p.page.locator(".details-panel .facet-block").count() >= 5
         assert p.page.locator(".details-panel .tag").count() == len(base["keyphrases"])
-        p.shot("02-topic-details", readme=True)
         p.page.click("#zoom-reset")
+        p.page.mouse.move(5, 5)
+        p.shot("02-topic-details", readme=True)
 
         # open a conversation: messages with roles, facets, metadata
         p.page.locator(".details-panel .example").first.click()
