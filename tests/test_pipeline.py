@@ -46,7 +46,7 @@ def test_every_conversation_has_one_cluster_per_level(small_run) -> None:
     clusters = small_run.clusters()
     top = int(clusters.level.max())
     assert top >= 1, "a multi-level tree is expected for 200 conversations"
-    per_conversation = assignments.groupby("conversation_id").level.apply(sorted)
+    per_conversation = assignments.groupby("conversation_id")["level"].apply(sorted)
     assert len(per_conversation) == 200
     assert all(levels == list(range(top + 1)) for levels in per_conversation)
     # shares of the clusters that cover each level add up to 1

@@ -137,6 +137,9 @@ def run(
     seed: int = typer.Option(0, "--seed", help="random seed"),
     facet: list[str] = typer.Option([], "--facet", help="user facet function, module:function or file.py:function"),
     embed_max_tokens: int = typer.Option(256, "--embed-max-tokens", help="tokens kept per conversation for embedding"),
+    llm: Optional[str] = typer.Option(None, "--llm", help="LLM for facets, names and hierarchy: local, local/FILE.gguf, openai/MODEL, anthropic/MODEL, gemini/MODEL, ollama/MODEL, openai-compatible/MODEL@URL"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="with --llm: estimate LLM calls, tokens and cost, then stop"),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", help="LLM requests in flight at once (default per provider; local: 1)"),
 ) -> None:
     """Describe, embed, cluster, name and map the conversations in INPUT_PATH."""
     from kiku.describe import OfflineDescriber, load_facet_functions
@@ -147,9 +150,16 @@ def run(
     config = RunConfig(
         format=format, mapping=_parse_mapping(map_), clusterer=clusterer, clusters=clusters,  # type: ignore[arg-type]
         min_cluster_size=min_cluster_size, levels=levels, max_top=max_top, seed=seed,
-        embed_max_tokens=embed_max_tokens,
+        embed_max_tokens=embed_max_tokens, llm=llm, llm_concurrency=concurrency,
     )
     components = Components(describer=OfflineDescriber(load_facet_functions(facet))) if facet else None
+    if dry_run:
+        if not llm:
+            raise KikuError("--dry-run estimates LLM calls; add --llm PROVIDER/MODEL")
+        from kiku.llm.estimate import dry_run_report
+
+        console.print(dry_run_report(input_path, config), highlight=False)
+        return
     start = time.perf_counter()
     with RichProgress(error_console) as progress:
         result = analyze(input_path, out, config, components=components, progress=progress)
@@ -182,6 +192,18 @@ def print_report(manifest: dict[str, Any], path: Path, timings: dict[str, tuple[
             console.print(f"  {where}: {record['reason']}", highlight=False)
         if len(skipped) > 5:
             console.print(f"  ... {len(skipped) - 5} more in {path / 'manifest.json'} (\"skipped\")")
+    llm_usage = manifest.get("llm") or {}
+    if llm_usage.get("provider"):
+        from kiku.llm.client import Usage
+
+        usage = Usage.model_validate(llm_usage)
+        console.print(usage.one_line(), highlight=False)
+        for name, part in usage.by_stage.items():
+            console.print(f"  {name}: {part.calls} calls, {part.cache_hits} cached, {part.prompt_tokens:,} + {part.completion_tokens:,} tokens", highlight=False)
+        for failure in usage.failures[:5]:
+            console.print(f"  [yellow]failed[/] {failure.stage} {failure.item_id}: {failure.error[:160]}", highlight=False)
+        if usage.failures:
+            console.print("  run the same command again to retry the failed items (finished answers come from the cache)")
     console.print(f"output: [bold]{path}[/]  (kiku tree {path} · kiku ui {path})")
 
 
@@ -237,6 +259,21 @@ def export(
 
 @app.command()
 @friendly_errors
+def ui(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind; the default serves this machine only"),
+    port: int = typer.Option(0, "--port", help="port to listen on (0 = any free port)"),
+    open_browser: bool = typer.Option(False, "--open", help="open the explorer in the default browser"),
+) -> None:
+    """Explore a run in the browser: topic tree, map, topic details, conversations, filters, search, trends."""
+    from kiku.web import serve
+
+    _open_store(run_dir)
+    serve(run_dir, host=host, port=port, open_browser=open_browser)
+
+
+@app.command()
+@friendly_errors
 def sql(
     run_dir: Path = typer.Argument(..., help="run folder"),
     query: str = typer.Argument(..., help="DuckDB SQL; tables: conversations, facets, clusters, assignments, projection, embeddings"),
@@ -270,7 +307,7 @@ def sql(
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
     console.print(table)
-    total = relation.count("*").fetchone()[0]
+    total = connection.execute(f"select count(*) from ({query.strip().rstrip(';')})").fetchall()[0][0]
     if total > limit:
         console.print(f"[dim]{limit} of {total} rows shown (--limit)[/]")
 

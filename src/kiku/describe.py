@@ -136,46 +136,47 @@ _CODE_HEURISTICS: list[tuple[str, re.Pattern[str]]] = [
     ("html", re.compile(r"<(html|div|body|span)\b", re.I)),
 ]
 
-# Explicit mentions in prose. Ambiguous names (Go, R, C) are only taken from code fences.
-_MENTIONS: list[tuple[str, re.Pattern[str]]] = [
-    (lang, re.compile(pattern, re.I))
-    for lang, pattern in [
-        ("python", r"\bpython\b"),
-        ("javascript", r"\bjavascript\b|\bnode\.?js\b"),
-        ("typescript", r"\btypescript\b"),
-        ("java", r"\bjava\b(?!script)"),
-        ("c++", r"\bc\+\+"),
-        ("c#", r"\bc#"),
-        ("go", r"\bgolang\b"),
-        ("rust", r"\brust\b"),
-        ("sql", r"\bsql\b"),
-        ("kotlin", r"\bkotlin\b"),
-        ("swift", r"\bswift\b"),
-        ("ruby", r"\bruby\b"),
-        ("php", r"\bphp\b"),
-        ("scala", r"\bscala\b"),
-        ("matlab", r"\bmatlab\b"),
-    ]
-]
+# Explicit mentions in prose, one alternation scanned once. Ambiguous names (Go, R, C) are only
+# taken from code fences.
+_MENTION_NAMES = {
+    "python": "python", "javascript": "javascript", "nodejs": "javascript", "node.js": "javascript", "node js": "javascript",
+    "typescript": "typescript", "java": "java", "c++": "c++", "c#": "c#", "golang": "go", "rust": "rust",
+    "sql": "sql", "kotlin": "kotlin", "swift": "swift", "ruby": "ruby", "php": "php", "scala": "scala",
+    "matlab": "matlab",
+}
+_MENTIONS = re.compile(
+    r"(?<![\w.])(python|javascript|node\.?js|typescript|java(?!script)|c\+\+|c#|golang|rust|sql|kotlin|swift|ruby|php|scala|matlab)(?![\w+#])",
+    re.I,
+)
+#: Characters of each message scanned for code and mentions (long pastes add only time).
+SCAN_CHARS = 20_000
+#: Characters of user text the language detector reads (enough to tell; more only costs time).
+LANGUAGE_SAMPLE_CHARS = 600
 
 
-def programming_languages(texts: Iterable[str]) -> list[str]:
+def programming_languages(texts: Iterable[str], mention_texts: Iterable[str] | None = None) -> list[str]:
     """Programming languages in code blocks (tagged or recognised) and explicit mentions.
+
+    ``texts`` are scanned for code blocks; prose mentions count in ``mention_texts``
+    (default: ``texts``), e.g. only the user's turns.
 
     >>> programming_languages(["Why does this fail?\\n```\\nimport numpy as np\\n```", "In Rust?"])
     ['python', 'rust']
     """
-    found: dict[str, None] = {}
+    texts = [t[:SCAN_CHARS] for t in texts]
+    found: set[str] = set()
     for text in texts:
+        if "```" not in text:
+            continue
         for tag, body in _FENCE.findall(text):
             language = _FENCE_ALIASES.get(tag.lower()) if tag else None
             if language is None:
                 language = next((lang for lang, pattern in _CODE_HEURISTICS if pattern.search(body)), None)
             if language:
-                found.setdefault(language)
-        for language, pattern in _MENTIONS:
-            if pattern.search(text):
-                found.setdefault(language)
+                found.add(language)
+    for text in texts if mention_texts is None else [t[:SCAN_CHARS] for t in mention_texts]:
+        for match in _MENTIONS.finditer(text):
+            found.add(_MENTION_NAMES[match.group(1).lower()])
     return sorted(found)
 
 
@@ -188,7 +189,7 @@ def human_language(text: str, min_words: int = 3) -> str | None:
     >>> human_language("Wie kann ich einen Lauf mit der Registry verknüpfen?")
     'de'
     """
-    sample = _FENCE.sub(" ", text)[:2000]
+    sample = _FENCE.sub(" ", text[:SCAN_CHARS])[:LANGUAGE_SAMPLE_CHARS]
     if len(_WORD.findall(sample)) < min_words:
         return None
     import py3langid
@@ -207,7 +208,7 @@ def describe_conversation(conversation: Conversation) -> Summary:
         turns=len(user_texts),
         messages=len(conversation.messages),
         language=human_language("\n".join(user_texts) or "\n".join(assistant_texts)),
-        programming_languages=programming_languages(user_texts + assistant_texts),
+        programming_languages=programming_languages(user_texts + assistant_texts, mention_texts=user_texts),
         user_chars=sum(len(t) for t in user_texts),
         assistant_chars=sum(len(t) for t in assistant_texts),
     )

@@ -10,18 +10,21 @@ Entry point::
 
 Formats (``--format``; detected from the name and first record when omitted):
 
-=================  ===========================================================================
-``jsonl``          kiku JSON Lines: ``{"id", "created_at"?, "messages": [{"role", "content"}], "metadata"?}``
-``kura``           Kura's conversation dump (JSON Lines with ``chat_id``)
-``kura-checkpoint`` a Kura checkpoint folder (its ``conversations.jsonl``; see :func:`read_kura_checkpoint`)
-``claude``         Claude.ai export ``conversations.json``
-``chatgpt``        ChatGPT export ``conversations.json`` (the current branch of each tree)
-``sharegpt``       ShareGPT ``[{"id", "conversations": [{"from", "value"}]}]``, also cut-off files
-``queries``        query-document pairs ``[{"query_id", "query", "matching_document", ...}]``
-``csv``            CSV/TSV with a header, see :class:`ColumnMapping`
-``parquet``        Parquet, see :class:`ColumnMapping`
-``hf``             a Hugging Face dataset folder (``save_to_disk``), a folder of data files, or a hub name
-=================  ===========================================================================
+===================  ===========================================================================
+``jsonl``            kiku JSON Lines: ``{"id", "created_at"?, "messages": [{"role", "content"}], "metadata"?}``
+``kura``             Kura's conversation dump (JSON Lines with ``chat_id``)
+``kura-checkpoint``  a Kura checkpoint folder (its ``conversations.jsonl``; see :func:`read_kura_checkpoint`)
+``claude``           Claude.ai export ``conversations.json``
+``chatgpt``          ChatGPT export ``conversations.json`` (the current branch of each tree)
+``sharegpt``         ShareGPT ``[{"id", "conversations": [{"from", "value"}]}]``, also cut-off files
+``queries``          query-document pairs ``[{"query_id", "query", "matching_document", ...}]``
+``csv``              CSV/TSV with a header, see :class:`ColumnMapping`
+``parquet``          Parquet, see :class:`ColumnMapping`
+``hf``               a Hugging Face dataset folder (``save_to_disk``), a folder of data files, or a hub name
+===================  ===========================================================================
+
+A ``.zip`` holding the file (as ChatGPT and Claude.ai exports arrive) is read in place of it:
+its ``conversations.json``, or its only data file.
 
 Central checks for every format: a conversation with no non-empty message is skipped; a
 repeated id is skipped (the first is kept, the reason names the line of the first); an empty,
@@ -40,6 +43,7 @@ from pydantic import ValidationError
 
 from kiku.errors import InputError
 from kiku.loaders._convert import Draft
+from kiku.loaders.archive import extracted_member
 from kiku.loaders.detect import FORMAT_NAMES, detect_format
 from kiku.loaders.json_formats import read_chatgpt, read_claude, read_jsonl, read_queries, read_sharegpt
 from kiku.loaders.kura import KuraCheckpoint, compute_levels, read_kura_checkpoint, read_kura_checkpoint_conversations
@@ -95,7 +99,9 @@ def load_conversations(
         mapping: which columns/fields hold what (:class:`ColumnMapping`, a dict, or
             ``"id=col,text=col"``); for csv, parquet, hf, jsonl and queries.
         report: filled while iterating: ``source``, ``format``, ``loaded``, ``skipped``,
-            ``warnings``. Pass one to read it afterwards.
+            ``warnings``. Pass one to read it afterwards. While iterating,
+            ``report.current_source`` / ``report.current_line`` say where the conversation
+            just yielded starts (for the run store's ``source`` / ``source_line``).
 
     Returns:
         A generator of :class:`~kiku.records.Conversation`. Records are read lazily, one at
@@ -116,16 +122,40 @@ def load_conversations(
     report = report if report is not None else LoadReport()
     file = Path(path)
     name = _check_format(format, source)
-    if name is None:
-        name = detect_format(file)
-    elif not file.exists() and name != "hf":
-        raise InputError(source, "file not found", "check the path")
-    if file.is_dir() and name not in FOLDER_FORMATS:
-        raise InputError(source, f"is a folder, but format {name!r} reads a file", "pass the file inside it, or --format kura-checkpoint / hf")
+    if not file.exists() and name != "hf":
+        raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
+    columns = ColumnMapping.coerce(mapping)
+    if file.is_file() and file.suffix.lower() == ".zip":
+        archive = extracted_member(file, source)
+        member, member_source = archive.__enter__()
+        try:
+            name = _prepare(member, member_source, name, report)
+        except BaseException:
+            archive.__exit__(None, None, None)
+            raise
+        return _closing(_load(FORMATS[name], member, columns, report), archive)
+    name = _prepare(file, source, name, report)
+    return _load(FORMATS[name], file, columns, report)
+
+
+def _prepare(file: Path, source: str, name: str | None, report: LoadReport) -> str:
+    """Check the input can be read, detect its format when not given, and name it in the report."""
     if file.is_file():
         _check_not_empty(file, source)
+    if name is None:
+        name = detect_format(file, source)
+    if file.is_dir() and name not in FOLDER_FORMATS:
+        raise InputError(source, f"is a folder, but format {name!r} reads a file", "pass the file inside it, or --format kura-checkpoint / hf")
     report.source, report.format = source, name
-    return _load(FORMATS[name], file, ColumnMapping.coerce(mapping), report)
+    return name
+
+
+def _closing(conversations: Iterator[Conversation], archive: Any) -> Iterator[Conversation]:
+    """Yield from ``conversations``, then remove the archive member extracted for them."""
+    try:
+        yield from conversations
+    finally:
+        archive.__exit__(None, None, None)
 
 
 def _check_format(format: str | None, source: str) -> str | None:  # noqa: A002
@@ -173,24 +203,27 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
                 source=source,
             )
             continue
+        metadata = draft.metadata
+        if draft.dropped_parts:
+            metadata = {**metadata, "non_text_parts": draft.dropped_parts}
+        if draft.notes:
+            metadata = {**metadata, "load_notes": draft.notes}
         try:
-            conversation = Conversation(
-                id=conversation_id, created_at=draft.created_at, messages=draft.messages, metadata=draft.metadata
-            )
+            conversation = Conversation(id=conversation_id, created_at=draft.created_at, messages=draft.messages, metadata=metadata)
         except ValidationError as exc:
             error = exc.errors()[0]
             field = ".".join(str(p) for p in error["loc"])
             report.skip(draft.line, f"invalid record: field '{field}': {error['msg']}; fix the record", conversation_id, source=source)
             continue
-        for note in draft.metadata.get("load_notes", []):
-            report.warn(f"{source}:{draft.line}: {note}; the record was kept", kind="invalid time dropped")
-        parts = draft.metadata.get("non_text_parts")
-        if isinstance(parts, dict):
+        for note in draft.notes:
+            report.warn(f"{source}:{draft.line}: {note}; the record was kept", kind="record repaired")
+        if draft.dropped_parts:
             with_dropped += 1
-            for kind, count in parts.items():
-                dropped_parts[kind] = dropped_parts.get(kind, 0) + int(count)
+            for kind, count in draft.dropped_parts.items():
+                dropped_parts[kind] = dropped_parts.get(kind, 0) + count
         first_seen[conversation_id] = (source, draft.line)
         report.loaded += 1
+        report.set_current(source, draft.line)
         yield conversation
     if made_ids:
         report.warn(f"{report.source}: {made_ids} records had no id; ids were made from the file name and line, e.g. '{Path(report.source).stem}-1'")

@@ -32,7 +32,9 @@ class Draft:
 
     ``line`` is where the record starts (a line for text files, a 1-based row for tables);
     ``id`` is None when the source carried none (an id is then made from the file and line).
-    ``created_at`` and message times are already parsed (or None).
+    ``created_at`` and message times are already parsed (or None). ``dropped_parts`` counts
+    non-text parts left out of the text, by type; ``notes`` lists repairs (a bad time dropped...).
+    The central loader stores both in metadata (``non_text_parts``, ``load_notes``) and the report.
     """
 
     line: int | None
@@ -41,6 +43,8 @@ class Draft:
     created_at: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str | None = None  # the file inside a folder input, when not the input itself
+    dropped_parts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 ROLE_KEYS = ("role", "from", "sender", "author", "speaker")
@@ -119,6 +123,8 @@ def content_text(content: Any, field_name: str, dropped: dict[str, int]) -> str:
         return ""
     if isinstance(content, str):
         return content
+    if isinstance(content, (bytes, bytearray)):  # binary text columns in Parquet / datasets
+        return bytes(content).decode("utf-8", errors="replace")
     if isinstance(content, list):
         texts = []
         for part in content:
@@ -184,9 +190,18 @@ def parse_messages(raw: Any, field_name: str = "messages", notes: list[str] | No
 
 
 def record_id(value: Any, field_name: str) -> str | None:
-    """A record id as a string; numbers are accepted, other types raise RecordError."""
+    """A record id as a string; integers (and integral floats, as pandas writes them) are accepted.
+
+    >>> record_id(7.0, "id"), record_id(" a1 ", "id"), record_id(None, "id")
+    ('7', 'a1', None)
+    """
     if is_missing(value):
         return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and math.isfinite(value):  # pandas writes integer ids with gaps as floats
+        value = int(value) if value.is_integer() else value
+        return str(value)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise RecordError(f"wrong type: field '{field_name}' must be a string or an integer, got {type_name(value)}; fix the record")
     text = str(value).strip()

@@ -143,9 +143,7 @@ class _Feed:
             data, self._pending = self._pending, b""
         else:
             data = self._pending + data
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # no newline (minified JSON): cut after the last ASCII byte
-                cut = next((i + 1 for i in range(len(data) - 1, max(-1, len(data) - 8), -1) if data[i] < 0x80), len(data))
+            cut = utf8_boundary(data)
             data, self._pending = data[:cut], data[cut:]
         decoded, bad = decode_utf8(data)
         bad_lines: dict[int, int] = {}
@@ -178,6 +176,22 @@ class _Feed:
 
     def peek(self) -> str:
         return self.text[self.pos]
+
+
+def utf8_boundary(data: bytes) -> int:
+    """Length of the longest prefix of ``data`` that does not end inside a UTF-8 sequence.
+
+    >>> utf8_boundary("añ".encode()[:2]), utf8_boundary(b"ab")
+    (1, 2)
+    """
+    end = len(data)
+    start = end - 1
+    while start >= 0 and end - start <= 4 and data[start] & 0xC0 == 0x80:  # continuation bytes
+        start -= 1
+    if start < 0 or end - start > 4 or data[start] < 0xC0:
+        return end
+    needed = 2 if data[start] < 0xE0 else 3 if data[start] < 0xF0 else 4
+    return start if end - start < needed else end
 
 
 def _looks_incomplete(error: json.JSONDecodeError, text: str) -> bool:
@@ -230,6 +244,7 @@ def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BY
             if separator is None:
                 separator = feed.text[start_before_ws : feed.pos]
             line = feed.line
+            resynced = False
             while True:
                 try:
                     value, end = _DECODER.raw_decode(feed.text, feed.pos)
@@ -244,11 +259,12 @@ def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BY
                         )
                         report.warn(
                             f"{report.source}: file is cut off mid-record at byte {feed.bytes_read} (line {_line_of(feed, len(feed.text))}); "
-                            f"the record starting at line {line} is incomplete and was skipped; the {count} whole records before it were loaded",
+                            f"the record starting at line {line} is incomplete and was skipped; the {count} whole records before it were read",
                             kind="file cut off",
                         )
                         return
-                    _resync(feed, report, separator, f"{exc.msg} (line {_line_of(feed, exc.pos)})", line=line)
+                    _resync(feed, report, separator, f"{exc.msg} (line {_line_of(feed, exc.pos)})", line=line, in_array=in_array)
+                    resynced = True
                     break
                 else:
                     if end >= len(feed.text) and not feed.eof and not isinstance(value, (dict, list, str)):
@@ -258,17 +274,27 @@ def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BY
                     count += 1
                     yield line, value
                     break
-            expect_value = not in_array
+            expect_value = resynced or not in_array
 
 
 def _line_of(feed: _Feed, pos: int) -> int:
     return feed.line + feed.text.count("\n", feed.pos, pos)
 
 
-def _resync(feed: _Feed, report: LoadReport, separator: str | None, problem: str, line: int | None = None) -> None:
-    """Skip a malformed element: move to the start of the next element that follows a ','."""
+def _resync(feed: _Feed, report: LoadReport, separator: str | None, problem: str, line: int | None = None, in_array: bool = True) -> None:
+    """Skip a malformed element: move to the start of the next element.
+
+    In a pretty-printed array the next element follows ',' and the same indentation as the
+    first element; in a minified array it follows '},'; in a sequence of values it is a '{'
+    at the start of a line.
+    """
     line = feed.line if line is None else line
-    marker = re.compile(re.escape("," + (separator or "")) + r"(?=\{)") if separator and "\n" in separator else re.compile(r"\}\s*,\s*(?=\{)")
+    if not in_array:
+        marker = re.compile(r"\n(?=\{)")
+    elif separator and "\n" in separator:
+        marker = re.compile(re.escape("," + separator) + r"(?=\{)")
+    else:
+        marker = re.compile(r"\}\s*,\s*(?=\{)")
     search_from = feed.pos + 1
     while True:
         match = marker.search(feed.text, search_from)

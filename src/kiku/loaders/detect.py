@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from kiku.errors import InputError
 from kiku.loaders._stream import iter_json_stream, iter_jsonl
+from kiku.loaders.json_formats import JSONL_SUFFIXES
 from kiku.loaders.kura import is_kura_checkpoint
 from kiku.loaders.report import LoadReport
 from kiku.loaders.tabular import TABLE_SUFFIXES, is_saved_dataset
@@ -23,7 +25,7 @@ def _unknown(source: str, what: str) -> InputError:
     return InputError(source, f"unknown format ({what})", f"pass --format one of {', '.join(FORMAT_NAMES)}")
 
 
-def detect_format(path: str | os.PathLike[str]) -> str:
+def detect_format(path: str | os.PathLike[str], source: str | None = None) -> str:
     """Return the format name of a file or folder, or raise InputError saying to pass ``--format``.
 
     Rules: a folder with summaries.jsonl + conversations.jsonl is ``kura-checkpoint``; a folder
@@ -31,12 +33,14 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     ``csv``; ``.parquet`` is ``parquet``; JSON Lines or a JSON array is judged by its first
     record: ``mapping`` -> chatgpt, ``chat_messages`` -> claude, ``conversations`` with ``from``
     -> sharegpt, ``query`` -> queries, ``chat_id`` -> kura, ``messages`` (or other usual fields) -> jsonl.
+    A ``.zip`` (as ChatGPT and Claude.ai exports arrive) is judged by its ``conversations.json``
+    (or its only data file). ``source`` names the input in errors (default: ``path``).
 
     >>> detect_format("tests/data/sharegpt-truncated.json")  # doctest: +SKIP
     'sharegpt'
     """
     file = Path(path)
-    source = os.fspath(path)
+    source = source or os.fspath(path)
     if not file.exists():
         raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
     if file.is_dir():
@@ -50,21 +54,29 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    first = first_record(file)
+    if suffix == ".zip":
+        from kiku.loaders.archive import extracted_member
+
+        with extracted_member(file, source) as (member, member_source):
+            return detect_format(member, member_source)
+    first = first_record(file, source)
     if first is None:
         raise _unknown(source, "no JSON record found at the start of the file")
     return format_of_record(first, source)
 
 
-def first_record(file: Path) -> Any:
+def first_record(file: Path, source: str | None = None) -> Any:
     """The first JSON record of a JSON Lines file or JSON array (None if none parses)."""
-    quiet = LoadReport(source=os.fspath(file))
+    source = source or os.fspath(file)
+    quiet = LoadReport(source=source)
     try:
         with open(file, "rb") as handle:
             head = handle.read(64).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     except OSError as exc:
-        raise InputError(os.fspath(file), f"cannot read the file ({exc.strerror or exc})", "check that it exists and is readable") from None
-    if head.startswith("["):
+        raise InputError(source, f"cannot read the file ({exc.strerror or exc})", "check that it exists and is readable") from None
+    if file.suffix.lower() in JSONL_SUFFIXES:
+        records = _first_objects(iter_jsonl(file, quiet))
+    elif head.startswith("["):
         records = iter_json_stream(file, quiet)
     elif head.startswith("{"):
         records = iter_jsonl(file, quiet) if _first_line_parses(file) else iter_json_stream(file, quiet)
@@ -76,6 +88,19 @@ def first_record(file: Path) -> Any:
     finally:
         records.close()
     return None
+
+
+def _first_objects(records: Iterator[tuple[int, Any]], limit: int = 1000) -> Iterator[tuple[int, Any]]:
+    """Skip malformed lines and non-objects (up to ``limit`` lines) to find the first record."""
+    try:
+        for line, record in records:
+            if isinstance(record, dict):
+                yield line, record
+                return
+            if line >= limit:
+                return
+    finally:
+        records.close()
 
 
 def _first_line_parses(file: Path) -> bool:
@@ -92,7 +117,7 @@ def format_of_record(record: Any, source: str) -> str:
     """The format a first record belongs to (see :func:`detect_format`)."""
     if not isinstance(record, dict):
         raise _unknown(source, f"the first record is a {type(record).__name__}, not an object")
-    if "mapping" in record and "current_node" in record or isinstance(record.get("mapping"), dict) and "title" in record:
+    if isinstance(record.get("mapping"), dict) and ("current_node" in record or "title" in record):
         return "chatgpt"
     if "chat_messages" in record:
         return "claude"

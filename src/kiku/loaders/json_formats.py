@@ -61,9 +61,19 @@ def _convert_all(
             report.skip(line, f"wrong type: expected a JSON object per record, got {type_name(raw)}; fix the record")
             continue
         try:
-            yield convert(raw, line)
+            draft = convert(raw, line)
         except RecordError as exc:
             report.skip(line, exc.reason, exc.record_id or _guess_id(raw))
+            continue
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:  # a layout no rule above foresaw
+            report.skip(
+                line,
+                f"unexpected structure ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}); "
+                f"the record does not match the {report.format or 'expected'} layout; fix it or pass another --format",
+                _guess_id(raw),
+            )
+            continue
+        yield draft
 
 
 def _guess_id(raw: dict[str, Any]) -> str | None:
@@ -153,23 +163,21 @@ def _claude_conversation(raw: dict[str, Any], line: int) -> Draft:
         if not text.strip():
             text = content_text(item.get("text"), f"{where}.text", dropped)
         for kind in ("attachments", "files"):
-            for attachment in item.get(kind) or []:
+            listed = item.get(kind)
+            for attachment in listed if isinstance(listed, list) else []:
                 if isinstance(attachment, dict):
+                    extracted = attachment.get("extracted_content")
                     attachments.append(
-                        {"message": index, "file_name": attachment.get("file_name"), "file_type": attachment.get("file_type"),
-                         "file_size": attachment.get("file_size"), "extracted_chars": len(attachment.get("extracted_content") or "")}
+                        {"message": index, "file_name": jsonable(attachment.get("file_name")), "file_type": jsonable(attachment.get("file_type")),
+                         "file_size": jsonable(attachment.get("file_size")), "extracted_chars": len(extracted) if isinstance(extracted, str) else 0}
                     )
         created = lenient_time(item.get("created_at"), f"{where}.created_at", notes)
         messages.append(Message(role=role, content=text, created_at=created))
     metadata = {k: jsonable(v) for k, v in raw.items() if k not in CLAUDE_KEYS_USED}
     if attachments:
         metadata["attachments"] = attachments
-    if dropped:
-        metadata["non_text_parts"] = dropped
-    if notes:
-        metadata["load_notes"] = notes
     created_at = lenient_time(raw.get("created_at"), "created_at", notes)
-    return Draft(line=line, id=rid, messages=messages, created_at=created_at, metadata=metadata)
+    return Draft(line=line, id=rid, messages=messages, created_at=created_at, metadata=metadata, dropped_parts=dropped, notes=notes)
 
 
 # --- ChatGPT export -------------------------------------------------------------------------
@@ -212,7 +220,8 @@ def _chatgpt_conversation(raw: dict[str, Any], line: int) -> Draft:
         converted = _chatgpt_message(message, f"mapping.{node_id}.message", dropped, notes)
         if converted is not None:
             messages.append(converted)
-            slug = (message.get("metadata") or {}).get("model_slug")
+            meta = message.get("metadata")
+            slug = meta.get("model_slug") if isinstance(meta, dict) else None
             if isinstance(slug, str) and slug not in models:
                 models.append(slug)
     on_path = set(path_ids)
@@ -222,25 +231,21 @@ def _chatgpt_conversation(raw: dict[str, Any], line: int) -> Draft:
         metadata["models"] = models
     if other:
         metadata["other_branch_messages"] = other
-    if dropped:
-        metadata["non_text_parts"] = dropped
     created_at = lenient_time(raw.get("create_time"), "create_time", notes)
-    if notes:
-        metadata["load_notes"] = notes
-    return Draft(line=line, id=rid, messages=messages, created_at=created_at, metadata=metadata)
+    return Draft(line=line, id=rid, messages=messages, created_at=created_at, metadata=metadata, dropped_parts=dropped, notes=notes)
 
 
 def _current_branch(nodes: dict[str, Any], current: Any, notes: list[str]) -> list[str]:
     """Node ids from the root to ``current`` (or, without it, along the last child of each node)."""
     if not (isinstance(current, str) and current in nodes):
-        roots = [k for k, n in nodes.items() if isinstance(n, dict) and n.get("parent") not in nodes]
+        roots = [k for k, n in nodes.items() if isinstance(n, dict) and not (isinstance(n.get("parent"), str) and n["parent"] in nodes)]
         if not roots:
             raise RecordError("malformed message tree: no root node in 'mapping'; fix the record")
         notes.append("no valid current_node: followed the last child at each branch")
         current = roots[0]
         seen = {current}
         while True:
-            children = [c for c in (nodes[current].get("children") or []) if c in nodes and c not in seen]
+            children = [c for c in _children(nodes[current]) if c in nodes and c not in seen]
             if not children:
                 break
             current = children[-1]
@@ -257,14 +262,19 @@ def _current_branch(nodes: dict[str, Any], current: Any, notes: list[str]) -> li
     return path
 
 
+def _children(node: Any) -> list[str]:
+    children = node.get("children") if isinstance(node, dict) else None
+    return [c for c in children if isinstance(c, str)] if isinstance(children, list) else []
+
+
 def _chatgpt_message(message: dict[str, Any], where: str, dropped: dict[str, int], notes: list[str]) -> Message | None:
-    meta = message.get("metadata") or {}
+    meta = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
     author = message.get("author") or {}
     raw_role = author.get("role") if isinstance(author, dict) else None
     if not isinstance(raw_role, str):
         raise RecordError(f"missing field: '{where}.author.role'; fix the record")
     content = message.get("content") or {}
-    kind = content.get("content_type", "text") if isinstance(content, dict) else "text"
+    kind = str(content.get("content_type", "text")) if isinstance(content, dict) else "text"
     if meta.get("is_visually_hidden_from_conversation") or kind in HIDDEN_KINDS:
         if kind != "text" or _has_text(content):  # an empty hidden system node is not content
             dropped[kind] = dropped.get(kind, 0) + 1
@@ -293,4 +303,4 @@ def _chatgpt_message(message: dict[str, Any], where: str, dropped: dict[str, int
 
 def _has_text(content: Any) -> bool:
     parts = content.get("parts") if isinstance(content, dict) else None
-    return bool(parts) and any(isinstance(p, str) and p.strip() for p in parts)
+    return isinstance(parts, list) and any(isinstance(p, str) and p.strip() for p in parts)

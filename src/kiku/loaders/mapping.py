@@ -169,12 +169,7 @@ def row_to_draft(row: Mapping[str, Any], mapping: ColumnMapping, line: int | Non
         exc.record_id = rid
         raise
     created = lenient_time(row.get(mapping.created_at), mapping.created_at, notes) if mapping.created_at else None
-    metadata = _metadata(row, mapping)
-    if dropped:
-        metadata["non_text_parts"] = dropped
-    if notes:
-        metadata.setdefault("load_notes", []).extend(notes)
-    return Draft(line=line, id=rid, messages=messages, created_at=created, metadata=metadata)
+    return Draft(line=line, id=rid, messages=messages, created_at=created, metadata=_metadata(row, mapping), dropped_parts=dropped, notes=notes)
 
 
 def _metadata(row: Mapping[str, Any], mapping: ColumnMapping) -> dict[str, Any]:

@@ -40,6 +40,20 @@ class LoadReport(BaseModel):
 
     _warning_counts: dict[str, int] = PrivateAttr(default_factory=dict)
     _finished: bool = PrivateAttr(default=False)
+    _current: tuple[str, int | None] = PrivateAttr(default=("", None))
+
+    @property
+    def current_source(self) -> str:
+        """The file the conversation last yielded by ``load_conversations`` came from."""
+        return self._current[0] or self.source
+
+    @property
+    def current_line(self) -> int | None:
+        """The line (or 1-based row) where the conversation last yielded starts (for ``source_line``)."""
+        return self._current[1]
+
+    def set_current(self, source: str, line: int | None) -> None:
+        self._current = (source, line)
 
     def skip(self, line: int | None, reason: str, record_id: str | None = None, source: str | None = None) -> None:
         """Record one input record that was not loaded."""

@@ -8,6 +8,7 @@ and turned into drafts with a :class:`ColumnMapping`. A mapped column that does 
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -126,6 +127,9 @@ def read_hf(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> It
     if path.is_dir() and not is_saved_dataset(path):
         yield from _read_data_folder(path, mapping, report)
         return
+    if path.is_file():  # one data file given with --format hf
+        yield from _data_file_reader(path)(path, mapping, report)
+        return
     datasets = require("datasets", "hf")
     if path.is_dir():
         try:
@@ -137,7 +141,15 @@ def read_hf(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> It
     splits = list(loaded.items()) if hasattr(loaded, "keys") else [(None, loaded)]
     for split, dataset in splits:
         view = report.for_source(f"{report.source}[{split}]") if split else report
-        for draft in _drafts_from_rows(_dataset_rows(dataset), list(dataset.column_names), mapping, view):
+        rows = _dataset_rows(dataset)
+        columns = list(dataset.column_names or [])
+        if not columns:  # a streamed hub dataset may not know its columns before the first row
+            first = next(rows, None)
+            if first is None:
+                continue
+            columns = list(first[1])
+            rows = itertools.chain([first], rows)
+        for draft in _drafts_from_rows(rows, columns, mapping, view):
             if split:
                 draft.metadata.setdefault("split", split)
             yield draft
@@ -170,22 +182,24 @@ def _load_from_hub(datasets: Any, name: str, source: str) -> Any:
         ) from None
 
 
-def _read_data_folder(folder: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
-    """Every data file in a folder (Parquet, CSV, JSON Lines), in name order, as one input."""
+def _data_file_reader(file: Path):  # noqa: ANN202 - a reader
     from kiku.loaders.json_formats import read_jsonl
 
+    suffix = file.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return read_parquet
+    if suffix in (".csv", ".tsv"):
+        return read_csv
+    return read_jsonl
+
+
+def _read_data_folder(folder: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
+    """Every data file in a folder (Parquet, CSV, JSON Lines), in name order, as one input."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and not p.name.startswith("."))
     if not files:
         raise InputError(report.source, "the folder holds no data files (.parquet, .csv, .jsonl)", "pass a file, or a folder saved with datasets' save_to_disk")
     for file in files:
         view = report.for_source(os.fspath(file))
-        suffix = file.suffix.lower()
-        if suffix in (".parquet", ".pq"):
-            reader = read_parquet
-        elif suffix in (".csv", ".tsv"):
-            reader = read_csv
-        else:
-            reader = read_jsonl
-        for draft in reader(file, mapping, view):
+        for draft in _data_file_reader(file)(file, mapping, view):
             draft.source = os.fspath(file)
             yield draft

@@ -1,0 +1,249 @@
+"""Group embeddings into base clusters: k-means (default) or UMAP + HDBSCAN.
+
+Both clusterers implement ``kiku.protocols.Clusterer``: ``fit_predict(embeddings (n, dim)) ->
+labels (n,) int64``. Labels are relabelled deterministically by cluster size (largest = 0, ties by
+first member), so the same input and seed always give the same ids. HDBSCAN's noise keeps the
+label ``-1``: the pipeline turns it into an explicit "Unclustered" bucket that is reported and
+never named as a topic.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> points = np.concatenate([rng.normal(0, 0.05, (20, 8)) + 1, rng.normal(0, 0.05, (10, 8)) - 1])
+    >>> KMeansClusterer(n_clusters=2).fit_predict(points)[[0, 25]].tolist()
+    [0, 1]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: choose_k's rule: k = round(K_PER_SQRT_N * sqrt(n)), bounded to [K_MIN, K_MAX] (see choose_k).
+K_PER_SQRT_N = 1.0
+K_MIN = 2
+K_MAX = 400
+
+
+def choose_k(n: int) -> int:
+    """An automatic number of base clusters for n points: ``round(sqrt(n))`` within [2, 400].
+
+    Base clusters should be small enough to be about one thing and few enough to be read and
+    named; the hierarchy above them gives the coarse view. On BANKING77 (13,083 queries, 77
+    intents) sqrt(n) = 114 scored a higher NMI against the intents than k = 77, n/10 (Kura's
+    default) or UMAP + HDBSCAN (see benchmarks/results/quality.md). Never more than n.
+
+    >>> choose_k(13_083), choose_k(100), choose_k(3), choose_k(1_000_000)
+    (114, 10, 2, 400)
+    """
+    if n <= 0:
+        return 0
+    k = int(round(K_PER_SQRT_N * math.sqrt(n)))
+    return int(min(n, max(K_MIN, min(K_MAX, k))))
+
+
+def relabel_by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber labels so the largest cluster is 0, the next 1, ... (ties: earliest first member).
+
+    Label -1 (noise) is kept as -1.
+
+    >>> relabel_by_size(np.array([5, 7, 7, -1, 5, 7])).tolist()
+    [1, 0, 0, -1, 1, 0]
+    """
+    labels = np.asarray(labels)
+    out = np.full(labels.shape, -1, dtype=np.int64)
+    kept = labels[labels >= 0]
+    if kept.size == 0:
+        return out
+    values, first, counts = np.unique(kept, return_index=True, return_counts=True)
+    # first index in the original array, not in `kept`
+    positions = np.flatnonzero(labels >= 0)[first]
+    order = sorted(range(len(values)), key=lambda i: (-counts[i], positions[i]))
+    mapping = {int(values[i]): new for new, i in enumerate(order)}
+    for old, new in mapping.items():
+        out[labels == old] = new
+    return out
+
+
+def centroids(embeddings: np.ndarray, labels: np.ndarray, include_noise: bool = False) -> dict[int, np.ndarray]:
+    """Unit-norm mean vector of each cluster: {label: (dim,) float32}.
+
+    Label -1 is left out unless ``include_noise``.
+
+    >>> c = centroids(np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 0.0]]), np.array([0, 0, 1]))
+    >>> [round(float(v), 3) for v in c[0]], c[1].tolist()
+    ([0.707, 0.707], [1.0, 0.0])
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    labels = np.asarray(labels)
+    out: dict[int, np.ndarray] = {}
+    for label in np.unique(labels):
+        if label < 0 and not include_noise:
+            continue
+        mean = embeddings[labels == label].mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        out[int(label)] = (mean / norm if norm > 0 else mean).astype(np.float32)
+    return out
+
+
+def _check(embeddings: np.ndarray) -> np.ndarray:
+    array = np.asarray(embeddings, dtype=np.float32)
+    if array.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D array (n, dim), got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError("embeddings contain NaN or infinite values")
+    return array
+
+
+class KMeansClusterer:
+    """k-means over embeddings; mini-batch k-means above ``minibatch_threshold`` points.
+
+    Args:
+        n_clusters: number of clusters (None: ``choose_k(n)``); capped at n.
+        seed: random seed (same seed and input -> same labels).
+        minibatch_threshold: from this many points on, MiniBatchKMeans is used (much faster at 100k).
+        n_init: k-means restarts (best inertia kept).
+
+    ``fit_predict(E (n, dim)) -> labels (n,) int64`` in [0, k), relabelled largest-first.
+    After a fit, ``n_clusters_`` holds the k that was used.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int | None = None,
+        seed: int = 0,
+        minibatch_threshold: int = 20_000,
+        n_init: int = 3,
+    ) -> None:
+        if n_clusters is not None and n_clusters < 1:
+            raise ValueError("n_clusters must be >= 1")
+        self.n_clusters = n_clusters
+        self.seed = seed
+        self.minibatch_threshold = minibatch_threshold
+        self.n_init = n_init
+        self.n_clusters_: int | None = None
+
+    @property
+    def name(self) -> str:
+        k = "auto" if self.n_clusters is None else str(self.n_clusters)
+        return f"kmeans(k={k},seed={self.seed})"
+
+    def fit_predict(self, embeddings: np.ndarray) -> np.ndarray:
+        array = _check(embeddings)
+        n = array.shape[0]
+        if n == 0:
+            self.n_clusters_ = 0
+            return np.zeros(0, dtype=np.int64)
+        k = min(n, self.n_clusters if self.n_clusters is not None else choose_k(n))
+        distinct = np.unique(array, axis=0).shape[0] if n <= 50_000 else n
+        k = max(1, min(k, distinct))
+        self.n_clusters_ = k
+        if k == 1:
+            return np.zeros(n, dtype=np.int64)
+        from sklearn.cluster import KMeans, MiniBatchKMeans
+
+        if n >= self.minibatch_threshold:
+            model = MiniBatchKMeans(
+                n_clusters=k,
+                random_state=self.seed,
+                n_init=self.n_init,
+                batch_size=4096,
+                max_no_improvement=20,
+                reassignment_ratio=0.01,
+            )
+        else:
+            model = KMeans(n_clusters=k, random_state=self.seed, n_init=self.n_init)
+        labels = model.fit_predict(array)
+        return relabel_by_size(labels)
+
+
+def default_min_cluster_size(n: int) -> int:
+    """HDBSCAN's smallest cluster for n points: 10 (BERTopic's value) up to n/1000 for big inputs.
+
+    >>> default_min_cluster_size(500), default_min_cluster_size(100_000)
+    (10, 100)
+    """
+    return int(max(2, min(n, max(10, n // 1000))))
+
+
+class HDBSCANClusterer:
+    """Density clustering: UMAP to ``reduce_dims`` dims (cosine) then HDBSCAN; noise -> -1.
+
+    This is BERTopic's default recipe. Points HDBSCAN calls noise get label -1, the
+    "Unclustered" bucket; they are not forced into a topic.
+
+    Args:
+        min_cluster_size: smallest cluster (None: ``default_min_cluster_size(n)``).
+        min_samples: HDBSCAN's density smoothing (None: HDBSCAN's default, = min_cluster_size).
+        seed: seed for UMAP (the HDBSCAN step is deterministic).
+        reduce_dims: UMAP output dims before HDBSCAN (None or 0: cluster the raw embeddings).
+        n_neighbors: UMAP neighbours.
+        umap_sample_size: above this many points UMAP is fitted on a seeded sample and the
+            rest is transformed.
+
+    ``fit_predict(E (n, dim)) -> labels (n,) int64``, -1 for noise, others largest-first.
+    """
+
+    def __init__(
+        self,
+        min_cluster_size: int | None = None,
+        min_samples: int | None = None,
+        seed: int = 0,
+        reduce_dims: int | None = 5,
+        n_neighbors: int = 15,
+        umap_sample_size: int = 50_000,
+    ) -> None:
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.seed = seed
+        self.reduce_dims = reduce_dims
+        self.n_neighbors = n_neighbors
+        self.umap_sample_size = umap_sample_size
+
+    @property
+    def name(self) -> str:
+        size = "auto" if self.min_cluster_size is None else str(self.min_cluster_size)
+        return f"hdbscan(min_cluster_size={size},umap={self.reduce_dims or 0},seed={self.seed})"
+
+    def reduce(self, embeddings: np.ndarray) -> np.ndarray:
+        """UMAP reduction used before HDBSCAN: (n, dim) -> (n, reduce_dims) float32."""
+        array = _check(embeddings)
+        n = array.shape[0]
+        if not self.reduce_dims or n <= self.reduce_dims + 2:
+            return array
+        import umap
+
+        model = umap.UMAP(
+            n_components=self.reduce_dims,
+            n_neighbors=max(2, min(self.n_neighbors, n - 1)),
+            min_dist=0.0,
+            metric="cosine",
+            random_state=self.seed,
+            n_jobs=1,
+            init="spectral" if n > 50 else "random",
+        )
+        if n <= self.umap_sample_size:
+            return model.fit_transform(array).astype(np.float32)
+        rng = np.random.default_rng(self.seed)
+        sample = np.sort(rng.choice(n, size=self.umap_sample_size, replace=False))
+        model.fit(array[sample])
+        out = np.empty((n, self.reduce_dims), dtype=np.float32)
+        for start in range(0, n, 20_000):
+            out[start : start + 20_000] = model.transform(array[start : start + 20_000])
+        return out
+
+    def fit_predict(self, embeddings: np.ndarray) -> np.ndarray:
+        array = _check(embeddings)
+        n = array.shape[0]
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        size = self.min_cluster_size or default_min_cluster_size(n)
+        if n <= max(2, size):
+            return np.zeros(n, dtype=np.int64)  # too few points to find density: one cluster
+        from sklearn.cluster import HDBSCAN
+
+        reduced = self.reduce(array)
+        model = HDBSCAN(min_cluster_size=max(2, size), min_samples=self.min_samples, copy=True)
+        labels = model.fit_predict(reduced)
+        return relabel_by_size(labels)

@@ -1,0 +1,84 @@
+"""The LLM layer: providers, a cached async client, Clio facets, contrastive naming, Clio hierarchy.
+
+Quick start::
+
+    from kiku.llm import build_llm_stages
+    describer, namer, hierarchy, client = build_llm_stages("local")      # or "openai/gpt-4o-mini"
+    summaries = describer.describe(conversations)
+    print(client.usage.one_line())
+
+Every provider SDK and llama.cpp is imported lazily; a missing one raises
+:class:`kiku.errors.MissingDependencyError` with the ``pip install 'kiku[...]'`` line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from kiku.llm.cache import ResponseCache, cache_key, default_cache_path
+from kiku.llm.client import Estimate, Failure, LLMCallError, LLMClient, StageUsage, Usage, backoff_delay, run_sync
+from kiku.llm.facets import ClioFacets, LLMDescriber, Score, ShortText, render_conversation
+from kiku.llm.hierarchy import ClioHierarchy, level_sizes
+from kiku.llm.models import default_local_model, local_model_path
+from kiku.llm.naming import ContrastiveNamer
+from kiku.llm.providers import ProviderSpec, parse_llm_spec, price_per_million
+from kiku.protocols import Embedder
+
+__all__ = [
+    "ClioFacets", "ClioHierarchy", "ContrastiveNamer", "Estimate", "Failure", "LLMCallError", "LLMClient",
+    "LLMDescriber", "ProviderSpec", "ResponseCache", "Score", "ShortText", "StageUsage", "Usage", "backoff_delay",
+    "build_llm_stages", "cache_key", "default_cache_path", "default_local_model", "level_sizes", "local_model_path",
+    "parse_llm_spec", "price_per_million", "render_conversation", "run_sync",
+]
+
+
+def build_llm_stages(
+    spec: str,
+    *,
+    base_url: str | None = None,
+    concurrency: int | None = None,
+    cache: ResponseCache | str | os.PathLike[str] | None = None,
+    redact: bool | None = None,
+    max_attempts: int = 4,
+    timeout_s: float | None = None,
+    prompt: str | None = None,
+    schema: type[BaseModel] | None = None,
+    embedder: Embedder | None = None,
+    top_size: int = 8,
+    sample_size: int = 12,
+    contrastive: int = 8,
+    seed: int = 0,
+    backend_options: dict[str, Any] | None = None,
+) -> tuple[LLMDescriber, ContrastiveNamer, ClioHierarchy, LLMClient]:
+    """Build the three LLM stages sharing one client for ``--llm SPEC``.
+
+    ``cache``: a ResponseCache, a path to its SQLite file, or None for the shared default
+    (``$KIKU_CACHE_DIR/llm-cache.sqlite``). ``redact``: None = on for hosted providers.
+    ``timeout_s``: per attempt (default 120 s hosted, 600 s local). ``prompt``/``schema``:
+    custom describe prompt and response model. ``embedder``: embeds topic names in the hierarchy.
+
+    Returns ``(describer, namer, hierarchy, client)``; ``client.usage`` accumulates calls,
+    tokens and cost for ``manifest["llm"]``.
+    """
+    parsed = parse_llm_spec(spec, base_url)
+    if cache is None:
+        cache = ResponseCache()
+    elif not isinstance(cache, ResponseCache):
+        cache = ResponseCache(Path(cache))
+    options: dict[str, Any] = {"seed": seed}
+    if parsed.provider == "local":
+        options.update(backend_options or {})
+    else:
+        options = dict(backend_options or {})
+    client = LLMClient.from_spec(
+        parsed, backend_options=options, cache=cache, concurrency=concurrency, redact=redact,
+        max_attempts=max_attempts, timeout_s=timeout_s or (600.0 if parsed.provider == "local" else 120.0), seed=seed,
+    )
+    describer = LLMDescriber(client, prompt=prompt, schema=schema)
+    namer = ContrastiveNamer(client, sample_size=sample_size, contrastive=contrastive, seed=seed)
+    hierarchy = ClioHierarchy(client, top_size=top_size, embedder=embedder, seed=seed)
+    return describer, namer, hierarchy, client

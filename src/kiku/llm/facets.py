@@ -1,0 +1,245 @@
+"""Clio facets by structured LLM output: one call per conversation.
+
+:class:`LLMDescriber` first computes kiku's offline facets (request, turns, languages,
+lengths), then asks the model for Clio's facets: summary, request, task, languages, concern
+(1-5), user frustration (1-5) and assistant errors. The prompt tells the model to leave out
+names and personal data; text sent to hosted providers is also redacted by the client.
+
+Custom prompt and schema (a domain summary for W&B questions)::
+
+    class WandbFacets(BaseModel):
+        summary: str = Field(description="User needs help with [W&B feature] to [goal], specifically [detail]")
+        feature: str = Field(description="the W&B feature, e.g. Artifacts, Sweeps, Tables")
+
+    describer = LLMDescriber(client, prompt=WANDB_PROMPT, schema=WandbFacets)
+
+``summary`` becomes ``Summary.summary``; ``feature`` becomes ``Summary.facets["feature"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from kiku.llm.client import LLMCallError, LLMClient, run_sync
+from kiku.records import Conversation, Summary
+
+
+def _truncate(limit: int) -> Callable[[Any], Any]:
+    def cut(value: Any) -> Any:
+        return value[:limit] if isinstance(value, str) else value
+
+    return cut
+
+
+def _clamp(low: int, high: int) -> Callable[[Any], Any]:
+    def clamp(value: Any) -> Any:
+        try:
+            return min(high, max(low, int(value)))
+        except (TypeError, ValueError):
+            return value
+
+    return clamp
+
+
+def ShortText(limit: int, description: str = "") -> Any:  # noqa: N802 - a type factory
+    """A string field with ``maxLength`` in its JSON schema; longer answers are cut, not rejected."""
+    return Annotated[str, BeforeValidator(_truncate(limit)), Field(max_length=limit, description=description)]
+
+
+def Score(description: str = "") -> Any:  # noqa: N802 - a type factory
+    """An integer 1-5 (out-of-range answers are clamped)."""
+    return Annotated[int, BeforeValidator(_clamp(1, 5)), Field(ge=1, le=5, description=description)]
+
+
+class ClioFacets(BaseModel):
+    """The default LLM facets (Clio's), with length limits a grammar can enforce."""
+
+    summary: ShortText(300, "one or two sentences, at most 30 words, no names or personal data")  # type: ignore[valid-type]
+    request: ShortText(300, "the user's overall request, starting 'The user's overall request for the assistant is to'")  # type: ignore[valid-type]
+    task: ShortText(200, "the task the assistant is asked to perform, starting 'The task is to'")  # type: ignore[valid-type]
+    languages: Annotated[list[ShortText(40)], Field(max_length=6, description="human and programming languages, lowercase full names")]  # type: ignore[valid-type]
+    concern: Score("1 = benign ... 5 = needs immediate safety review")  # type: ignore[valid-type]
+    frustration: Score("1 = not frustrated ... 5 = extremely frustrated with the assistant")  # type: ignore[valid-type]
+    assistant_errors: Annotated[list[ShortText(150)], Field(max_length=5, description="mistakes the assistant made; empty when none")]  # type: ignore[valid-type]
+
+
+DEFAULT_PROMPT = """Here is a conversation between a user and an AI assistant:
+
+{conversation}
+
+Describe this conversation for a privacy-preserving analysis of how people use the assistant. Be descriptive and assume neither good nor bad faith; sensitive or harmful topics must be named plainly so they can be monitored.
+
+Never include names of people, companies or places, contact details, account or key values, or any other detail that could identify someone. Keep technical specifics that matter for the task, such as programming languages, libraries, frameworks and error types.
+
+Answer in JSON with these fields:
+- summary: what the conversation is about in one or two sentences, at most 30 words. Do not write "the assistant" or "based on the conversation".
+- request: the user's overall request, starting "The user's overall request for the assistant is to".
+- task: what the assistant is asked to do, starting "The task is to".
+- languages: the main human and programming languages, lowercase full names (e.g. "english", "python").
+- concern: how concerning the conversation is for safety, 1 (benign) to 5 (needs immediate review).
+- frustration: how frustrated the user is with the assistant, 1 (not at all) to 5 (extremely).
+- assistant_errors: the assistant's mistakes, such as "misunderstood the request" or "gave outdated information"; [] when there are none."""
+
+STANDARD_FIELDS = ("summary", "task", "concern", "frustration", "assistant_errors")
+
+
+def render_conversation(conversation: Conversation, max_chars: int = 6000, max_message_chars: int = 2500) -> str:
+    """The conversation as tagged turns, without its id or metadata, cut to ``max_chars``.
+
+    Long messages keep their start and end; when the whole is too long the middle turns go.
+
+    >>> from kiku.records import Conversation, Message
+    >>> render_conversation(Conversation(id="x", messages=[Message(role="user", content="hi")]))
+    '<messages>\\n<message role="user">hi</message>\\n</messages>'
+    """
+    parts = []
+    for message in conversation.messages:
+        text = message.content.strip()
+        if len(text) > max_message_chars:
+            half = max_message_chars // 2
+            text = text[:half] + " [...] " + text[-half:]
+        parts.append(f'<message role="{message.role}">{text}</message>')
+    while len(parts) > 2 and sum(len(p) for p in parts) > max_chars:
+        parts.pop(len(parts) // 2)
+        if "[... turns left out ...]" not in parts:
+            parts.insert(len(parts) // 2, "[... turns left out ...]")
+    body = "\n".join(parts)
+    if len(body) > max_chars:
+        body = body[: max_chars // 2] + " [...] " + body[-max_chars // 2 :]
+    return f"<messages>\n{body}\n</messages>"
+
+
+def _params_hash(*parts: Any) -> str:
+    import hashlib
+    import json
+
+    blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def merge_facets(base: Summary, answer: BaseModel) -> Summary:
+    """Put an LLM answer onto offline facets: standard fields onto the Summary, the rest into ``facets``.
+
+    The LLM's ``request`` and ``languages`` go to ``facets["llm_request"]``/``facets["llm_languages"]``
+    so the verbatim opening request and the detected language stay as they were.
+    """
+    data = answer.model_dump(mode="json")
+    update: dict[str, Any] = {}
+    facets = dict(base.facets)
+    for key, value in data.items():
+        if key in STANDARD_FIELDS:
+            update[key] = value
+        elif key == "request":
+            facets["llm_request"] = value
+        elif key == "languages":
+            facets["llm_languages"] = value
+        else:
+            facets[key] = value
+    update["facets"] = facets
+    return base.model_copy(update=update)
+
+
+class LLMDescriber:
+    """Describer (see :class:`kiku.protocols.Describer`) that adds Clio facets with an LLM.
+
+    ``prompt`` is a template with one ``{conversation}`` placeholder (default :data:`DEFAULT_PROMPT`);
+    ``schema`` a pydantic model (default :class:`ClioFacets`). Fields named summary, task, concern,
+    frustration, assistant_errors fill the Summary; others land in ``Summary.facets``. A
+    conversation whose call fails keeps its offline facets and is listed in ``client.usage.failures``
+    (and in :attr:`failed_ids`), so the run goes on and a rerun retries only what failed.
+
+    Example:
+        >>> describer = LLMDescriber(LLMClient.from_spec("local"))        # doctest: +SKIP
+        >>> describer.describe(conversations)[0].summary                   # doctest: +SKIP
+        'The user wants to log a pandas DataFrame as a table ...'
+    """
+
+    stage = "describe"
+
+    def __init__(self, client: LLMClient, prompt: str | None = None, schema: type[BaseModel] | None = None,
+                 offline: Any = None, max_chars: int = 6000) -> None:
+        self.client = client
+        self.prompt = prompt or DEFAULT_PROMPT
+        if "{conversation}" not in self.prompt:
+            raise ValueError("the describe prompt needs a {conversation} placeholder")
+        self.schema = schema or ClioFacets
+        if offline is None:
+            from kiku.describe import OfflineDescriber
+
+            offline = OfflineDescriber()
+        self.offline = offline
+        self.max_chars = max_chars
+        self.failed_ids: list[str] = []
+        self.name = f"llm-describe:{client.backend.provider}/{client.backend.model}:{self.schema.__name__}"
+
+    def fingerprint(self) -> str:
+        """Identifies everything that shapes the output (not concurrency, retries or the cache location)."""
+        offline = getattr(self.offline, "fingerprint", None)
+        offline_fp = offline() if callable(offline) else getattr(self.offline, "name", repr(self.offline))
+        return "llm-describe-v1:" + _params_hash(
+            self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
+            self.prompt, self.schema.model_json_schema(), self.max_chars, offline_fp,
+        )
+
+    def _offline(self, conversations: Sequence[Conversation]) -> list[Summary]:
+        describe = getattr(self.offline, "describe", None)
+        return list(describe(conversations) if callable(describe) else self.offline(conversations))
+
+    def messages_for(self, conversation: Conversation) -> list[dict[str, str]]:
+        """The exact messages sent for one conversation (no id, no metadata)."""
+        text = self.prompt.replace("{conversation}", render_conversation(conversation, self.max_chars))
+        return [{"role": "user", "content": text}]
+
+    def describe(self, conversations: Sequence[Conversation]) -> list[Summary]:
+        """Offline facets plus LLM facets for every conversation, same order (``list[Summary]``)."""
+        return run_sync(self.adescribe(conversations))
+
+    async def adescribe(self, conversations: Sequence[Conversation]) -> list[Summary]:
+        base = self._offline(conversations)
+
+        async def one(conversation: Conversation) -> BaseModel:
+            answer, _ = await self.client.complete(self.messages_for(conversation), self.schema, self.stage)
+            return answer
+
+        answers = await self.client.map(list(conversations), one)
+        out: list[Summary] = []
+        self.failed_ids = []
+        for conversation, summary, answer in zip(conversations, base, answers):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer
+                self.client.record_failure(self.stage, conversation.id, answer)
+                self.failed_ids.append(conversation.id)
+                out.append(summary)
+            else:
+                out.append(merge_facets(summary, answer))
+        if conversations and len(self.failed_ids) == len(conversations):
+            first = next(a for a in answers if isinstance(a, BaseException))
+            raise LLMCallError(f"every LLM describe call failed ({len(conversations)}); first error: {first}")
+        return out
+
+    def estimate(self, conversations: Sequence[Conversation], count_tokens: Callable[[str], int] | None = None,
+                 completion_tokens_per_call: int = 120) -> tuple[int, int, int, int]:
+        """(calls, already cached, prompt tokens, completion tokens) without calling the model.
+
+        Prompt tokens are counted with ``count_tokens`` (default: the backend's counter) on the
+        exact prompts, plus a small per-message chat-template overhead.
+        """
+        count = count_tokens or self.client.count_tokens
+        calls = cached = prompt = 0
+        seen: set[str] = set()
+        for conversation in conversations:
+            messages = self.messages_for(conversation)
+            key = self.client.key_for(messages, self.schema)
+            if key in seen:
+                continue
+            seen.add(key)
+            if self.client.is_cached(messages, self.schema):
+                cached += 1
+                continue
+            calls += 1
+            prompt += sum(count(m["content"]) + 8 for m in messages)
+        return calls, cached, prompt, calls * completion_tokens_per_call

@@ -1,0 +1,369 @@
+"""Clio's LLM-built topic hierarchy.
+
+Level by level, from the base clusters up to about ``top_size`` top topics:
+
+1. embed each cluster's "name: description" and group the clusters into neighbourhoods
+   (seeded k-means, about ``neighbourhood_size`` clusters each);
+2. per neighbourhood, ask for candidate parent names, showing the neighbourhood's clusters and
+   the nearest clusters outside it (so names are not too narrow);
+3. de-duplicate the candidates across all neighbourhoods (normalised text, then the most
+   similar pairs by embedding) down to the level's target size;
+4. assign every child to one candidate, with the candidate list shuffled per child (seeded)
+   to avoid position bias; an answer that matches no candidate is retried once, then the
+   child goes to the nearest candidate by embedding, so a bad answer never stops the run;
+5. no parent keeps a single child (the child moves to the nearest other parent);
+6. rename every parent from the children it actually got.
+
+Level sizes follow a geometric ratio from the number of base clusters to ``top_size``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import random
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, Field, create_model
+
+from kiku.llm.client import LLMClient, run_sync
+from kiku.llm.facets import ShortText
+from kiku.llm.naming import ClusterNaming, make_unique, nearest_outside, normalise_name
+from kiku.protocols import Corpus, Embedder
+from kiku.records import Cluster
+
+
+class ParentCandidates(BaseModel):
+    """Candidate parent names proposed for one neighbourhood."""
+
+    names: Annotated[list[ShortText(100)], Field(min_length=1, max_length=12)]  # type: ignore[valid-type]
+
+
+CANDIDATES_PROMPT = """You are organising topics of user requests to an AI assistant into broader categories.
+
+Topics to group:
+{members}
+
+Nearby topics from elsewhere (for context; they may or may not fit your categories):
+{outsiders}
+
+Propose at most {count} category names that each could contain several of the topics to group. Each name: at most 10 words, an imperative sentence, as specific as possible while still covering several topics, distinct from the others. Leave out any names of people or personal data."""
+
+ASSIGN_PROMPT = """Choose the category that best fits this topic of user requests.
+
+Topic: {name}
+Description: {description}
+
+Categories:
+{candidates}
+
+Answer with the category name exactly as written in the list."""
+
+RENAME_PROMPT = """These topics of user requests to an AI assistant were grouped into one category:
+
+{members}
+
+Topics in OTHER categories nearby:
+{outsiders}
+
+Write:
+- description: two sentences in the past tense saying what the topics in this category have in common and how they differ from the other categories.
+- name: at most 10 words, an imperative sentence that covers all the topics in this category, specific rather than generic."""
+
+
+def level_sizes(n_base: int, top_size: int, branching: float = 6.0) -> list[int]:
+    """Target number of clusters on each parent level, shrinking geometrically to ``top_size``.
+
+    >>> level_sizes(200, 8), level_sizes(30, 8), level_sizes(8, 8)
+    ([40, 8], [8], [])
+    """
+    if n_base <= top_size or top_size < 1:
+        return []
+    levels = max(1, math.ceil(math.log(n_base / top_size) / math.log(max(branching, 1.5))))
+    ratio = (top_size / n_base) ** (1 / levels)
+    sizes: list[int] = []
+    previous = n_base
+    for level in range(1, levels + 1):
+        size = top_size if level == levels else max(top_size, round(n_base * ratio**level))
+        if size < previous:
+            sizes.append(size)
+            previous = size
+    return sizes
+
+
+def dedupe_candidates(names: Sequence[str], embeddings: np.ndarray, target: int, similar: float = 0.92) -> list[int]:
+    """Indices of the candidate names to keep: exact (normalised) duplicates removed, then the most
+    similar pair merged (keeping the earlier name) until at most ``target`` remain and no two
+    kept names have cosine similarity above ``similar``.
+
+    >>> e = np.array([[1, 0], [1, 0], [0.99, 0.14], [0, 1]], dtype=np.float32)
+    >>> dedupe_candidates(["Log data", "log data!", "Log datasets", "Tune sweeps"], e, 5)
+    [0, 3]
+    """
+    keep: list[int] = []
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        key = normalise_name(name)
+        if key and key not in seen:
+            seen.add(key)
+            keep.append(index)
+    if len(keep) <= 1:
+        return keep
+    vectors = embeddings[keep]
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    alive = list(range(len(keep)))
+    while len(alive) > 1:
+        sub = sims[np.ix_(alive, alive)]
+        flat = int(np.argmax(sub))
+        i, j = divmod(flat, len(alive))
+        if len(alive) <= max(1, target) and sub[i, j] <= similar:
+            break
+        alive.remove(alive[max(i, j)])  # drop the later of the most similar pair
+    return [keep[a] for a in alive]
+
+
+def match_candidate(answer: str, candidates: Sequence[str]) -> int | None:
+    """Index of the candidate an answer names (exact, normalised, close spelling, or unique containment).
+
+    >>> match_candidate("debug sweeps.", ["Log tables", "Debug sweeps"])
+    1
+    >>> match_candidate("Something else", ["Log tables", "Debug sweeps"]) is None
+    True
+    """
+    if not answer:
+        return None
+    for index, candidate in enumerate(candidates):
+        if answer.strip() == candidate:
+            return index
+    norm = normalise_name(answer)
+    normals = [normalise_name(c) for c in candidates]
+    if norm in normals:
+        return normals.index(norm)
+    close = difflib.get_close_matches(norm, normals, n=1, cutoff=0.85)
+    if close:
+        return normals.index(close[0])
+    containing = [i for i, c in enumerate(normals) if c and (c in norm or (len(norm) > 8 and norm in c))]
+    return containing[0] if len(containing) == 1 else None
+
+
+def fix_single_children(assignment: list[int], candidate_vectors: np.ndarray) -> list[int]:
+    """Move the lone child of any parent to the nearest other used parent (by candidate embedding).
+
+    ``assignment[i]`` is the candidate index of child ``i``. Returns a new assignment in which no
+    used candidate has exactly one child (unless only one parent is used at all).
+
+    >>> v = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
+    >>> fix_single_children([0, 0, 1, 2, 2], v)
+    [0, 0, 0, 2, 2]
+    """
+    result = list(assignment)
+    while True:
+        counts: dict[int, int] = {}
+        for parent in result:
+            counts[parent] = counts.get(parent, 0) + 1
+        singles = sorted(p for p, c in counts.items() if c == 1)
+        if not singles or len(counts) <= 1:
+            return result
+        lone = singles[0]
+        others = [p for p in counts if p != lone]
+        target = max(others, key=lambda p: (float(candidate_vectors[p] @ candidate_vectors[lone]), -p))
+        result = [target if p == lone else p for p in result]
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
+
+
+def _bullets(lines: Sequence[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines) if lines else "- (none)"
+
+
+def _topic_line(cluster: Cluster) -> str:
+    return f"{cluster.name}: {cluster.description}".strip().rstrip(":")[:300]
+
+
+class ClioHierarchy:
+    """HierarchyBuilder (see :class:`kiku.protocols.HierarchyBuilder`) following Clio.
+
+    ``top_size``: about this many top-level topics; ``branching``: children per parent that
+    sets how many levels there are; ``neighbourhood_size``: clusters per neighbourhood;
+    ``outsiders``: nearby clusters from other neighbourhoods shown when proposing names;
+    ``embedder``: embeds names and descriptions (default kiku's MiniLM embedder).
+
+    Example:
+        >>> builder = ClioHierarchy(LLMClient.from_spec("local"), top_size=6)   # doctest: +SKIP
+        >>> tree = builder.build(base_clusters, corpus)                          # doctest: +SKIP
+    """
+
+    stage = "hierarchy"
+
+    def __init__(self, client: LLMClient, top_size: int = 8, branching: float = 6.0, neighbourhood_size: int = 40,
+                 outsiders: int = 5, embedder: Embedder | None = None, seed: int = 0) -> None:
+        self.client = client
+        self.top_size = top_size
+        self.branching = branching
+        self.neighbourhood_size = neighbourhood_size
+        self.outsiders = outsiders
+        self._embedder = embedder
+        self.seed = seed
+        self.fallbacks = 0  # children placed by embedding because no answer matched
+        self.failed_ids: list[str] = []  # proposals/renames that fell back after failed calls
+        self.name = f"llm-clio-hierarchy:{client.backend.provider}/{client.backend.model}:{top_size}:{branching}:{neighbourhood_size}"
+
+    def fingerprint(self) -> str:
+        from kiku.llm.facets import _params_hash
+
+        return "llm-clio-hierarchy-v1:" + _params_hash(
+            self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
+            CANDIDATES_PROMPT, ASSIGN_PROMPT, RENAME_PROMPT, self.top_size, self.branching, self.neighbourhood_size,
+            self.outsiders, self.seed, getattr(self._embedder, "name", "minilm"),
+        )
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from kiku.embed import MiniLMEmbedder  # type: ignore[import-not-found]
+
+            self._embedder = MiniLMEmbedder()
+        return self._embedder
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return _unit(self.embedder.embed(list(texts)))
+
+    def build(self, base: Sequence[Cluster], corpus: Corpus | None = None) -> list[Cluster]:
+        """Base clusters (with ``parent_id`` set) followed by every parent level."""
+        return run_sync(self.abuild(base, corpus))
+
+    async def abuild(self, base: Sequence[Cluster], corpus: Corpus | None = None) -> list[Cluster]:
+        base = [c.model_copy(deep=True) for c in base]
+        self.failed_ids, self.fallbacks = [], 0
+        topics = [c for c in base if not c.is_noise]
+        out: list[Cluster] = list(base)
+        children = topics
+        for level, target in enumerate(level_sizes(len(topics), self.top_size, self.branching), start=1):
+            if len(children) <= target or len(children) < 3:
+                break
+            parents = await self._build_level(children, target, level)
+            if len(parents) >= len(children):
+                for child in children:
+                    child.parent_id = None
+                break
+            out.extend(parents)
+            children = parents
+        return out
+
+    async def _build_level(self, children: list[Cluster], target: int, level: int) -> list[Cluster]:
+        vectors = self._embed([_topic_line(c) for c in children])
+        hoods = self._neighbourhoods(vectors)
+        candidates = await self._propose(children, vectors, hoods, target)
+        cand_vectors = self._embed(candidates)
+        kept = dedupe_candidates(candidates, cand_vectors, target)
+        candidates = [candidates[i] for i in kept]
+        cand_vectors = cand_vectors[kept]
+        assignment = await self._assign(children, vectors, candidates, cand_vectors, level)
+        assignment = fix_single_children(assignment, cand_vectors)
+        used = sorted(set(assignment), key=lambda p: assignment.index(p))
+        groups = [[children[i] for i, p in enumerate(assignment) if p == parent] for parent in used]
+        names = await self._rename(groups, [candidates[p] for p in used], vectors, children, assignment, used)
+        unique = make_unique([n for n, _ in names], [[_topic_line(c) for c in group] for group in groups])
+        parents: list[Cluster] = []
+        for index, (group, (_, description), name) in enumerate(zip(groups, names, unique)):
+            parent_id = f"L{level}-{index:03d}"
+            members = [m for child in group for m in child.member_ids]
+            largest = max(group, key=lambda c: c.size)
+            keyphrases = list(dict.fromkeys(k for child in sorted(group, key=lambda c: -c.size) for k in child.keyphrases))[:8]
+            for child in group:
+                child.parent_id = parent_id
+            parents.append(Cluster(id=parent_id, level=level, name=name, description=description, member_ids=members,
+                                   keyphrases=keyphrases, representative_request=largest.representative_request))
+        return parents
+
+    def _neighbourhoods(self, vectors: np.ndarray) -> list[np.ndarray]:
+        count = max(1, round(len(vectors) / self.neighbourhood_size))
+        if count == 1:
+            return [np.arange(len(vectors))]
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(n_clusters=count, random_state=self.seed, n_init=4).fit_predict(vectors)
+        return [np.flatnonzero(labels == label) for label in sorted(set(labels.tolist()))]
+
+    async def _propose(self, children: list[Cluster], vectors: np.ndarray, hoods: list[np.ndarray], target: int) -> list[str]:
+        async def one(hood: np.ndarray) -> list[str]:
+            count = max(1, min(12, math.ceil(target * len(hood) / len(children) * 1.5)))
+            centroid = _unit(vectors[hood].mean(axis=0, keepdims=True))[0]
+            outside = nearest_outside(centroid, vectors, hood, self.outsiders)
+            prompt = CANDIDATES_PROMPT.format(members=_bullets([_topic_line(children[i]) for i in hood]),
+                                              outsiders=_bullets([_topic_line(children[i]) for i in outside]), count=count)
+            try:
+                answer, _ = await self.client.complete([{"role": "user", "content": prompt}], ParentCandidates, self.stage)
+                names = [n.strip() for n in answer.names if n.strip()][:count]
+                if names:
+                    return names
+            except Exception as exc:  # noqa: BLE001 - fall back to the neighbourhood's own largest topics
+                key = f"candidates:{','.join(children[i].id for i in hood[:3])}"
+                self.client.record_failure(self.stage, key, exc)
+                self.failed_ids.append(key)
+            largest = sorted(hood.tolist(), key=lambda i: -children[i].size)[:count]
+            return [children[i].name for i in largest]
+
+        per_hood = await self.client.map(hoods, one)
+        return [name for names in per_hood for name in names]
+
+    async def _assign(self, children: list[Cluster], vectors: np.ndarray, candidates: list[str],
+                      cand_vectors: np.ndarray, level: int) -> list[int]:
+        async def one(index: int) -> int:
+            child = children[index]
+            order = list(range(len(candidates)))
+            random.Random(self.seed * 1_000_003 + level * 10_007 + index).shuffle(order)
+            shuffled = [candidates[i] for i in order]
+            schema = create_model(
+                "CategoryChoice",
+                choice=(str, Field(max_length=120, json_schema_extra={"enum": shuffled})),
+            )
+            prompt = ASSIGN_PROMPT.format(name=child.name, description=child.description or "(none)",
+                                          candidates=_bullets(shuffled))
+            for attempt in range(2):
+                messages = [{"role": "user", "content": prompt}]
+                if attempt:
+                    messages.append({"role": "user", "content": "Your previous answer was not one of the categories. "
+                                     "Answer with one category name copied exactly from the list."})
+                try:
+                    answer, _ = await self.client.complete(messages, schema, self.stage)
+                except Exception as exc:  # noqa: BLE001 - falls back to the nearest candidate below
+                    self.client.record_failure(self.stage, f"assign:{child.id}", exc)
+                    self.failed_ids.append(f"assign:{child.id}")
+                    break
+                matched = match_candidate(getattr(answer, "choice", ""), shuffled)
+                if matched is not None:
+                    return order[matched]
+            self.fallbacks += 1
+            return int(np.argmax(cand_vectors @ vectors[index]))
+
+        results = await self.client.map(list(range(len(children))), one)
+        return [r if isinstance(r, int) else int(np.argmax(cand_vectors @ vectors[i])) for i, r in enumerate(results)]
+
+    async def _rename(self, groups: list[list[Cluster]], fallback_names: list[str], vectors: np.ndarray,
+                      children: list[Cluster], assignment: list[int], used: list[int]) -> list[tuple[str, str]]:
+        index_of = {id(c): i for i, c in enumerate(children)}
+
+        async def one(position: int) -> tuple[str, str]:
+            group = groups[position]
+            members = np.array([index_of[id(c)] for c in group])
+            centroid = _unit(vectors[members].mean(axis=0, keepdims=True))[0]
+            outside = nearest_outside(centroid, vectors, members, self.outsiders)
+            prompt = RENAME_PROMPT.format(members=_bullets([_topic_line(c) for c in group]),
+                                          outsiders=_bullets([_topic_line(children[i]) for i in outside]))
+            try:
+                answer, _ = await self.client.complete([{"role": "user", "content": prompt}], ClusterNaming, self.stage)
+                return (answer.name.strip() or fallback_names[position], answer.description.strip())
+            except Exception as exc:  # noqa: BLE001 - keep the candidate name
+                self.client.record_failure(self.stage, f"rename:{fallback_names[position]}", exc)
+                self.failed_ids.append(f"rename:{fallback_names[position]}")
+                return (fallback_names[position], "")
+
+        return list(await self.client.map(list(range(len(groups))), one))

