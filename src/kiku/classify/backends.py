@@ -4,8 +4,8 @@ Both share one shape: build with a :class:`~kiku.classify.taxonomy.Taxonomy`, op
 ``fit(items)`` on labelled items, then ``predict(items) -> list[Prediction]``.
 
     >>> from kiku.classify import LocalClassifier, load_taxonomy, read_items   # doctest: +SKIP
-    >>> clf = LocalClassifier(load_taxonomy("examples/taxonomy-wandb.yaml")).fit(read_items("gold.jsonl"))
-    >>> clf.predict(read_items("new.jsonl"))[0].label
+    >>> clf = LocalClassifier(load_taxonomy("examples/taxonomy-wandb.yaml")).fit(read_items("gold.jsonl"))  # doctest: +SKIP
+    >>> clf.predict(read_items("new.jsonl"))[0].label  # doctest: +SKIP
     'artifact'
 
 ``LocalClassifier`` embeds each item with the packaged MiniLM model (``text``, plus ``context``
@@ -280,9 +280,22 @@ def answer_schema(taxonomy: Taxonomy) -> type[BaseModel]:
         return create_model(
             "ClassifyAnswer",
             labels=(list[choice], Field(min_length=1, max_length=len(taxonomy.labels))),
-            confidence=(float, Field(ge=0.0, le=1.0)),
+            confidence=(float, 0.5),
         )
-    return create_model("ClassifyAnswer", label=(choice, ...), confidence=(float, Field(ge=0.0, le=1.0)))
+    # confidence is not bounded in the schema: a small model answering 90 should not cost retries;
+    # _as_probability maps it into [0, 1]
+    return create_model("ClassifyAnswer", label=(choice, ...), confidence=(float, 0.5))
+
+
+def _as_probability(value: float) -> float:
+    """A model's confidence as a probability: 0-1 kept, 1-100 read as percent, the rest clipped.
+
+    >>> _as_probability(0.8), _as_probability(90), _as_probability(-3)
+    (0.8, 0.9, 0.0)
+    """
+    if 1.0 < value <= 100.0:
+        value /= 100.0
+    return float(min(max(value, 0.0), 1.0))
 
 
 def _clip(text: str, limit: int) -> str:
@@ -376,7 +389,7 @@ class LLMClassifier:
                 fallback = names[-1]
                 return Prediction(item_id=item.id, label=fallback, labels=[fallback], confidence=0.0, scores={})
         chosen = list(dict.fromkeys(parsed.labels)) if self.taxonomy.multi_label else [parsed.label]
-        confidence = float(min(max(parsed.confidence, 0.0), 1.0))
+        confidence = _as_probability(parsed.confidence)
         return Prediction(item_id=item.id, label=chosen[0], labels=chosen, confidence=confidence,
                           scores={name: confidence if name in chosen else 0.0 for name in names})
 
