@@ -103,7 +103,8 @@ def corpus_wide_terms(terms: Sequence[str], counts: np.ndarray, max_topic_share:
     containing them, are kept out of names. With fewer than ``min_topics`` topics nothing is
     removed. ``counts`` is the (topics x terms) count matrix.
 
-    >>> sorted(corpus_wide_terms(["wandb", "sweep", "wandb sweep"], np.array([[3, 1, 1], [2, 0, 0], [5, 0, 0], [1, 2, 0]])))
+    >>> counts = np.array([[3, 1, 1], [2, 0, 0], [5, 0, 0], [1, 0, 0], [0, 0, 0]])
+    >>> sorted(corpus_wide_terms(["wandb", "sweep", "wandb sweep"], counts))
     ['wandb']
     """
     if counts.shape[0] < min_topics:
