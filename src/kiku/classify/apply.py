@@ -1,8 +1,8 @@
 """Apply a classifier to a whole dataset or run: labelled Parquet, label distribution table and chart.
 
     >>> from kiku.classify import LocalClassifier, apply_classifier, load_taxonomy, read_items  # doctest: +SKIP
-    >>> frame = apply_classifier(LocalClassifier(load_taxonomy("t.yaml")), read_items("chats.jsonl"))
-    >>> list(frame.columns)
+    >>> frame = apply_classifier(LocalClassifier(load_taxonomy("t.yaml")), read_items("chats.jsonl"))  # doctest: +SKIP
+    >>> list(frame.columns)  # doctest: +SKIP
     ['conversation_id', 'created_at', 'label', 'labels', 'confidence', 'taxonomy', 'taxonomy_version']
 
 Output columns: ``conversation_id`` str, ``created_at`` timestamp (UTC, nullable), ``label`` str

@@ -4,8 +4,8 @@ Both share one shape: build with a :class:`~kiku.classify.taxonomy.Taxonomy`, op
 ``fit(items)`` on labelled items, then ``predict(items) -> list[Prediction]``.
 
     >>> from kiku.classify import LocalClassifier, load_taxonomy, read_items   # doctest: +SKIP
-    >>> clf = LocalClassifier(load_taxonomy("examples/taxonomy-wandb.yaml")).fit(read_items("gold.jsonl"))
-    >>> clf.predict(read_items("new.jsonl"))[0].label
+    >>> clf = LocalClassifier(load_taxonomy("examples/taxonomy-wandb.yaml")).fit(read_items("gold.jsonl"))  # doctest: +SKIP
+    >>> clf.predict(read_items("new.jsonl"))[0].label  # doctest: +SKIP
     'artifact'
 
 ``LocalClassifier`` embeds each item with the packaged MiniLM model (``text``, plus ``context``
@@ -280,9 +280,22 @@ def answer_schema(taxonomy: Taxonomy) -> type[BaseModel]:
         return create_model(
             "ClassifyAnswer",
             labels=(list[choice], Field(min_length=1, max_length=len(taxonomy.labels))),
-            confidence=(float, Field(ge=0.0, le=1.0)),
+            confidence=(float, 0.5),
         )
-    return create_model("ClassifyAnswer", label=(choice, ...), confidence=(float, Field(ge=0.0, le=1.0)))
+    # confidence is not bounded in the schema: a small model answering 90 should not cost retries;
+    # _as_probability maps it into [0, 1]
+    return create_model("ClassifyAnswer", label=(choice, ...), confidence=(float, 0.5))
+
+
+def _as_probability(value: float) -> float:
+    """A model's confidence as a probability: 0-1 kept, 1-100 read as percent, the rest clipped.
+
+    >>> _as_probability(0.8), _as_probability(90), _as_probability(-3)
+    (0.8, 0.9, 0.0)
+    """
+    if 1.0 < value <= 100.0:
+        value /= 100.0
+    return float(min(max(value, 0.0), 1.0))
 
 
 def _clip(text: str, limit: int) -> str:
@@ -371,10 +384,12 @@ class LLMClassifier:
                 if isinstance(error, KikuError) and "not installed" in str(error):
                     raise
                 self.failures += 1
+                if hasattr(self.client, "record_failure"):  # kiku.llm reports failures at the end of a run
+                    self.client.record_failure("classify", item.id, error)
                 fallback = names[-1]
                 return Prediction(item_id=item.id, label=fallback, labels=[fallback], confidence=0.0, scores={})
         chosen = list(dict.fromkeys(parsed.labels)) if self.taxonomy.multi_label else [parsed.label]
-        confidence = float(min(max(parsed.confidence, 0.0), 1.0))
+        confidence = _as_probability(parsed.confidence)
         return Prediction(item_id=item.id, label=chosen[0], labels=chosen, confidence=confidence,
                           scores={name: confidence if name in chosen else 0.0 for name in names})
 
@@ -393,59 +408,14 @@ class LLMClassifier:
     def predict(self, items: Sequence[Item], progress: Any = None) -> list[Prediction]:
         """Predict every item; an answer that fails to parse becomes the last label at confidence 0
         and is counted in ``failures``."""
-        return asyncio.run(self.apredict(items, progress))
+        from kiku.llm.client import run_sync
+
+        return run_sync(self.apredict(items, progress))
 
 
 # ---------------------------------------------------------------------------------------------
-# client factory (kiku.llm when present; otherwise in-process llama.cpp for local GGUF models)
+# client factory: kiku's provider layer
 # ---------------------------------------------------------------------------------------------
-class LlamaCppClient:
-    """Minimal in-process llama.cpp client with the provider-layer shape (used when kiku.llm is absent).
-
-    ``complete`` runs one chat completion at temperature 0 with a JSON schema and validates it.
-    """
-
-    def __init__(self, model_path: str, n_ctx: int = 4096, threads: int = 2, seed: int = 0) -> None:
-        from kiku.errors import require
-
-        llama_cpp = require("llama_cpp", "local")
-        self.model_path = str(model_path)
-        self.llama = llama_cpp.Llama(model_path=self.model_path, n_ctx=n_ctx, n_threads=threads, seed=seed, verbose=False)
-        self._lock = asyncio.Lock()
-
-    def _complete_sync(self, messages: list[dict[str, str]], schema: type[BaseModel]) -> tuple[BaseModel, dict[str, Any]]:
-        response = self.llama.create_chat_completion(
-            messages=messages,
-            response_format={"type": "json_object", "schema": schema.model_json_schema()},
-            temperature=0.0,
-            max_tokens=200,
-        )
-        text = response["choices"][0]["message"]["content"] or ""
-        parsed = schema.model_validate(json.loads(text, strict=False))
-        return parsed, response.get("usage", {})
-
-    async def complete(self, messages: list[dict[str, str]], schema: type[BaseModel], stage: str = "classify") -> tuple[BaseModel, Any]:
-        async with self._lock:
-            return await asyncio.to_thread(self._complete_sync, messages, schema)
-
-
-def _local_model_path(name: str | None) -> str:
-    try:
-        from kiku.llm.models import local_model_path  # type: ignore[import-not-found]
-    except ImportError:
-        local_model_path = None
-    if local_model_path is not None:
-        return str(local_model_path(name))
-    from pathlib import Path
-
-    if name and name.endswith(".gguf"):
-        return name
-    cache = Path.home() / ".cache" / "kiku" / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-    if name in (None, "qwen2.5-coder-0.5b") and cache.exists():
-        return str(cache)
-    raise KikuError(f"local model {name!r} is not available; install kiku's local models or pass a .gguf path")
-
-
 def _normalise_spec(spec: str) -> str:
     """``local:NAME`` and bare ``.gguf`` paths in the provider layer's ``PROVIDER/MODEL`` form."""
     if spec.startswith("local:"):
@@ -455,21 +425,12 @@ def _normalise_spec(spec: str) -> str:
     return spec
 
 
-def make_llm_client(spec: str) -> LLMClient:
-    """An async LLM client for ``spec``: ``local``, ``local/<model name>`` (or ``local:<name>``), a
-    ``.gguf`` path, or any ``PROVIDER/MODEL`` kiku's provider layer understands.
+def make_llm_client(spec: str, **options: Any) -> LLMClient:
+    """kiku's cached async LLM client for ``spec``: ``local``, ``local/<model>`` (or ``local:<model>``),
+    a ``.gguf`` path, or any ``PROVIDER/MODEL`` (``openai/gpt-4o-mini``, ``ollama/llama3.1``...).
 
-    Uses ``kiku.llm.client.LLMClient.from_spec`` when the provider layer is installed; otherwise
-    local GGUF models run through :class:`LlamaCppClient` in-process.
+    ``options`` go to ``kiku.llm.LLMClient.from_spec`` (cache, concurrency, max_tokens...).
     """
-    spec = _normalise_spec(spec.strip())
-    try:
-        from kiku.llm.client import LLMClient as ProviderClient  # type: ignore[import-not-found]
-    except ImportError:
-        ProviderClient = None  # noqa: N806
-    if ProviderClient is not None:
-        return ProviderClient.from_spec(spec)
-    if spec == "local" or spec.startswith("local/"):
-        name = None if spec == "local" else spec.removeprefix("local/")
-        return LlamaCppClient(_local_model_path(name))
-    raise KikuError(f"LLM {spec!r} needs kiku's provider layer (kiku.llm), which is not installed; use --llm local")
+    from kiku.llm.client import LLMClient as ProviderClient
+
+    return ProviderClient.from_spec(_normalise_spec(spec.strip()), **options)

@@ -1,8 +1,8 @@
 """Draft a taxonomy from the topics of a run: each big topic becomes a label.
 
     >>> from kiku.classify.bootstrap import taxonomy_from_run  # doctest: +SKIP
-    >>> taxonomy = taxonomy_from_run("runs/chats", top_n=6)
-    >>> taxonomy.labels[0].examples[:1]
+    >>> taxonomy = taxonomy_from_run("runs/chats", top_n=6)  # doctest: +SKIP
+    >>> taxonomy.labels[0].examples[:1]  # doctest: +SKIP
     ['How do I merge two pandas data frames on a column?']
 
 For the chosen level (default: the highest level with at least two real topics), the ``top_n``

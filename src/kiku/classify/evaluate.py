@@ -1,9 +1,9 @@
 """Evaluate a classifier on gold labels: seeded split, metrics with bootstrap intervals, confusion.
 
     >>> from kiku.classify import LocalClassifier, evaluate, load_taxonomy, read_items  # doctest: +SKIP
-    >>> taxonomy = load_taxonomy("examples/taxonomy-wandb.yaml")
-    >>> result = evaluate(LocalClassifier(taxonomy), read_items("gold.jsonl"), seed=0)
-    >>> round(result.accuracy, 2), result.accuracy_ci
+    >>> taxonomy = load_taxonomy("examples/taxonomy-wandb.yaml")  # doctest: +SKIP
+    >>> result = evaluate(LocalClassifier(taxonomy), read_items("gold.jsonl"), seed=0)  # doctest: +SKIP
+    >>> round(result.accuracy, 2), result.accuracy_ci  # doctest: +SKIP
     (0.9, (0.82, 0.97))
 
 The gold items are split (stratified by label, seeded) into a *dev* part, which the backend

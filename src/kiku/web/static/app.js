@@ -261,6 +261,7 @@
     $("run-stats").textContent = fmt.format(S.n) + " conversations · " + fmt.format(S.clusters.filter((c) => c.level === S.base).length) + " topics" + (run.llm ? " · LLM facets" : "");
     document.title = (embedded ? "kiku report · " : "kiku · ") + (run.name || "run");
     $("export-btn").hidden = !source.canExport;
+    if (source.canExport) $("export-btn").addEventListener("click", downloadExport);
     $("theme-btn").addEventListener("click", toggleTheme);
     $("search").addEventListener("input", debounce((e) => runSearch(e.target.value), 140));
     $("tree-search").addEventListener("input", debounce((e) => { S.treeQuery = e.target.value.trim().toLowerCase(); renderTree(); }, 100));
@@ -304,6 +305,31 @@
     setupMap();
     window.addEventListener("resize", debounce(() => { resizeMap(); drawMap(); if (S.tab === "trends") drawTrends(); }, 80));
     if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => { drawMap(); drawTrends(); });
+  }
+
+  /** Build the report on the server, then save it; shows progress (a large run takes seconds). */
+  async function downloadExport(e) {
+    e.preventDefault();
+    const btn = $("export-btn");
+    if (btn.dataset.busy) return;
+    btn.dataset.busy = "1";
+    btn.textContent = "Preparing report…";
+    try {
+      const res = await fetch("api/export.html");
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      const url = URL.createObjectURL(await res.blob());
+      const name = ((S.B.run && S.B.run.name) || "kiku-report").replace(/[^\w.-]+/g, "_") + ".html";
+      const a = h("a", { href: url, download: name });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      btn.textContent = "Export HTML";
+    } catch (err) {
+      btn.textContent = "Export failed";
+    } finally {
+      delete btn.dataset.busy;
+    }
   }
 
   function fillFilterValues() {
@@ -704,8 +730,10 @@
 
   function fitMap() {
     const b = M.bounds;
-    M.cx = (b.x0 + b.x1) / 2; M.cy = (b.y0 + b.y1) / 2;
-    M.k = 0.9 * Math.min(M.w / Math.max(1e-9, b.x1 - b.x0), M.h / Math.max(1e-9, b.y1 - b.y0));
+    // keep the points clear of the legend at the bottom of the map
+    const legend = $("legend"), lh = legend ? legend.offsetHeight + 12 : 0;
+    M.k = 0.9 * Math.min(M.w / Math.max(1e-9, b.x1 - b.x0), Math.max(40, M.h - lh) / Math.max(1e-9, b.y1 - b.y0));
+    M.cx = (b.x0 + b.x1) / 2; M.cy = (b.y0 + b.y1) / 2 - lh / 2 / M.k;
     M.k0 = M.k;
   }
 
