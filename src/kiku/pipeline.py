@@ -49,7 +49,7 @@ class RunConfig(BaseModel):
     levels: int | None = Field(None, ge=0, description="number of parent levels above the base clusters")
     max_top: int | None = Field(None, ge=2, description="maximum number of top-level topics")
     seed: int = 0
-    embed_max_tokens: int = Field(256, ge=16, le=512)
+    embed_max_tokens: int = Field(64, ge=16, le=512, description="word pieces per conversation kept for embedding (the opening request fits; more costs time)")
     embed_batch_size: int = Field(64, ge=1)
     project_sample_size: int = Field(20_000, ge=100)
     llm: str | None = Field(None, description="LLM for facets, naming and hierarchy, e.g. local or openai/gpt-4o-mini")
@@ -249,28 +249,33 @@ def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress
 
     ids: list[str] = []
     texts: list[str] = []
+    clipped: list[bool] = []
+    # Tokenizing a 50,000-character paste to keep 64 word pieces wastes time: cut by characters
+    # first (a word piece is at least one character, so nothing that would be kept is lost).
+    char_limit = config.embed_max_tokens * CHARS_PER_TOKEN_CAP
     summaries = store.read_table("facets", columns=["summary"]).column("summary").to_pylist()
     position = 0
     for conversations in iter_conversations(store):
         for conversation in conversations:
+            text = embedding_text(conversation, summaries[position])
             ids.append(conversation.id)
-            texts.append(embedding_text(conversation, summaries[position]))
+            texts.append(text[:char_limit])
+            clipped.append(len(text) > char_limit)
             position += 1
 
     cache: dict[str, np.ndarray] = {}
     embedder_key = component_fingerprint(embedder)
     previous = store.manifest["stages"].get("embed", {})
     if store.has_table("embeddings") and previous.get("embedder") == embedder_key:
-        old = store.read_table("embeddings", columns=["text_hash", "embedding"])
-        vectors_old = np.asarray(old.column("embedding").to_pylist(), dtype=np.float32) if old.num_rows else None
-        for i, h in enumerate(old.column("text_hash").to_pylist()):
-            cache[h] = vectors_old[i]
+        old_ids, old_vectors = load_embeddings(store)
+        old_hashes = store.read_table("embeddings", columns=["text_hash"]).column("text_hash").to_pylist()
+        cache = dict(zip(old_hashes, old_vectors))
     reused = sum(1 for t in texts if text_hash(t) in cache)
     with _stage(progress, "embed", len(texts)) as advance:
         if reused:
             advance(reused)
         vectors, hashes = embed_texts(texts, embedder, cache=cache, progress=advance)
-    truncated_flags = _truncation_flags(embedder, texts)
+    truncated_flags = [c or t for c, t in zip(clipped, _truncation_flags(embedder, texts))]
     table = pa.table({
         "conversation_id": ids,
         "text_hash": hashes,
@@ -281,10 +286,14 @@ def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress
     truncated = int(sum(truncated_flags))
     if truncated:
         progress.message(
-            f"{truncated} of {len(texts)} conversations were longer than {config.embed_max_tokens} tokens "
-            "and were truncated for embedding"
+            f"{truncated} of {len(texts)} conversations were longer than {config.embed_max_tokens} word pieces "
+            "and were truncated for embedding (--embed-max-tokens)"
         )
     return {"rows": len(ids), "truncated": truncated, "reused_from_cache": reused, "embedder": embedder_key}
+
+
+#: Characters kept per allowed word piece before tokenizing (generous: English averages ~4).
+CHARS_PER_TOKEN_CAP = 12
 
 
 def _truncation_flags(embedder: Embedder, texts: Sequence[str]) -> list[bool]:
