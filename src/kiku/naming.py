@@ -95,13 +95,33 @@ def mmr(
 CHARACTERISTIC_LIFT = 3.3
 
 
-def corpus_wide_terms(terms: Sequence[str], counts: np.ndarray, max_topic_share: float = 0.4, min_topics: int = 4) -> set[str]:
+def sparse_class_tfidf(counts: Any) -> Any:
+    """c-TF-IDF of a sparse (topics x terms) count matrix, kept sparse (same formula as class_tfidf).
+
+    >>> from scipy import sparse
+    >>> np.round(sparse_class_tfidf(sparse.csr_matrix(np.array([[2, 0], [1, 1]]))).toarray(), 3).tolist()
+    [[0.511, 0.0], [0.255, 0.549]]
+    """
+    from scipy import sparse
+
+    counts = sparse.csr_matrix(counts, dtype=np.float64)
+    words_per_topic = np.asarray(counts.sum(axis=1)).ravel()
+    term_freq = np.asarray(counts.sum(axis=0)).ravel()
+    average = float(words_per_topic.mean()) if counts.shape[0] else 0.0
+    idf = np.log(1.0 + average / np.clip(term_freq, 1e-12, None))
+    weighted = sparse.diags(1.0 / np.clip(words_per_topic, 1e-12, None)) @ counts @ sparse.diags(idf)
+    weighted = weighted.tocsr()
+    weighted.sort_indices()
+    return weighted
+
+
+def corpus_wide_terms(terms: Sequence[str], counts: Any, max_topic_share: float = 0.4, min_topics: int = 4) -> set[str]:
     """Words found in at least ``max_topic_share`` of the topics: they name the corpus, not a topic.
 
     In a product's own logs the product name ("wandb", "weights biases") is in nearly every
     topic; c-TF-IDF alone still ranks it high where it is frequent. Such words, and phrases
     containing them, are kept out of names. With fewer than ``min_topics`` topics nothing is
-    removed. ``counts`` is the (topics x terms) count matrix.
+    removed. ``counts`` is the (topics x terms) count matrix, dense or sparse.
 
     >>> counts = np.array([[3, 1, 1], [2, 0, 0], [5, 0, 0], [1, 0, 0], [0, 0, 0]])
     >>> sorted(corpus_wide_terms(["wandb", "sweep", "wandb sweep"], counts))
@@ -109,7 +129,7 @@ def corpus_wide_terms(terms: Sequence[str], counts: np.ndarray, max_topic_share:
     """
     if counts.shape[0] < min_topics:
         return set()
-    share = (counts > 0).mean(axis=0)
+    share = np.asarray((counts > 0).sum(axis=0)).ravel() / counts.shape[0]
     return {str(t) for t, s in zip(terms, share) if " " not in str(t) and s >= max_topic_share}
 
 
@@ -263,26 +283,39 @@ class KeyphraseNamer:
         except ValueError:  # empty vocabulary: only stop words, numbers or empty texts
             return [[] for _ in documents]
         terms = vectorizer.get_feature_names_out()
-        weights = class_tfidf(counts)
-        raw = np.asarray(counts.todense())
-        common = corpus_wide_terms(terms, raw)
-        index = {str(t): j for j, t in enumerate(terms)}
-        rates = raw / np.clip(raw.sum(axis=1, keepdims=True), 1, None)
-        corpus_rate = raw.sum(axis=0) / max(float(raw.sum()), 1.0)
+        # Stay sparse: topics x (uni+bigram vocabulary) is hundreds of thousands of columns on
+        # large inputs, and dense copies of it cost gigabytes.
+        counts = counts.tocsr().astype(np.float64)
+        counts.sort_indices()
+        weights = sparse_class_tfidf(counts)
+        common = corpus_wide_terms(terms, counts)
+        column = {w: vectorizer.vocabulary_[w] for w in common}
+        topic_words = np.clip(np.asarray(counts.sum(axis=1)).ravel(), 1, None)
+        corpus_rate = {w: float(counts[:, j].sum()) / max(float(counts.sum()), 1.0) for w, j in column.items()}
         out = []
         for row in range(len(documents)):
             # a corpus-wide word still names a topic where it is far more frequent than elsewhere
-            lift = {w: rates[row, index[w]] / max(corpus_rate[index[w]], 1e-12) for w in common}
-            banned = {w for w in common if lift[w] < CHARACTERISTIC_LIFT}
-            order = np.argsort(-weights[row], kind="stable")
-            picked = [
-                (str(terms[j]), float(weights[row, j]))
-                for j in order
-                if raw[row, j] > 0 and not (set(str(terms[j]).split()) & banned)
-            ][: self.candidates * 2]
-            # a bigram seen once is noise; keep it only if it repeats
-            picked = [(t, w) for t, w in picked if " " not in t or raw[row, vectorizer.vocabulary_[t]] > 1]
-            out.append(picked[: self.candidates])
+            banned = {
+                w for w, j in column.items()
+                if counts[row, j] / topic_words[row] / max(corpus_rate[w], 1e-12) < CHARACTERISTIC_LIFT
+            }
+            start, stop = weights.indptr[row], weights.indptr[row + 1]
+            cols, values = weights.indices[start:stop], weights.data[start:stop]
+            row_counts = dict(zip(counts.indices[counts.indptr[row]:counts.indptr[row + 1]],
+                                  counts.data[counts.indptr[row]:counts.indptr[row + 1]]))
+            order = np.argsort(-values, kind="stable")  # ties: lower column first, as in the dense form
+            picked = []
+            for k in order:
+                term = str(terms[cols[k]])
+                if values[k] <= 0 or set(term.split()) & banned:
+                    continue
+                # a bigram seen once is noise; keep it only if it repeats
+                if " " in term and row_counts.get(cols[k], 0) <= 1:
+                    continue
+                picked.append((term, float(values[k])))
+                if len(picked) == self.candidates:
+                    break
+            out.append(picked)
         return out
 
     def _embed_phrases(self, phrases: Sequence[str]) -> np.ndarray:
