@@ -136,7 +136,7 @@ def run(
     max_top: Optional[int] = typer.Option(None, "--max-top", help="maximum number of top-level topics"),
     seed: int = typer.Option(0, "--seed", help="random seed"),
     facet: list[str] = typer.Option([], "--facet", help="user facet function, module:function or file.py:function"),
-    embed_max_tokens: int = typer.Option(64, "--embed-max-tokens", help="word pieces kept per conversation for embedding (longer text is truncated and counted)"),
+    embed_max_tokens: int = typer.Option(48, "--embed-max-tokens", help="word pieces kept per conversation for embedding (longer text is truncated and counted)"),
     llm: Optional[str] = typer.Option(None, "--llm", help="LLM for facets, names and hierarchy: local, local/FILE.gguf, openai/MODEL, anthropic/MODEL, gemini/MODEL, ollama/MODEL, openai-compatible/MODEL@URL"),
     dry_run: bool = typer.Option(False, "--dry-run", help="with --llm: estimate LLM calls, tokens and cost, then stop"),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", help="LLM requests in flight at once (default per provider; local: 1)"),

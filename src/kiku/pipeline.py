@@ -49,8 +49,8 @@ class RunConfig(BaseModel):
     levels: int | None = Field(None, ge=0, description="number of parent levels above the base clusters")
     max_top: int | None = Field(None, ge=2, description="maximum number of top-level topics")
     seed: int = 0
-    embed_max_tokens: int = Field(64, ge=16, le=512, description="word pieces per conversation kept for embedding (the opening request fits; more costs time)")
-    embed_batch_size: int = Field(64, ge=1)
+    embed_max_tokens: int = Field(48, ge=16, le=512, description="word pieces per conversation kept for embedding (the opening request fits; more costs time)")
+    embed_batch_size: int = Field(32, ge=1)
     project_sample_size: int = Field(20_000, ge=100)
     llm: str | None = Field(None, description="LLM for facets, naming and hierarchy, e.g. local or openai/gpt-4o-mini")
     llm_concurrency: int | None = Field(None, ge=1, description="LLM requests in flight at once (default per provider)")
