@@ -137,3 +137,15 @@ def test_top_n_is_respected(top_n: int) -> None:
     corpus, labels = theme_corpus()
     names = KeyphraseNamer(shared_embedder(), top_n=top_n).name_topics(theme_drafts(corpus, labels), corpus)
     assert all(1 <= len(n.keyphrases) <= top_n for n in names)
+
+
+def test_the_corpus_wide_product_name_stays_out_of_topic_names() -> None:
+    """In a product's own logs its name is in every topic: it must not name the topics."""
+    corpus, labels = theme_corpus()
+    branded = [f"Acmebot question: {text}" for text in corpus.texts]
+    embedder = shared_embedder()
+    branded_corpus = Corpus(ids=corpus.ids, texts=branded, requests=branded, embeddings=embedder.embed(branded))
+    names = KeyphraseNamer(embedder).name_topics(theme_drafts(branded_corpus, labels), branded_corpus)
+    assert not [n.name for n in names if "acmebot" in n.name.lower()]
+    for name, theme in zip(names, THEMES):
+        assert any(word in name.name.lower() for word in THEME_WORDS[theme]), (theme, name.name)

@@ -1,0 +1,48 @@
+"""Assemble benchmarks/RESULTS.md from the per-area result files in benchmarks/results/.
+
+Each benchmark script writes its own file (so one can be re-run alone); this joins them in a
+fixed order under one title.
+
+    python benchmarks/assemble_results.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = [
+    ("quality.md", "Clustering quality on BANKING77 (issue 2)", "benchmarks/quality_banking77.py"),
+    ("speed.md", "Speed and memory of `kiku run` (issue 2)", "benchmarks/speed.py"),
+    ("loaders.md", "Loaders (issue 2)", "benchmarks/loaders.py"),
+    ("llm.md", "LLM pipeline (issue 3)", "benchmarks/llm_wandb.py"),
+    ("ui.md", "Explorer load time (issue 4)", "benchmarks/ui_load.py"),
+    ("classify.md", "Classifiers on the W&B labels (issue 5)", "benchmarks/classify_wandb.py"),
+]
+
+
+def main() -> None:
+    parts = [
+        "# kiku benchmark results",
+        "",
+        "All numbers were measured on the project's 2-core, 24 GiB machine without a GPU. Such",
+        "machines are noisy and were often shared with other jobs while these ran: compare the",
+        "ratios inside one table (measured side by side in one run), not absolute times across tables.",
+        "Each section names the script that produced it; re-run it to refresh that section, then run",
+        "`python benchmarks/assemble_results.py`.",
+    ]
+    for file, title, script in ORDER:
+        path = HERE / "results" / file
+        if not path.exists():
+            parts += ["", f"## {title}", "", f"_Not measured yet: run `python {script}`._"]
+            continue
+        body = path.read_text(encoding="utf-8").strip().splitlines()
+        # demote the file's own top heading so the sections nest under this page's title
+        body = [("#" + line) if line.startswith("#") else line for line in body]
+        parts += ["", f"## {title}", "", f"_Produced by `{script}`._", "", *body]
+    (HERE / "RESULTS.md").write_text("\n".join(parts) + "\n", encoding="utf-8")
+    print(f"wrote {HERE / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()
