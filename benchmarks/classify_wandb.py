@@ -27,7 +27,7 @@ from kiku.classify.data import read_items
 from kiku.classify.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path("/work/shared/data/wandb-queries/labels-dev.jsonl")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wandb-queries" / "labels-dev.jsonl"
 
 
 def cross_validate(make, items, folds: int, seed: int, train: bool):  # noqa: ANN001, ANN201

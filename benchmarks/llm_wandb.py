@@ -25,8 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-WANDB = Path("/work/shared/data/wandb-queries/conversations.json")
-MTBENCH = Path("/work/shared/data/mtbench/conversations.jsonl")
+SHARED = ROOT.parent / "shared" / "data"
+WANDB = SHARED / "wandb-queries" / "conversations.json"
+MTBENCH = SHARED / "mtbench" / "conversations.jsonl"
 KURA_INPUT, KURA_OUTPUT, KURA_CONVERSATIONS = 1_748_032, 104_218, 1000
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path("/work/shared/data") if Path("/work/shared/data").is_dir() else ROOT.parent / "shared" / "data"
+SHARED = ROOT.parent / "shared" / "data"
 
 MEASURE = r"""
 import json, resource, sys, time

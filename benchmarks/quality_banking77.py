@@ -39,7 +39,7 @@ from kiku.project import project_embeddings
 from kiku.protocols import Corpus, TopicDraft
 from kiku.records import Cluster
 
-DATA = Path(os.environ.get("KIKU_BANKING77", "/work/shared/data/banking77"))
+DATA = Path(os.environ.get("KIKU_BANKING77", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77")))
 
 #: A coarse grouping of the 77 intents into 10 themes, by what the customer is dealing with.
 COARSE: dict[str, list[str]] = {

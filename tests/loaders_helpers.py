@@ -13,8 +13,7 @@ def shared_data() -> Path | None:
         candidate = parent / "shared" / "data"
         if candidate.is_dir():
             return candidate
-    fallback = Path("/work/shared/data")
-    return fallback if fallback.is_dir() else None
+    return None
 
 
 def sharegpt_file() -> Path | None:

@@ -19,7 +19,7 @@ from kiku.classify.review import ReviewSession
 from kiku.classify.taxonomy import load_taxonomy
 
 DATA = Path(__file__).resolve().parent / "data"
-WANDB = Path("/work/shared/data/wandb-queries/labels-dev.jsonl")
+WANDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "wandb-queries" / "labels-dev.jsonl"
 EXAMPLE_TAXONOMY = Path(__file__).resolve().parent.parent / "examples" / "taxonomy-wandb.yaml"
 
 

@@ -26,9 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-SHARED_DATA = next(
-    (p for p in [Path("/work/shared/data"), DATA.resolve()] if p.exists()), Path("/work/shared/data")
-)
+SHARED_DATA = DATA.resolve()  # ../shared/data beside the checkout (as in CI)
 KURA_WANDB = SHARED_DATA / "kura-checkpoints" / "wandb"
 
 HOSTILE_TEXTS = [
