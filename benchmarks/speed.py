@@ -146,6 +146,7 @@ def main() -> None:
         return
 
     results = {}
+    load_at_start = os.getloadavg()[0]
     for name in ("17k", "100k"):
         if args.only and args.only != name:
             continue
@@ -154,16 +155,17 @@ def main() -> None:
         ).stdout
         results[name] = json.loads(output.strip().splitlines()[-1])
         print(name, results[name], file=sys.stderr)
-    write_results(results)
+    write_results(results, load_at_start)
 
 
-def write_results(results: dict) -> None:
+def write_results(results: dict, load_at_start: float) -> None:
     stage_names = ["load", "describe", "embed", "project", "cluster", "name", "hierarchy"]
     lines = [
         "## Speed and memory (`kiku run`, offline defaults)",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}; "
-        f"measured {time.strftime('%Y-%m-%d')} by `python benchmarks/speed.py`.",
+        f"measured {time.strftime('%Y-%m-%d')} by `python benchmarks/speed.py`; 1-minute load average at start "
+        f"{load_at_start:.1f}. Peak RSS is the `kiku run` process's own (getrusage of a fresh child per input).",
         "",
         "| input | conversations | " + " | ".join(stage_names) + " | wall (s) | peak RSS (GiB) |",
         "|---|---:|" + "---:|" * len(stage_names) + "---:|---:|",
