@@ -52,7 +52,7 @@ def test_names_say_what_each_theme_is_about() -> None:
         assert expected[:40] in topic.description
         # keyphrases come from this topic's own words
         member_text = " ".join(corpus.texts[i] for i in draft.member_index).lower()
-        assert all(all(w in member_text for w in phrase.split()) for phrase in topic.keyphrases)
+        assert all(all(w.lower() in member_text for w in phrase.split()) for phrase in topic.keyphrases)
 
 
 def test_keyphrases_are_distinctive_not_shared_words() -> None:
@@ -149,3 +149,28 @@ def test_the_corpus_wide_product_name_stays_out_of_topic_names() -> None:
     assert not [n.name for n in names if "acmebot" in n.name.lower()]
     for name, theme in zip(names, THEMES):
         assert any(word in name.name.lower() for word in THEME_WORDS[theme]), (theme, name.name)
+
+
+def test_names_keep_the_users_spelling_of_acronyms_and_products() -> None:
+    """Keyphrases are scored in lowercase but shown as users write them ("API", "JSON", "iPhone")."""
+    corpus, labels = theme_corpus()
+    texts = list(corpus.texts)
+    python_rows = np.flatnonzero(labels == list(THEMES).index("python"))
+    for i in python_rows:
+        texts[i] = f"{texts[i]} How does the JSON API return it?"
+    embedder = shared_embedder()
+    spelled = Corpus(ids=corpus.ids, texts=texts, requests=texts, embeddings=embedder.embed(texts))
+    names = KeyphraseNamer(embedder).name_topics(theme_drafts(spelled, labels), spelled)
+    python_topic = names[list(THEMES).index("python")]
+    shown = {w for phrase in python_topic.keyphrases for w in phrase.split()}
+    assert shown & {"JSON", "API"}, python_topic.keyphrases
+    assert not shown & {"json", "api", "Json", "Api"}, python_topic.keyphrases
+
+
+def test_surface_forms_ignore_sentence_starts() -> None:
+    from kiku.naming import surface_forms
+
+    document = "Password reset failed. Password again?\nPassword is wrong. my password and the password field"
+    assert surface_forms(["password"], document) == {"password": "password"}
+    assert surface_forms(["c++", "ios"], "I use C++ on iOS. c++ templates and C++ lambdas on iOS") == {"c++": "C++", "ios": "iOS"}
+    assert surface_forms(["never seen"], "nothing here") == {"never seen": "never seen"}

@@ -215,10 +215,53 @@ def _clip(text: str, limit: int) -> str:
     return (cut or text[: limit - 1]) + "…"
 
 
+#: Characters of a topic's document scanned for the written forms of its keyphrases.
+SURFACE_SCAN_CHARS = 300_000
+
+
+def surface_forms(phrases: Sequence[str], document: str, limit: int = SURFACE_SCAN_CHARS) -> dict[str, str]:
+    """How each (lowercased) keyphrase is usually written in ``document``: "api" -> "API".
+
+    Keyphrases are scored in lowercase; names read better in the users' own spelling ("AI",
+    "C++", "React", "iPhone"). Occurrences at the start of a sentence or line are not counted
+    (capitalised there by grammar, not by name); a phrase with no other occurrence stays as is.
+
+    >>> surface_forms(["api", "file", "react"], "File upload. Call the API. The API and React docs. the file")
+    {'api': 'API', 'file': 'file', 'react': 'React'}
+    """
+    forms: dict[str, str] = {}
+    wanted = [p for p in dict.fromkeys(phrases) if p.strip()]
+    if not wanted or not document:
+        return {p: p for p in phrases}
+    text = document[:limit]
+    pattern = re.compile(
+        r"(?<!\w)(" + "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in sorted(wanted, key=len, reverse=True)) + r")(?!\w)",
+        re.IGNORECASE,
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for match in pattern.finditer(text):
+        before = text[max(0, match.start() - 3) : match.start()].rstrip(" \t\"'(*-")
+        if not before or before[-1] in ".!?:\n":
+            continue  # sentence or line start
+        written = " ".join(match.group(1).split())
+        counts.setdefault(written.lower(), {}).setdefault(written, 0)
+        counts[written.lower()][written] += 1
+    for phrase in phrases:
+        seen = counts.get(" ".join(phrase.lower().split()))
+        forms[phrase] = max(seen.items(), key=lambda kv: (kv[1], kv[0] == phrase))[0] if seen else phrase
+    return forms
+
+
 def _title(phrases: Sequence[str]) -> str:
+    """Join name phrases with " · ", capitalising the first unless it has its own casing ("iPhone").
+
+    >>> _title(["card arrival", "delivery"]), _title(["iPhone", "battery"]), _title(["API", "JSON"])
+    ('Card arrival · delivery', 'iPhone · battery', 'API · JSON')
+    """
     if not phrases:
         return ""
-    first = phrases[0][:1].upper() + phrases[0][1:]
+    head = phrases[0]
+    first = head[:1].upper() + head[1:] if head == head.lower() else head
     return " · ".join([first, *phrases[1:]])
 
 
@@ -379,7 +422,7 @@ class KeyphraseNamer:
             known = {p for p, _ in candidates}
             top_weight = max((w for _, w in candidates), default=1.0)
             for child in draft.children:  # a parent may reuse its children's keyphrases
-                for phrase in child.keyphrases[:2]:
+                for phrase in (p.lower() for p in child.keyphrases[:2]):
                     if phrase not in known:
                         candidates.append((phrase, 0.5 * top_weight))
                         known.add(phrase)
@@ -387,8 +430,10 @@ class KeyphraseNamer:
         self._embed_phrases(all_phrases)  # one batched call for every topic
 
         results: list[TopicName] = []
-        for draft, candidates in zip(drafts, candidate_lists):
+        for draft, candidates, document in zip(drafts, candidate_lists, documents):
             keyphrases = self._pick_keyphrases(candidates, draft.centroid)
+            written = surface_forms(keyphrases, document)
+            keyphrases = [written[p] for p in keyphrases]
             request = self._central_request(draft, corpus)
             example = _clip(request, MAX_REQUEST_CHARS) if request else None
             if keyphrases:
