@@ -382,21 +382,6 @@ def test_jsonl_with_a_mapping_for_other_field_names(tmp_path):
     assert conversations[0].metadata == {"model": rows[0]["metadata"]["model"]}
 
 
-def test_loader_docstring_examples():
-    import doctest
-
-    import kiku.loaders._convert
-    import kiku.loaders.archive
-    import kiku.loaders._stream
-    import kiku.loaders.kura
-    import kiku.loaders.mapping
-    import kiku.loaders.report
-
-    for module in (kiku.loaders.archive, kiku.loaders._convert, kiku.loaders._stream, kiku.loaders.kura, kiku.loaders.mapping, kiku.loaders.report):
-        failures, _ = doctest.testmod(module)
-        assert failures == 0, module.__name__
-
-
 def test_report_tells_where_each_conversation_starts():
     report = LoadReport()
     positions = [(c.id, report.current_source, report.current_line) for c in load_conversations(DATA / "sharegpt-truncated.json", report=report)]

@@ -6,7 +6,7 @@ checks the pinned sha256, refuses a mismatch, and reuses the joined file afterwa
 
 Example:
     >>> path = local_model_path("qwen2.5-coder-0.5b")      # doctest: +SKIP
-    >>> path.name
+    >>> path.name                                            # doctest: +SKIP
     'qwen2.5-coder-0.5b-instruct-q4_k_m.gguf'
 """
 
