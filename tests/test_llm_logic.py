@@ -311,6 +311,43 @@ def test_hierarchy_never_crashes_on_wrong_answers_and_falls_back_by_embedding() 
     assert all(len(p.member_ids) == 6 for p in parents.values())
 
 
+def test_parent_names_that_echo_a_child_are_sent_back_then_replaced_by_the_candidate() -> None:
+    """A parent (or candidate) named like one of its children says nothing about the others: ask again, then use the candidate."""
+    from kiku.embed import MiniLMEmbedder
+    from kiku.llm.hierarchy import parent_name_problem
+
+    topics = ["Debug sweep agents that crash", "Tune sweep hyperparameters", "Fix sweep config errors",
+              "Log pandas tables", "Log images and media", "Render tables in reports"]
+    renames: list[list[dict[str, str]]] = []
+    proposals: list[list[dict[str, str]]] = []
+
+    def script(messages, schema, n):  # noqa: ANN001, ANN202
+        prompt = messages[0]["content"]
+        if "category names" in prompt:  # copies the topics first, then proposes real categories
+            proposals.append(messages)
+            return {"names": topics[:4]} if len(messages) == 1 else {"names": ["Work with sweeps", "Log tables and media"]}
+        if "Choose the category" in prompt:
+            child = prompt.split("Topic: ", 1)[1].split("\n", 1)[0]
+            return {"choice": "Work with sweeps" if "sweep" in child.lower() else "Log tables and media"}
+        renames.append(messages)
+        if "sweep" in prompt.split("OTHER categories")[0].lower():  # echoes a child first, then gives a real name
+            return ({"name": "Tune sweep hyperparameters", "description": "d."} if len(messages) == 1
+                    else {"name": "Run and debug sweeps", "description": "Sweeps."})
+        return {"name": "Log pandas tables, Log images and media", "description": "Logging."}  # lists, twice
+
+    client, _ = make_client(script)
+    base = [Cluster(id=f"b{i}", level=0, name=t, description=t + ".", member_ids=[f"c{i}a", f"c{i}b"])
+            for i, t in enumerate(topics)]
+    tree = ClioHierarchy(client, top_size=2, embedder=MiniLMEmbedder()).build(base)
+    parents = sorted(c.name for c in tree if c.level == 1)
+    assert parents == ["Log tables and media", "Run and debug sweeps"]
+    assert len(renames) == 4 and all(len(m) == 2 for m in renames if len(m) > 1)
+    assert any("repeats one topic's name" in m[-1]["content"] for m in renames if len(m) == 2)
+    assert any("lists the topic names" in m[-1]["content"] for m in renames if len(m) == 2)
+    assert parent_name_problem("Catalog models", ["log", "models"]) is None
+    assert [len(m) for m in proposals] == [1, 2] and "copy the topics" in proposals[1][-1]["content"]
+
+
 def test_pipeline_keeps_failed_llm_items_and_retries_them_on_rerun(tmp_path: Path) -> None:
     from kiku.pipeline import Components, analyze
 

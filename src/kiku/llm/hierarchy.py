@@ -5,14 +5,19 @@ Level by level, from the base clusters up to about ``top_size`` top topics:
 1. embed each cluster's "name: description" and group the clusters into neighbourhoods
    (seeded k-means, about ``neighbourhood_size`` clusters each);
 2. per neighbourhood, ask for candidate parent names, showing the neighbourhood's clusters and
-   the nearest clusters outside it (so names are not too narrow);
+   the nearest clusters outside it (so names are not too narrow); a candidate that copies a
+   topic's name or lists several topics is dropped, and when none is left the model is asked
+   once more before the neighbourhood's largest topics stand in;
 3. de-duplicate the candidates across all neighbourhoods (normalised text, then the most
    similar pairs by embedding) down to the level's target size;
 4. assign every child to one candidate, with the candidate list shuffled per child (seeded)
    to avoid position bias; an answer that matches no candidate is retried once, then the
    child goes to the nearest candidate by embedding, so a bad answer never stops the run;
+   when fewer than half the level's target survive (a small model copied the topics), the
+   children are grouped by embedding (seeded k-means) instead and step 6 names the groups;
 5. no parent keeps a single child (the child moves to the nearest other parent);
-6. rename every parent from the children it actually got.
+6. rename every parent from the children it actually got; a name that repeats one child's name
+   or lists several is sent back once with the reason, then the assigned candidate is used.
 
 Level sizes follow a geometric ratio from the number of base clusters to ``top_size``.
 """
@@ -149,6 +154,44 @@ def match_candidate(answer: str, candidates: Sequence[str]) -> int | None:
     return containing[0] if len(containing) == 1 else None
 
 
+def parent_name_problem(name: str, child_names: Sequence[str]) -> str | None:
+    """Why ``name`` cannot name a parent of ``child_names``, or None when it can.
+
+    A parent named like one of its children, or named by listing several of them, does not say
+    what the children have in common (small models do both).
+
+    >>> children = ["Log images", "Log tables", "Resume runs"]
+    >>> parent_name_problem("Log media and tables", children) is None
+    True
+    >>> parent_name_problem("log images.", children)
+    "repeats one topic's name"
+    >>> parent_name_problem("Log images, Log tables and more", children)
+    'lists the topic names'
+    >>> parent_name_problem("", children)
+    'is empty'
+    """
+    norm = normalise_name(name)
+    if not norm:
+        return "is empty"
+    names = [normalise_name(c) for c in child_names]
+    if norm in names:
+        return "repeats one topic's name"
+    if len(names) > 1 and sum(1 for c in names if c and f" {c} " in f" {norm} ") >= 2:
+        return "lists the topic names"
+    return None
+
+
+def min_candidates(target: int, n_children: int) -> int:
+    """Fewest distinct candidate parents a level needs before children are assigned to them.
+
+    With fewer, most children would share one or two parents and the tree would collapse.
+
+    >>> min_candidates(8, 40), min_candidates(3, 9), min_candidates(2, 3)
+    (4, 2, 2)
+    """
+    return max(2, min(math.ceil(target / 2), n_children - 1))
+
+
 def fix_single_children(assignment: list[int], candidate_vectors: np.ndarray) -> list[int]:
     """Move the lone child of any parent to the nearest other used parent (by candidate embedding).
 
@@ -211,14 +254,15 @@ class ClioHierarchy:
         self.outsiders = outsiders
         self._embedder = embedder
         self.seed = seed
-        self.fallbacks = 0  # children placed by embedding because no answer matched
+        self.fallbacks = 0  # children placed by embedding, or neighbourhoods named by their topics, after bad answers
         self.failed_ids: list[str] = []  # proposals/renames that fell back after failed calls
+        self.embedding_grouped_levels: list[int] = []  # levels grouped by embedding for want of usable categories
         self.name = f"llm-clio-hierarchy:{client.backend.provider}/{client.backend.model}:{top_size}:{branching}:{neighbourhood_size}"
 
     def fingerprint(self) -> str:
         from kiku.llm.facets import _params_hash
 
-        return "llm-clio-hierarchy-v1:" + _params_hash(
+        return "llm-clio-hierarchy-v2:" + _params_hash(
             self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
             CANDIDATES_PROMPT, ASSIGN_PROMPT, RENAME_PROMPT, self.top_size, self.branching, self.neighbourhood_size,
             self.outsiders, self.seed, getattr(self._embedder, "name", "minilm"),
@@ -241,7 +285,7 @@ class ClioHierarchy:
 
     async def abuild(self, base: Sequence[Cluster], corpus: Corpus | None = None) -> list[Cluster]:
         base = [c.model_copy(deep=True) for c in base]
-        self.failed_ids, self.fallbacks = [], 0
+        self.failed_ids, self.fallbacks, self.embedding_grouped_levels = [], 0, []
         topics = [c for c in base if not c.is_noise]
         out: list[Cluster] = list(base)
         children = topics
@@ -265,7 +309,14 @@ class ClioHierarchy:
         kept = dedupe_candidates(candidates, cand_vectors, target)
         candidates = [candidates[i] for i in kept]
         cand_vectors = cand_vectors[kept]
-        assignment = await self._assign(children, vectors, candidates, cand_vectors, level)
+        if len(candidates) >= min_candidates(target, len(children)):
+            assignment = await self._assign(children, vectors, candidates, cand_vectors, level)
+        else:
+            # Too few usable categories (a small model copied the topics): group the children by
+            # embedding instead, so the tree keeps its shape, and let the renaming name the groups.
+            self.fallbacks += 1
+            self.embedding_grouped_levels.append(level)
+            assignment, candidates, cand_vectors = self._embedding_groups(children, vectors, target)
         assignment = fix_single_children(assignment, cand_vectors)
         used = sorted(set(assignment), key=lambda p: assignment.index(p))
         groups = [[children[i] for i, p in enumerate(assignment) if p == parent] for parent in used]
@@ -283,6 +334,18 @@ class ClioHierarchy:
                                    keyphrases=keyphrases, representative_request=largest.representative_request))
         return parents
 
+    def _embedding_groups(self, children: list[Cluster], vectors: np.ndarray, target: int) -> tuple[list[int], list[str], np.ndarray]:
+        """(assignment, stand-in names, group centroids): seeded k-means of the children into ``target`` groups."""
+        from sklearn.cluster import KMeans
+
+        count = max(2, min(target, len(children) - 1))
+        labels = KMeans(n_clusters=count, random_state=self.seed, n_init=4).fit_predict(vectors).tolist()
+        used = sorted(set(labels))
+        assignment = [used.index(label) for label in labels]
+        names = [max((c for c, a in zip(children, assignment) if a == g), key=lambda c: c.size).name for g in range(len(used))]
+        centroids = _unit(np.stack([vectors[[i for i, a in enumerate(assignment) if a == g]].mean(axis=0) for g in range(len(used))]))
+        return assignment, names, centroids
+
     def _neighbourhoods(self, vectors: np.ndarray) -> list[np.ndarray]:
         count = max(1, round(len(vectors) / self.neighbourhood_size))
         if count == 1:
@@ -293,21 +356,31 @@ class ClioHierarchy:
         return [np.flatnonzero(labels == label) for label in sorted(set(labels.tolist()))]
 
     async def _propose(self, children: list[Cluster], vectors: np.ndarray, hoods: list[np.ndarray], target: int) -> list[str]:
+        child_names = [c.name for c in children]
+
         async def one(hood: np.ndarray) -> list[str]:
             count = max(1, min(12, math.ceil(target * len(hood) / len(children) * 1.5)))
             centroid = _unit(vectors[hood].mean(axis=0, keepdims=True))[0]
             outside = nearest_outside(centroid, vectors, hood, self.outsiders)
             prompt = CANDIDATES_PROMPT.format(members=_bullets([_topic_line(children[i]) for i in hood]),
                                               outsiders=_bullets([_topic_line(children[i]) for i in outside]), count=count)
-            try:
-                answer, _ = await self.client.complete([{"role": "user", "content": prompt}], ParentCandidates, self.stage)
-                names = [n.strip() for n in answer.names if n.strip()][:count]
+            messages = [{"role": "user", "content": prompt}]
+            for attempt in range(2):
+                try:
+                    answer, _ = await self.client.complete(messages, ParentCandidates, self.stage)
+                except Exception as exc:  # noqa: BLE001 - fall back to the neighbourhood's own largest topics
+                    key = f"candidates:{','.join(children[i].id for i in hood[:3])}"
+                    self.client.record_failure(self.stage, key, exc)
+                    self.failed_ids.append(key)
+                    break
+                proposed = [n.strip() for n in answer.names if n.strip()]
+                # A category that copies a topic's name (or lists several) is not a parent: drop it.
+                names = [n for n in proposed if parent_name_problem(n, child_names) is None][:count]
                 if names:
                     return names
-            except Exception as exc:  # noqa: BLE001 - fall back to the neighbourhood's own largest topics
-                key = f"candidates:{','.join(children[i].id for i in hood[:3])}"
-                self.client.record_failure(self.stage, key, exc)
-                self.failed_ids.append(key)
+                messages = [*messages, {"role": "user", "content": "Those names copy the topics. Propose broader "
+                                        "category names, each covering several of the topics, none equal to a topic."}]
+            self.fallbacks += 1
             largest = sorted(hood.tolist(), key=lambda i: -children[i].size)[:count]
             return [children[i].name for i in largest]
 
@@ -358,12 +431,29 @@ class ClioHierarchy:
             outside = nearest_outside(centroid, vectors, members, self.outsiders)
             prompt = RENAME_PROMPT.format(members=_bullets([_topic_line(c) for c in group]),
                                           outsiders=_bullets([_topic_line(children[i]) for i in outside]))
-            try:
-                answer, _ = await self.client.complete([{"role": "user", "content": prompt}], ClusterNaming, self.stage)
-                return (answer.name.strip() or fallback_names[position], answer.description.strip())
-            except Exception as exc:  # noqa: BLE001 - keep the candidate name
-                self.client.record_failure(self.stage, f"rename:{fallback_names[position]}", exc)
-                self.failed_ids.append(f"rename:{fallback_names[position]}")
-                return (fallback_names[position], "")
+            # a parent must not be named like any topic of the level below, in its group or elsewhere
+            child_names = [c.name for c in children]
+            messages = [{"role": "user", "content": prompt}]
+            name, description = "", ""
+            for attempt in range(2):
+                try:
+                    answer, _ = await self.client.complete(messages, ClusterNaming, self.stage)
+                except Exception as exc:  # noqa: BLE001 - keep the candidate name
+                    self.client.record_failure(self.stage, f"rename:{fallback_names[position]}", exc)
+                    self.failed_ids.append(f"rename:{fallback_names[position]}")
+                    break
+                name, description = answer.name.strip(), answer.description.strip() or description
+                problem = parent_name_problem(name, child_names)
+                if problem is None:
+                    return (name, description)
+                if attempt == 0:
+                    messages = [*messages, {"role": "user", "content": f'The name "{name}" {problem}. Write a new '
+                                            "name (at most 10 words) for what all of these topics have in common."}]
+            # The model kept echoing a child (small models do): the candidate the children were
+            # assigned to is the next best name, unless it has the same problem.
+            fallback = fallback_names[position]
+            if not name or parent_name_problem(fallback, child_names) is None:
+                name = fallback
+            return (name, description)
 
         return list(await self.client.map(list(range(len(groups))), one))
