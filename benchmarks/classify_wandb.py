@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "classify.md")
     args = parser.parse_args()
 
+    load_at_start = __import__("os").getloadavg()[0]
     items = read_items(args.data)
     taxonomy = load_taxonomy(args.taxonomy)
     no_examples = taxonomy.model_copy(update={"labels": [l.model_copy(update={"examples": [], "negative_examples": []}) for l in taxonomy.labels]})
@@ -100,7 +101,7 @@ def main() -> None:
         "",
         f"{len(items)} labelled queries ({', '.join(f'{n} {l}' for l, n in sorted(__import__('collections').Counter(i.label for i in items).items()))}); "
         f"{args.folds}-fold stratified cross-validation, seed {args.seed}; taxonomy `examples/taxonomy-wandb.yaml`. "
-        f"Machine: {platform.machine()}, {__import__('os').cpu_count()} cores, shared with other jobs (timings are rough). "
+        f"Machine: {platform.machine()}, {__import__('os').cpu_count()} cores, 1-minute load average {load_at_start:.1f} at start. "
         "Time per 100 predictions excludes fitting.",
         "",
         "| backend | accuracy | macro-F1 | s / 100 predictions | mode |",

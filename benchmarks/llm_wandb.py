@@ -2,7 +2,7 @@
 
 Writes benchmarks/results/llm.md. Usage::
 
-    PYTHONPATH=src python benchmarks/llm_wandb.py --subset 24 --mtbench-sample 3
+    PYTHONPATH=src python benchmarks/llm_wandb.py [--subset N] [--mtbench-sample 3]
 
 * W&B: ``kiku run`` with ``--llm local`` on the first ``--subset`` of the 560 queries
   (0 = all), then a second run into a new folder (the response cache must answer every call).
@@ -114,11 +114,31 @@ def mtbench_lines(mt: dict, model: str) -> list[str]:
     return lines
 
 
+def topic_lines(run: Path) -> list[str]:
+    """The LLM-built hierarchy of a run, top level with its children, for the reader to judge."""
+    import duckdb
+
+    clusters = duckdb.sql(
+        f"select cluster_id, level, parent_id, name, size from '{run / 'clusters.parquet'}' order by level desc, size desc"
+    ).fetchall()
+    top = max(level for _, level, _, _, _ in clusters)
+    counts = {level: sum(1 for c in clusters if c[1] == level) for level in range(top + 1)}
+    lines = [f"Topics the first run built (clusters per level, 0 = base: {counts}); top level with its children:", ""]
+    for cid, level, _, name, size in clusters:
+        if level != top:
+            continue
+        lines.append(f"- **{name}** ({size})")
+        for _, _, parent, child, child_size in clusters:
+            if parent == cid:
+                lines.append(f"  - {child} ({child_size})")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--subset", type=int, default=24, help="W&B queries to run (0 = all 560)")
-    parser.add_argument("--clusters", type=int, default=6)
-    parser.add_argument("--max-top", type=int, default=3)
+    parser.add_argument("--subset", type=int, default=0, help="W&B queries to run (0 = all 560)")
+    parser.add_argument("--clusters", type=int, default=0, help="base clusters (0 = kiku's automatic k)")
+    parser.add_argument("--max-top", type=int, default=0, help="top-level topics (0 = kiku's default)")
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--mtbench-sample", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "llm.md")
@@ -136,7 +156,12 @@ def main() -> None:
     source = work / "wandb.jsonl"
     wandb_subset(source, args.subset)
     n = sum(1 for _ in source.open())
-    run_args = ["--llm", f"local/{args.model}", "--clusters", str(args.clusters), "--max-top", str(args.max_top)]
+    run_args = ["--llm", f"local/{args.model}"]
+    if args.clusters:
+        run_args += ["--clusters", str(args.clusters)]
+    if args.max_top:
+        run_args += ["--max-top", str(args.max_top)]
+    settings = " ".join(run_args[2:]) or "kiku's defaults: automatic k, up to 8 top-level topics"
     load = os.getloadavg()
     first_s, first = kiku_run(source, work / "run1", run_args, env)
     second_s, second = kiku_run(source, work / "run2", run_args, env)
@@ -147,11 +172,11 @@ def main() -> None:
     lines = [
         "## LLM pipeline (`--llm local`)",
         "",
-        f"Machine: {os.cpu_count()} cores shared with other jobs (load average {load[0]:.1f} at start), "
+        f"Machine: {os.cpu_count()} cores (1-minute load average {load[0]:.1f} at start; nothing else was running), "
         f"Python {platform.python_version()}, llama-cpp-python 0.3.36, model {args.model} (Q4_K_M), "
         f"KIKU_LLM_THREADS={os.environ.get('KIKU_LLM_THREADS', 'default')}.",
         "",
-        f"### W&B queries: first {n} of 560 (`--clusters {args.clusters} --max-top {args.max_top}`)",
+        f"### W&B queries: {'all' if n == 560 else f'first {n} of'} 560 ({settings})",
         "",
         "| stage | first run (s) | LLM calls | prompt tokens | completion tokens |",
         "|---|---:|---:|---:|---:|",
@@ -170,10 +195,10 @@ def main() -> None:
         f"- retries {llm['retries']}, failed items {len(llm['failures'])}",
         f"- second run (new run folder, same response cache): **{second_s:.1f} s, {second['llm']['calls']} LLM calls**, "
         f"{second['llm']['cache_hits']} cache hits",
-        f"- extrapolated to all 560 queries at this speed: describe ~{560 * per_call / 60:.0f} min "
-        f"(one call per query; naming and hierarchy add ~{(stages['name']['seconds'] + stages['hierarchy']['seconds']) / 60:.1f} min for a similar cluster count)",
-        "",
     ]
+    if n < 560:
+        lines.append(f"- extrapolated to all 560 queries at this speed: describe ~{560 * per_call / 60:.0f} min (one call per query)")
+    lines += ["", *topic_lines(work / "run1"), ""]
     lines += mtbench_lines(mt, args.model)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
