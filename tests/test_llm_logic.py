@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from llm_fixtures import ScriptedBackend, retryable  # noqa: E402
 
 from kiku.errors import KikuError
-from kiku.llm import ClioHierarchy, LLMClient, LLMDescriber, ResponseCache, ShortText, cache_key, run_sync
+from kiku.llm import ClioHierarchy, ContrastiveNamer, LLMClient, LLMDescriber, ResponseCache, ShortText, cache_key, run_sync
 from kiku.llm.client import LLMCallError, backoff_delay, parse_json_object
 from kiku.llm.hierarchy import dedupe_candidates, fix_single_children, level_sizes, match_candidate
 from kiku.llm.models import ModelIntegrityError, PartedModel, assemble, local_model_path
@@ -346,6 +346,42 @@ def test_parent_names_that_echo_a_child_are_sent_back_then_replaced_by_the_candi
     assert any("lists the topic names" in m[-1]["content"] for m in renames if len(m) == 2)
     assert parent_name_problem("Catalog models", ["log", "models"]) is None
     assert [len(m) for m in proposals] == [1, 2] and "copy the topics" in proposals[1][-1]["content"]
+
+
+def test_a_model_that_only_copies_topics_still_gets_a_tree_and_the_run_says_so(tmp_path: Path) -> None:
+    """Candidates that all copy topic names: the level is grouped by embedding, named, and the manifest warns."""
+    from kiku.embed import MiniLMEmbedder
+    from kiku.pipeline import Components, analyze
+
+    texts = ["log a pandas table", "log images to a run", "render a table in a report", "sweep agent crashed",
+             "tune a sweep", "sweep config error", "download an artifact", "version a dataset artifact",
+             "link an artifact to the registry", "resume a crashed run", "invite my team", "set up SSO for the team"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps({"id": f"c{i}", "messages": [{"role": "user", "content": t}]})
+                                for i, t in enumerate(texts)))
+    names = iter(range(1000))
+
+    def script(messages, schema, n):  # noqa: ANN001, ANN202
+        prompt, fields = messages[0]["content"], set(schema.get("properties", {}))
+        if "names" in fields:  # copies the topics, every time
+            return {"names": [line[2:].split(":")[0] for line in prompt.splitlines() if line.startswith("- ")][:4]}
+        if "summary" in fields:
+            return facet_script(messages, schema, n)
+        if "grouped into one category" in prompt:
+            return {"name": f"Parent group {next(names)}", "description": "A group. Of topics."}
+        first = next(line[2:] for line in prompt.splitlines() if line.startswith("- "))
+        return {"name": f"{first[:60]} {next(names)}", "description": f"Requests like {first[:60]}. Nothing else."}
+
+    client, _ = make_client(script)
+    embedder = MiniLMEmbedder()
+    hierarchy = ClioHierarchy(client, top_size=2, embedder=embedder)
+    run = analyze(source, tmp_path / "run", clusters=6, components=Components(
+        embedder=embedder, describer=LLMDescriber(client), namer=ContrastiveNamer(client), hierarchy=hierarchy, llm_client=client))
+    clusters = run.clusters()
+    parents = clusters[clusters.level == 1]
+    assert 2 <= len(parents) < 6 and all(name.startswith("Parent group") for name in parents.name)
+    assert run.manifest["stages"]["hierarchy"]["embedding_grouped_levels"] == [1]
+    assert any("grouped by embedding" in w for w in run.manifest["warnings"])
 
 
 def test_pipeline_keeps_failed_llm_items_and_retries_them_on_rerun(tmp_path: Path) -> None:

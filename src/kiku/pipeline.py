@@ -691,6 +691,14 @@ def analyze(
             manifest.setdefault("warnings", []).append(
                 f"{stage}: {len(failed)} item(s) failed their LLM call and kept fallback output; run again to retry them"
             )
+        grouped = list(getattr(stage_components.get(stage), "embedding_grouped_levels", None) or [])
+        if grouped:
+            details["embedding_grouped_levels"] = grouped
+            manifest.setdefault("warnings", []).append(
+                f"{stage}: the LLM proposed too few usable parent topics for level(s) {', '.join(map(str, grouped))}; "
+                "those levels were grouped by embedding and named by the LLM (a larger model usually avoids this)"
+            )
+            progress.message(f"warning: {manifest['warnings'][-1]}")
         store.complete_stage(stage, fp[stage] + ("-incomplete" if failed else ""), time.perf_counter() - stage_start, rows, **details)
     if parts.llm_client is not None:
         manifest["llm"] = parts.llm_client.usage.model_dump(mode="json")

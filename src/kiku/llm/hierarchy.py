@@ -7,7 +7,7 @@ Level by level, from the base clusters up to about ``top_size`` top topics:
 2. per neighbourhood, ask for candidate parent names, showing the neighbourhood's clusters and
    the nearest clusters outside it (so names are not too narrow); a candidate that copies a
    topic's name or lists several topics is dropped, and when none is left the model is asked
-   once more before the neighbourhood's largest topics stand in;
+   once more;
 3. de-duplicate the candidates across all neighbourhoods (normalised text, then the most
    similar pairs by embedding) down to the level's target size;
 4. assign every child to one candidate, with the candidate list shuffled per child (seeded)
@@ -254,7 +254,7 @@ class ClioHierarchy:
         self.outsiders = outsiders
         self._embedder = embedder
         self.seed = seed
-        self.fallbacks = 0  # children placed by embedding, or neighbourhoods named by their topics, after bad answers
+        self.fallbacks = 0  # children placed by embedding after unmatchable answers, levels grouped by embedding
         self.failed_ids: list[str] = []  # proposals/renames that fell back after failed calls
         self.embedding_grouped_levels: list[int] = []  # levels grouped by embedding for want of usable categories
         self.name = f"llm-clio-hierarchy:{client.backend.provider}/{client.backend.model}:{top_size}:{branching}:{neighbourhood_size}"
@@ -368,7 +368,7 @@ class ClioHierarchy:
             for attempt in range(2):
                 try:
                     answer, _ = await self.client.complete(messages, ParentCandidates, self.stage)
-                except Exception as exc:  # noqa: BLE001 - fall back to the neighbourhood's own largest topics
+                except Exception as exc:  # noqa: BLE001 - no candidates from this neighbourhood
                     key = f"candidates:{','.join(children[i].id for i in hood[:3])}"
                     self.client.record_failure(self.stage, key, exc)
                     self.failed_ids.append(key)
@@ -380,9 +380,7 @@ class ClioHierarchy:
                     return names
                 messages = [*messages, {"role": "user", "content": "Those names copy the topics. Propose broader "
                                         "category names, each covering several of the topics, none equal to a topic."}]
-            self.fallbacks += 1
-            largest = sorted(hood.tolist(), key=lambda i: -children[i].size)[:count]
-            return [children[i].name for i in largest]
+            return []  # no usable category here; with too few overall the level is grouped by embedding
 
         per_hood = await self.client.map(hoods, one)
         return [name for names in per_hood for name in names]
