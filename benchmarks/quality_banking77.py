@@ -265,7 +265,7 @@ def main() -> None:
         "",
         f"Produced by `benchmarks/quality_banking77.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU; "
-        f"1-minute load average at start {load_avg:.1f} (the machine was shared with other jobs, so times are upper bounds).",
+        f"1-minute load average at start {load_avg:.1f} (other jobs on the same cores make the times upper bounds).",
         "",
         f"Data: BANKING77 train + test, {len(E):,} queries, 77 intents. Embedded once with "
         f"`MiniLMEmbedder` (int8 all-MiniLM-L6-v2) in {embed_seconds:.0f} s ({len(E) / embed_seconds:.0f} texts/s); "
