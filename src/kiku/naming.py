@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -229,7 +230,6 @@ def surface_forms(phrases: Sequence[str], document: str, limit: int = SURFACE_SC
     >>> surface_forms(["api", "file", "react"], "File upload. Call the API. The API and React docs. the file")
     {'api': 'API', 'file': 'file', 'react': 'React'}
     """
-    forms: dict[str, str] = {}
     wanted = [p for p in dict.fromkeys(phrases) if p.strip()]
     if not wanted or not document:
         return {p: p for p in phrases}
@@ -238,17 +238,16 @@ def surface_forms(phrases: Sequence[str], document: str, limit: int = SURFACE_SC
         r"(?<!\w)(" + "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in sorted(wanted, key=len, reverse=True)) + r")(?!\w)",
         re.IGNORECASE,
     )
-    counts: dict[str, dict[str, int]] = {}
+    written: Counter[str] = Counter()
     for match in pattern.finditer(text):
         before = text[max(0, match.start() - 3) : match.start()].rstrip(" \t\"'(*-")
-        if not before or before[-1] in ".!?:\n":
-            continue  # sentence or line start
-        written = " ".join(match.group(1).split())
-        counts.setdefault(written.lower(), {}).setdefault(written, 0)
-        counts[written.lower()][written] += 1
+        if before and before[-1] not in ".!?:\n":  # not at a sentence or line start
+            written[" ".join(match.group(1).split())] += 1
+    forms: dict[str, str] = {}
     for phrase in phrases:
-        seen = counts.get(" ".join(phrase.lower().split()))
-        forms[phrase] = max(seen.items(), key=lambda kv: (kv[1], kv[0] == phrase))[0] if seen else phrase
+        key = " ".join(phrase.lower().split())
+        seen = [(n, form == phrase, form) for form, n in written.items() if form.lower() == key]
+        forms[phrase] = max(seen)[2] if seen else phrase
     return forms
 
 

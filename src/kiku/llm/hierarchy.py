@@ -27,7 +27,7 @@ from __future__ import annotations
 import difflib
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import numpy as np
@@ -76,6 +76,12 @@ Topics in OTHER categories nearby:
 Write:
 - description: two sentences in the past tense saying what the topics in this category have in common and how they differ from the other categories.
 - name: at most 10 words, an imperative sentence that covers all the topics in this category, specific rather than generic."""
+
+
+COPIED_TOPICS_FEEDBACK = ("Those names copy the topics. Propose broader category names, each covering several "
+                          "of the topics, none equal to a topic.")
+NOT_A_CATEGORY_FEEDBACK = ("Your previous answer was not one of the categories. "
+                           "Answer with one category name copied exactly from the list.")
 
 
 def level_sizes(n_base: int, top_size: int, branching: float = 6.0) -> list[int]:
@@ -334,6 +340,28 @@ class ClioHierarchy:
                                    keyphrases=keyphrases, representative_request=largest.representative_request))
         return parents
 
+    async def _ask(self, prompt: str, schema: type[BaseModel], failure_key: str,
+                   problem: Callable[[Any], str | None]) -> tuple[Any | None, bool]:
+        """Ask once; when ``problem(answer)`` returns feedback, ask once more with it.
+
+        Returns (the last answer, or None when the first call failed; whether it passed the
+        check). A failed call is recorded under ``failure_key`` and ends the exchange.
+        """
+        messages = [{"role": "user", "content": prompt}]
+        answer = None
+        for _ in range(2):
+            try:
+                answer, _usage = await self.client.complete(messages, schema, self.stage)
+            except Exception as exc:  # noqa: BLE001 - the caller falls back
+                self.client.record_failure(self.stage, failure_key, exc)
+                self.failed_ids.append(failure_key)
+                return answer, False
+            feedback = problem(answer)
+            if feedback is None:
+                return answer, True
+            messages = [*messages, {"role": "user", "content": feedback}]
+        return answer, False
+
     def _embedding_groups(self, children: list[Cluster], vectors: np.ndarray, target: int) -> tuple[list[int], list[str], np.ndarray]:
         """(assignment, stand-in names, group centroids): seeded k-means of the children into ``target`` groups."""
         from sklearn.cluster import KMeans
@@ -364,23 +392,17 @@ class ClioHierarchy:
             outside = nearest_outside(centroid, vectors, hood, self.outsiders)
             prompt = CANDIDATES_PROMPT.format(members=_bullets([_topic_line(children[i]) for i in hood]),
                                               outsiders=_bullets([_topic_line(children[i]) for i in outside]), count=count)
-            messages = [{"role": "user", "content": prompt}]
-            for attempt in range(2):
-                try:
-                    answer, _ = await self.client.complete(messages, ParentCandidates, self.stage)
-                except Exception as exc:  # noqa: BLE001 - no candidates from this neighbourhood
-                    key = f"candidates:{','.join(children[i].id for i in hood[:3])}"
-                    self.client.record_failure(self.stage, key, exc)
-                    self.failed_ids.append(key)
-                    break
-                proposed = [n.strip() for n in answer.names if n.strip()]
+            def usable(answer: ParentCandidates) -> list[str]:
                 # A category that copies a topic's name (or lists several) is not a parent: drop it.
-                names = [n for n in proposed if parent_name_problem(n, child_names) is None][:count]
-                if names:
-                    return names
-                messages = [*messages, {"role": "user", "content": "Those names copy the topics. Propose broader "
-                                        "category names, each covering several of the topics, none equal to a topic."}]
-            return []  # no usable category here; with too few overall the level is grouped by embedding
+                names = [n.strip() for n in answer.names if n.strip()]
+                return [n for n in names if parent_name_problem(n, child_names) is None][:count]
+
+            answer, ok = await self._ask(
+                prompt, ParentCandidates, f"candidates:{','.join(children[i].id for i in hood[:3])}",
+                lambda a: None if usable(a) else COPIED_TOPICS_FEEDBACK,
+            )
+            # no usable category here: with too few overall the level is grouped by embedding
+            return usable(answer) if ok else []
 
         per_hood = await self.client.map(hoods, one)
         return [name for names in per_hood for name in names]
@@ -398,20 +420,12 @@ class ClioHierarchy:
             )
             prompt = ASSIGN_PROMPT.format(name=child.name, description=child.description or "(none)",
                                           candidates=_bullets(shuffled))
-            for attempt in range(2):
-                messages = [{"role": "user", "content": prompt}]
-                if attempt:
-                    messages.append({"role": "user", "content": "Your previous answer was not one of the categories. "
-                                     "Answer with one category name copied exactly from the list."})
-                try:
-                    answer, _ = await self.client.complete(messages, schema, self.stage)
-                except Exception as exc:  # noqa: BLE001 - falls back to the nearest candidate below
-                    self.client.record_failure(self.stage, f"assign:{child.id}", exc)
-                    self.failed_ids.append(f"assign:{child.id}")
-                    break
-                matched = match_candidate(getattr(answer, "choice", ""), shuffled)
-                if matched is not None:
-                    return order[matched]
+            answer, ok = await self._ask(
+                prompt, schema, f"assign:{child.id}",
+                lambda a: None if match_candidate(getattr(a, "choice", ""), shuffled) is not None else NOT_A_CATEGORY_FEEDBACK,
+            )
+            if ok:
+                return order[match_candidate(answer.choice, shuffled)]
             self.fallbacks += 1
             return int(np.argmax(cand_vectors @ vectors[index]))
 
@@ -421,6 +435,8 @@ class ClioHierarchy:
     async def _rename(self, groups: list[list[Cluster]], fallback_names: list[str], vectors: np.ndarray,
                       children: list[Cluster], assignment: list[int], used: list[int]) -> list[tuple[str, str]]:
         index_of = {id(c): i for i, c in enumerate(children)}
+        # a parent must not be named like any topic of the level below, in its group or elsewhere
+        child_names = [c.name for c in children]
 
         async def one(position: int) -> tuple[str, str]:
             group = groups[position]
@@ -429,26 +445,19 @@ class ClioHierarchy:
             outside = nearest_outside(centroid, vectors, members, self.outsiders)
             prompt = RENAME_PROMPT.format(members=_bullets([_topic_line(c) for c in group]),
                                           outsiders=_bullets([_topic_line(children[i]) for i in outside]))
-            # a parent must not be named like any topic of the level below, in its group or elsewhere
-            child_names = [c.name for c in children]
-            messages = [{"role": "user", "content": prompt}]
-            name, description = "", ""
-            for attempt in range(2):
-                try:
-                    answer, _ = await self.client.complete(messages, ClusterNaming, self.stage)
-                except Exception as exc:  # noqa: BLE001 - keep the candidate name
-                    self.client.record_failure(self.stage, f"rename:{fallback_names[position]}", exc)
-                    self.failed_ids.append(f"rename:{fallback_names[position]}")
-                    break
-                name, description = answer.name.strip(), answer.description.strip() or description
-                problem = parent_name_problem(name, child_names)
-                if problem is None:
-                    return (name, description)
-                if attempt == 0:
-                    messages = [*messages, {"role": "user", "content": f'The name "{name}" {problem}. Write a new '
-                                            "name (at most 10 words) for what all of these topics have in common."}]
-            # The model kept echoing a child (small models do): the candidate the children were
-            # assigned to is the next best name, unless it has the same problem.
+            def feedback(answer: ClusterNaming) -> str | None:
+                problem = parent_name_problem(answer.name, child_names)
+                return None if problem is None else (
+                    f'The name "{answer.name.strip()}" {problem}. Write a new name (at most 10 words) '
+                    "for what all of these topics have in common.")
+
+            answer, ok = await self._ask(prompt, ClusterNaming, f"rename:{fallback_names[position]}", feedback)
+            name = answer.name.strip() if answer else ""
+            description = answer.description.strip() if answer else ""
+            if ok:
+                return (name, description)
+            # The model kept echoing a child (small models do) or the call failed: the candidate
+            # the children were assigned to is the next best name, unless it has the same problem.
             fallback = fallback_names[position]
             if not name or parent_name_problem(fallback, child_names) is None:
                 name = fallback
