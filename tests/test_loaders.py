@@ -106,9 +106,8 @@ def test_read_kura_checkpoint_summaries_and_levels_from_parent_links():
     assert checkpoint.levels() == {0: 3, 1: 2, 2: 1, 3: 1}
 
 
-@needs_shared
 def test_read_full_kura_wandb_checkpoint():
-    checkpoint = read_kura_checkpoint(SHARED / "kura-checkpoints" / "wandb")
+    checkpoint = read_kura_checkpoint(DATA / "kura-wandb")
     assert checkpoint.levels() == {0: 56, 1: 29, 2: 15, 3: 7}
     assert len(checkpoint.summaries) == 560 and not checkpoint.report.skipped
     roots = [c for c in checkpoint.clusters if c.parent_id is None]

@@ -1,4 +1,4 @@
-"""Tests of the 2-D projection: seeded UMAP, sample-and-transform, tiny inputs, positions."""
+"""Tests of the 2-D projection: seeded UMAP and t-SNE, sample-and-transform, compiled-code cache, tiny inputs."""
 
 from __future__ import annotations
 
@@ -24,20 +24,48 @@ def separation(coords: np.ndarray, labels: np.ndarray) -> float:
     return float(min(gaps)) / spread
 
 
-def test_umap_is_seeded_and_keeps_groups_apart() -> None:
+@pytest.mark.parametrize("method", ["umap", "tsne", "auto"])
+def test_projection_is_seeded_and_keeps_groups_apart(method: str) -> None:
     points, labels = blobs()
-    first = project_embeddings(points, seed=3)
+    first = project_embeddings(points, seed=3, method=method)
     assert first.shape == (180, 2) and first.dtype == np.float32
-    np.testing.assert_array_equal(first, project_embeddings(points, seed=3))
+    np.testing.assert_array_equal(first, project_embeddings(points, seed=3, method=method))
     assert separation(first, labels) > 3
+
+
+def test_auto_uses_tsne_for_small_inputs_and_umap_above() -> None:
+    points, _ = blobs()
+    np.testing.assert_array_equal(project_embeddings(points, method="auto"), project_embeddings(points, method="tsne"))
+    assert not np.array_equal(project_embeddings(points, method="auto"), project_embeddings(points, method="umap"))
+
+
+def test_umap_compiled_code_is_kept_between_processes(tmp_path) -> None:
+    """A second process reuses UMAP's compiled code from kiku's cache folder, same map."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, sys; from kiku.project import project_embeddings; "
+        "rng = np.random.default_rng(0); x = rng.normal(size=(120, 16)).astype(np.float32); "
+        "np.save(sys.argv[1], project_embeddings(x, method='umap'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | {"KIKU_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.npy")], env=env, check=True)
+    cached = sorted((tmp_path / "cache" / "numba").rglob("*.nbi"))
+    assert any("optimize_layout" in path.name for path in cached)  # UMAP's layout loop, the costly compile
+    stamps = {path: path.stat().st_mtime_ns for path in cached}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "b.npy")], env=env, check=True)
+    assert {path: path.stat().st_mtime_ns for path in cached} == stamps  # reused, not compiled again
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
 
 
 def test_fit_on_sample_then_transform_rest() -> None:
     points, labels = blobs(n_per=80)
-    coords = project_embeddings(points, seed=1, sample_size=100)
+    coords = project_embeddings(points, seed=1, sample_size=100, method="umap")
     assert coords.shape == (240, 2)
     assert np.isfinite(coords).all()
-    np.testing.assert_array_equal(coords, project_embeddings(points, seed=1, sample_size=100))
+    np.testing.assert_array_equal(coords, project_embeddings(points, seed=1, sample_size=100, method="umap"))
     assert separation(coords, labels) > 2
 
 

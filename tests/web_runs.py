@@ -25,9 +25,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-SHARED_DATA = DATA.resolve()  # ../shared/data beside the checkout (as in CI)
-KURA_WANDB = SHARED_DATA / "kura-checkpoints" / "wandb"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+KURA_WANDB = TEST_DATA / "kura-wandb"  # Kura's complete W&B checkpoint (MIT, see NOTICE)
+WANDB_LABELS = TEST_DATA / "wandb-labels-dev.jsonl"
 
 HOSTILE_TEXTS = [
     "<script>window.__pwned = 'script'; alert('xss')</script>",
@@ -168,10 +168,7 @@ def write_wandb_run(out_dir: Path, llm: bool = True, hostile: bool = False, seed
     dims = {d["id"]: d for d in _jsonl(KURA_WANDB / "dimensionality.jsonl")}
     parents = {m["id"]: m["parent_id"] for m in meta}
     by_id = {m["id"]: m for m in meta}
-    labels = {}
-    labels_path = SHARED_DATA / "wandb-queries" / "labels-dev.jsonl"
-    if labels_path.exists():
-        labels = {r["query_id"]: r["label"] for r in _jsonl(labels_path)}
+    labels = {r["query_id"]: r["label"] for r in _jsonl(WANDB_LABELS)}
     base_of: dict[str, str] = {}
     for c in base:
         for chat in c["chat_ids"]:

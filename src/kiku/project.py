@@ -1,4 +1,4 @@
-"""Project embeddings to 2-D map coordinates with seeded UMAP (cosine).
+"""Project embeddings to 2-D map coordinates: seeded UMAP (cosine), t-SNE for small inputs.
 
 Shapes:
     project_embeddings(E (n, dim))                      -> (n, 2) float32
@@ -6,8 +6,11 @@ Shapes:
 
 Above ``sample_size`` points UMAP is fitted on a seeded random sample and the rest is
 transformed in batches, which keeps 100k conversations to minutes on 2 cores. Fewer than
-``MIN_UMAP_POINTS`` points are laid out with PCA (or at the origin) instead. With a
-``random_state`` UMAP runs single-threaded; that is the price of a reproducible map.
+``MIN_UMAP_POINTS`` points are laid out with PCA (or at the origin) instead, and up to
+``TSNE_MAX_POINTS`` with seeded t-SNE, which needs no compiling. With a
+``random_state`` UMAP runs single-threaded; that is the price of a reproducible map. UMAP's
+numba code is compiled once per machine and kept in kiku's cache folder
+(:func:`enable_compiled_code_cache`), so later runs skip the 20-25 s of compiling.
 
 Example:
     >>> import numpy as np
@@ -20,11 +23,78 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Literal
+from pathlib import Path
 
 import numpy as np
 
 MIN_UMAP_POINTS = 10
 TRANSFORM_BATCH = 20_000
+
+#: Modules whose numba functions UMAP runs; their machine code is kept on disk between runs.
+NUMBA_MODULES = (
+    "umap.umap_", "umap.layouts", "umap.distances", "umap.sparse", "umap.spectral", "umap.utils",
+    "pynndescent.pynndescent_", "pynndescent.distances", "pynndescent.sparse", "pynndescent.utils",
+    "pynndescent.rp_trees", "pynndescent.graph_utils", "pynndescent.sparse_nndescent",
+)
+
+
+def compiled_code_cache_dir() -> Path:
+    """Where UMAP's compiled code is kept: one folder per numba/umap/pynndescent version set.
+
+    Versions are in the name because numba checks only the calling function's own source file
+    when it reuses cached code, not the libraries it calls into.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from kiku.paths import cache_root
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:  # pragma: no cover - both come with umap-learn
+            return "none"
+
+    tag = "-".join(f"{name}{installed(name)}" for name in ("numba", "umap-learn", "pynndescent"))
+    return cache_root() / "numba" / tag
+
+
+def enable_compiled_code_cache(module_names: Sequence[str] = NUMBA_MODULES) -> int:
+    """Keep numba's machine code for UMAP and pynndescent on disk; returns how many functions.
+
+    Without this every new process compiles UMAP's functions again (about 20-25 s on 2 cores,
+    most of the time of a small run). numba's own ``NUMBA_CACHE_DIR`` is honoured when set;
+    otherwise the code goes to :func:`compiled_code_cache_dir`. Functions numba cannot cache
+    are left as they are. Calling it again is cheap and changes nothing.
+    """
+    import importlib
+    import os
+
+    import numba
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        target = compiled_code_cache_dir()
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return 0  # an unwritable cache folder costs time, never the run
+        numba.config.CACHE_DIR = str(target)
+    enabled = 0
+    for module_name in module_names:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, CPUDispatcher) and isinstance(value._cache, NullCache):
+                try:
+                    value.enable_caching()
+                except Exception:  # noqa: BLE001 - a function numba cannot cache still runs
+                    continue
+                enabled += 1
+    return enabled
 
 
 def _pca_2d(embeddings: np.ndarray) -> np.ndarray:
@@ -44,29 +114,63 @@ def _pca_2d(embeddings: np.ndarray) -> np.ndarray:
     return out
 
 
+def _tsne_2d(embeddings: np.ndarray, seed: int) -> np.ndarray:
+    """Seeded cosine t-SNE (scikit-learn, one thread: deterministic, and no spinning on 2 cores)."""
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    n = embeddings.shape[0]
+    model = TSNE(
+        n_components=2, perplexity=float(min(30.0, max(2.0, (n - 1) / 3))), init="pca", metric="cosine",
+        learning_rate="auto", random_state=seed,
+    )
+    with threadpool_limits(limits=1):
+        coords = model.fit_transform(embeddings)
+    # t-SNE's units are larger than UMAP's; bring the map to a comparable spread.
+    coords = coords - coords.mean(axis=0)
+    scale = float(np.abs(coords).max()) or 1.0
+    return np.asarray(coords * (10.0 / scale), dtype=np.float32)
+
+
+#: Up to this many points the map is laid out with t-SNE, which needs no compiling: for a
+#: small run in a new process UMAP's first compile (20-25 s on 2 cores) would dominate.
+TSNE_MAX_POINTS = 1_000
+
+ProjectionMethod = Literal["auto", "umap", "tsne"]
+
+
 def project_embeddings(
     embeddings: np.ndarray,
     seed: int = 0,
     sample_size: int = 20_000,
     n_neighbors: int = 15,
     min_dist: float = 0.1,
+    method: ProjectionMethod = "auto",
 ) -> np.ndarray:
     """2-D coordinates for each embedding: (n, dim) -> (n, 2) float32, same seed -> same map.
 
     Args:
         embeddings: (n, dim) vectors (unit norm or not; the metric is cosine).
-        seed: UMAP random_state (and the sample choice).
+        seed: UMAP / t-SNE random_state (and the sample choice).
         sample_size: fit UMAP on at most this many points; transform the rest.
         n_neighbors, min_dist: UMAP parameters (n_neighbors is capped at n - 1).
+        method: ``"auto"`` (PCA below ``MIN_UMAP_POINTS``, t-SNE up to ``TSNE_MAX_POINTS``,
+            UMAP above), or ``"umap"`` / ``"tsne"`` to force one (t-SNE has no sample-and-
+            transform, so it is for small inputs).
     """
     array = np.asarray(embeddings, dtype=np.float32)
     if array.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (n, dim), got shape {array.shape}")
+    if method not in ("auto", "umap", "tsne"):
+        raise ValueError(f"unknown projection method {method!r}; use 'auto', 'umap' or 'tsne'")
     n = array.shape[0]
     if n < MIN_UMAP_POINTS:
         return _pca_2d(array)
+    if method == "tsne" or (method == "auto" and n <= TSNE_MAX_POINTS):
+        return _tsne_2d(array, seed)
     import umap
 
+    enable_compiled_code_cache()
     model = umap.UMAP(
         n_components=2,
         n_neighbors=max(2, min(n_neighbors, n - 1)),

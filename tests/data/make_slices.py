@@ -45,6 +45,19 @@ def kura_checkpoint_slice(root_name: str = "Enhance machine learning performance
                     dst.write(line)
 
 
+def kura_wandb_checkpoint() -> None:
+    """Kura's complete W&B run (560 queries, 56 base clusters, 4 levels) and the 77 W&B hand labels,
+    verbatim: the explorer's tests build their runs from these (no ../shared needed)."""
+    import shutil
+
+    source = SHARED / "kura-checkpoints" / "wandb"
+    target = HERE / "kura-wandb"
+    target.mkdir(exist_ok=True)
+    for name in ("conversations.jsonl", "summaries.jsonl", "clusters.jsonl", "meta_clusters.jsonl", "dimensionality.jsonl"):
+        shutil.copyfile(source / name, target / name)
+    shutil.copyfile(SHARED / "wandb-queries" / "labels-dev.jsonl", HERE / "wandb-labels-dev.jsonl")
+
+
 def sharegpt_truncated(first_line: int = 2119, cut_at_line: int = 2320) -> None:
     """Whole records from lines 2119-2319 of the package's ShareGPT file after its opening '[',
     cut in the middle of line 2320 (inside a record), as the full file is cut.
@@ -110,6 +123,7 @@ def example_wandb_queries(excerpt_chars: int = 300) -> None:
 if __name__ == "__main__":
     example_wandb_queries()
     kura_checkpoint_slice()
+    kura_wandb_checkpoint()
     sharegpt_truncated()
     wandb_queries()
     banking77()

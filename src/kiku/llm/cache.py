@@ -61,9 +61,9 @@ class CachedResponse(BaseModel):
 
 def default_cache_path() -> Path:
     """``$KIKU_CACHE_DIR/llm-cache.sqlite`` or ``~/.cache/kiku/llm-cache.sqlite``."""
-    root = os.environ.get("KIKU_CACHE_DIR")
-    base = Path(root) if root else Path.home() / ".cache" / "kiku"
-    return base / "llm-cache.sqlite"
+    from kiku.paths import cache_root
+
+    return cache_root() / "llm-cache.sqlite"
 
 
 class ResponseCache:

@@ -76,9 +76,9 @@ class ModelIntegrityError(KikuError):
 
 def cache_dir() -> Path:
     """The folder kiku keeps assembled models in: ``$KIKU_CACHE_DIR/models`` or ``~/.cache/kiku/models``."""
-    root = os.environ.get("KIKU_CACHE_DIR")
-    base = Path(root) if root else Path.home() / ".cache" / "kiku"
-    return base / "models"
+    from kiku.paths import cache_root
+
+    return cache_root() / "models"
 
 
 def file_sha256(path: Path, chunk: int = 8 << 20) -> str:
