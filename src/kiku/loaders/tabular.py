@@ -42,16 +42,26 @@ def _drafts_from_rows(
 def read_csv(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
     """CSV (or TSV for ``.tsv``) with a header row; each row is one conversation.
 
-    Line numbers in reasons are the physical line where the row starts (quoted fields may span
-    lines). A row with more or fewer fields than the header is skipped.
+    The delimiter of a ``.csv`` is judged from the header row (``,`` ``;`` tab or ``|``, see
+    :func:`header_delimiter`); a ``.tsv`` is tab-separated. Line numbers in reasons are the
+    physical line where the row starts (quoted fields may span lines). A row with more or fewer
+    fields than the header is skipped.
     """
     lines = iter_lines(path, report)
+    leading: list[str] = []  # blank lines up to and including the header, read ahead to judge the delimiter
+    for _, text in lines:
+        leading.append(text)
+        if text.strip():
+            break
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else header_delimiter(leading[-1] if leading else "")
+    if delimiter != ",":
+        report.warn(f"{report.source}: columns are separated by {DELIMITER_NAMES[delimiter]} (judged from the header row)", kind="delimiter")
 
     def text_lines() -> Iterator[str]:
-        for number, text in lines:
+        for text in itertools.chain(leading, (text for _, text in lines)):
             yield text + "\n"
 
-    reader = csv.reader(text_lines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    reader = csv.reader(text_lines(), delimiter=delimiter)
     header: list[str] | None = None
     while True:
         consumed_before = reader.line_num
@@ -81,6 +91,22 @@ def read_csv(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> I
         yield draft
     if header is None:
         raise InputError(report.source, "no header row found", "the first line of a CSV file must name the columns")
+
+
+DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tabs", "|": "'|'"}
+
+
+def header_delimiter(header: str) -> str:
+    """The delimiter that splits a CSV header row into the most columns (``,`` on a tie).
+
+    Column names rarely hold a delimiter, so the header tells ``;``-separated files (as
+    spreadsheets write them where ``,`` is the decimal mark) from ``,``-separated ones.
+
+    >>> header_delimiter("id;text;category"), header_delimiter("id,text"), header_delimiter("text")
+    (';', ',', ',')
+    """
+    counts = {d: len(next(csv.reader([header], delimiter=d))) for d in DELIMITER_NAMES}
+    return max(DELIMITER_NAMES, key=lambda d: counts[d])  # max keeps the first of equals: ','
 
 
 def _parquet_rows(path: Path, report: LoadReport) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
