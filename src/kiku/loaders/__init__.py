@@ -51,7 +51,7 @@ from kiku.loaders.kura import KuraCheckpoint, compute_levels, read_kura_checkpoi
 from kiku.loaders.mapping import ColumnMapping
 from kiku.loaders.report import LoadReport
 from kiku.loaders.tabular import read_csv, read_hf, read_parquet
-from kiku.records import Conversation
+from kiku.records import IMPORTED_FACETS, Conversation, ImportedFacets
 
 __all__ = [
     "FORMATS",
@@ -191,6 +191,7 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
             report.skip(draft.line, f"empty conversation: {what}; nothing to analyse", draft.id, source=source)
             continue
         _repair(draft)
+        _check_imported(draft)
         conversation_id = draft.id
         if conversation_id is None:
             made = f"{_stem(source)}-{draft.line}"
@@ -293,3 +294,17 @@ def _repair(draft: Draft) -> None:
         draft.notes.append(f"{surrogates} lone surrogate(s) (a \\ud800-\\udfff escape without its pair) replaced with U+FFFD")
     if infinite:
         draft.notes.append(f"{infinite} infinite number(s) in metadata stored as null (not valid JSON)")
+
+
+def _check_imported(draft: Draft) -> None:
+    """Drop ``metadata["imported_facets"]`` that are not :class:`~kiku.records.ImportedFacets`, with a note (the record is kept)."""
+    raw = draft.metadata.get(IMPORTED_FACETS)
+    if raw is None:
+        return
+    try:
+        ImportedFacets.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        draft.metadata.pop(IMPORTED_FACETS)
+        draft.notes.append(f"metadata.{IMPORTED_FACETS} left out: field '{where}': {error['msg']}; facets were computed from the text")
