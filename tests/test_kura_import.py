@@ -129,3 +129,16 @@ def test_kiku_run_on_a_kura_checkpoint_embeds_and_names_kura_summaries(tmp_path)
     names = [c["name"] for c in pq.read_table(out / "clusters.parquet").to_pylist()]
     assert not any(word in name for name in names for word in ("User Query", "Retrieved", "WANDB_RUN_ID", "UNIQUE_ID"))
 
+
+
+def test_a_facet_missing_on_the_first_row_of_a_batch_is_kept_for_the_others():
+    import pyarrow as pa
+
+    from kiku.pipeline import _summary_rows
+    from kiku.records import Summary
+
+    outside = Summary(conversation_id="a", request="not in Kura's tree", turns=1, messages=1)
+    inside = Summary(conversation_id="b", request="in it", turns=1, messages=1, facets={"kura_cluster": "Sweeps", "kura_languages": ["english"]})
+    table = pa.Table.from_pylist(_summary_rows([outside, inside]))
+    assert table.column("facet_kura_cluster").to_pylist() == [None, "Sweeps"]
+    assert table.column("facet_kura_languages").to_pylist() == [None, '["english"]']

@@ -28,9 +28,12 @@ its ``conversations.json``, or its only data file. A gzipped file (``chats.jsonl
 ``export.json.gz``, ``queries.csv.gz``) is decompressed to a temporary file and read the same way.
 
 Central checks for every format: a conversation with no non-empty message is skipped; a
-repeated id is skipped (the first is kept, the reason names the line of the first); an empty,
-unreadable or unusable file raises :class:`~kiku.errors.InputError` with one line saying what
-to do.
+repeated id is skipped (the first is kept, the reason names the line of the first); a made-up
+id (``<file stem>-<line>`` for a record without one) never takes an id the file gives (see
+:func:`free_id`); lone surrogates become U+FFFD and infinite numbers null, with a note; invalid
+``metadata["imported_facets"]`` is left out with a note; an empty, unreadable or unusable file
+raises :class:`~kiku.errors.InputError` with one line saying what to do. docs/bad-input.md
+lists every case.
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@ The ``level`` written in ``dimensionality.jsonl`` is wrong (only 0 or 1), so kik
 levels from the parent links: a cluster with no children is level 0 (base) and a parent is one
 level above its highest child, matching kiku's convention (level 0 = base).
 
+``kiku run`` on a checkpoint folder (``--format kura-checkpoint``) keeps Kura's work: each
+conversation carries Kura's summary, scores and cluster names as
+:class:`~kiku.records.ImportedFacets` (see :func:`kura_facets`), which the describe stage turns
+into the run's facets; the summary is then what is embedded and named.
+
 Example:
     >>> ckpt = read_kura_checkpoint("../shared/data/kura-checkpoints/wandb")  # doctest: +SKIP
     >>> ckpt.levels()                                                          # doctest: +SKIP
