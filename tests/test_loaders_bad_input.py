@@ -412,3 +412,18 @@ def test_made_up_ids_never_take_an_id_the_file_gives(tmp_path):
     assert conversations[1].metadata["given_id"] == "chats-1" and not report.skipped
     assert report.warnings[0].startswith(f"{path}:2: id 'chats-1' had already been made up for the record on line 1, which had no id; "
                                          "this record was loaded as 'chats-1~2'")
+
+
+def test_a_data_folder_reads_gzipped_files_and_names_the_files_it_did_not_read(tmp_path):
+    import gzip
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_lines(folder / "part-0.jsonl", REAL[:3])
+    (folder / "part-1.jsonl.gz").write_bytes(gzip.compress(("\n".join([REAL[3], REAL[4][:80], REAL[5]]) + "\n").encode("utf-8")))
+    (folder / "README.md").write_text("# the data\n")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    conversations, report = load(folder)
+    assert report.format == "hf" and [c.id for c in conversations] == [REAL_IDS[i] for i in (0, 1, 2, 3, 5)]
+    assert [(s.source, s.line, s.reason.split(":")[0]) for s in report.skipped] == [(str(folder / "part-1.jsonl.gz"), 2, "malformed JSON")]
+    assert report.warnings == [f"{folder}: 1 files that are not data files were not read (README.md)"]

@@ -15,7 +15,7 @@ from kiku.loaders._stream import first_line_is_json, iter_json_stream, iter_json
 from kiku.loaders.json_formats import JSONL_SUFFIXES
 from kiku.loaders.kura import is_kura_checkpoint
 from kiku.loaders.report import LoadReport
-from kiku.loaders.tabular import TABLE_SUFFIXES, is_saved_dataset
+from kiku.loaders.tabular import is_data_file, is_saved_dataset
 
 FORMAT_NAMES = ("jsonl", "kura", "kura-checkpoint", "claude", "chatgpt", "sharegpt", "queries", "csv", "parquet", "hf")
 
@@ -45,7 +45,7 @@ def detect_format(path: str | os.PathLike[str], source: str | None = None) -> st
     if file.is_dir():
         if is_kura_checkpoint(file):
             return "kura-checkpoint"
-        if is_saved_dataset(file) or any(p.suffix.lower() in TABLE_SUFFIXES for p in file.rglob("*") if p.is_file()):
+        if is_saved_dataset(file) or any(is_data_file(p) for p in file.rglob("*") if p.is_file()):
             return "hf"
         raise _unknown(source, "a folder that is neither a Kura checkpoint nor a dataset")
     suffix = file.suffix.lower()

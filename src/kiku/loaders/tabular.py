@@ -219,13 +219,41 @@ def _data_file_reader(file: Path):  # noqa: ANN202 - a reader
     return read_jsonl
 
 
+def is_data_file(path: Path) -> bool:
+    """A file a data folder is read from: Parquet, CSV/TSV, JSON (Lines), also gzipped; not hidden.
+
+    >>> is_data_file(Path("train.jsonl.gz")), is_data_file(Path("README.md")), is_data_file(Path(".x.csv"))
+    (True, False, False)
+    """
+    name = Path(path.stem) if path.suffix.lower() == ".gz" else path
+    return name.suffix.lower() in TABLE_SUFFIXES and not path.name.startswith(".")
+
+
 def _read_data_folder(folder: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
-    """Every data file in a folder (Parquet, CSV, JSON Lines), in name order, as one input."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and not p.name.startswith("."))
+    """Every data file in a folder (Parquet, CSV, JSON Lines, also gzipped), in name order, as one input.
+
+    Other files are not read; a warning names them (up to five) and counts them.
+    """
+    from kiku.loaders.archive import extracted_member
+
+    present = sorted(p for p in folder.rglob("*") if p.is_file())
+    files = [p for p in present if is_data_file(p)]
     if not files:
         raise InputError(report.source, "the folder holds no data files (.parquet, .csv, .jsonl)", "pass a file, or a folder saved with datasets' save_to_disk")
+    others = [os.fspath(p.relative_to(folder)) for p in present if not is_data_file(p) and not p.name.startswith(".")]
+    if others:
+        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        report.warn(f"{report.source}: {len(others)} files that are not data files were not read ({listed})")
     for file in files:
         view = report.for_source(os.fspath(file))
-        for draft in _data_file_reader(file)(file, mapping, view):
-            draft.source = os.fspath(file)
-            yield draft
+        if file.suffix.lower() == ".gz":
+            with extracted_member(file, view.source) as (plain, _):
+                yield from _read_folder_file(plain, mapping, view)
+        else:
+            yield from _read_folder_file(file, mapping, view)
+
+
+def _read_folder_file(file: Path, mapping: ColumnMapping | None, view: LoadReport) -> Iterator[Draft]:
+    for draft in _data_file_reader(file)(file, mapping, view):
+        draft.source = view.source
+        yield draft
