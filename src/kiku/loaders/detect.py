@@ -60,9 +60,13 @@ def detect_format(path: str | os.PathLike[str], source: str | None = None) -> st
             return detect_format(member, member_source)
     problems = LoadReport(source=source)
     first = first_record(file, source, problems)
+    if first is None and problems.skipped:
+        raise InputError(
+            source, f"no record could be read at the start of the file (first problem: {problems.skipped[0].one_line()})",
+            "fix the file, or pass --format to read on past the bad records",
+        )
     if first is None:
-        found = f"; first problem: {problems.skipped[0].one_line()}" if problems.skipped else ""
-        raise _unknown(source, f"no JSON record found at the start of the file{found}")
+        raise _unknown(source, "no JSON record found at the start of the file")
     return format_of_record(first, source)
 
 
