@@ -268,3 +268,162 @@ def test_randomly_damaged_records_never_escape_as_tracebacks(tmp_path, seed):
             except Exception as exc:  # noqa: BLE001 - the point of the test
                 escaped.append(f"{name} as {format_name}: {type(exc).__name__}: {exc}")
     assert escaped == []
+
+
+# --- issue 10: deep nesting, lone surrogates, NaN/Infinity, other delimiters, gzip, made-up ids ---
+
+DEEP = "[" * 10_000 + "]" * 10_000
+
+
+def test_json_nested_10000_deep_is_skipped_with_its_line_and_the_rest_loads(tmp_path):
+    deep_line = with_field(REAL[1], metadata={"x": "@"}).replace('"@"', DEEP)
+    conversations, report = load(write_lines(tmp_path / "chats.jsonl", [REAL[0], deep_line, REAL[2]]))
+    assert [c.id for c in conversations] == [REAL_IDS[0], REAL_IDS[2]]
+    assert [(s.line, s.reason.split(":")[0]) for s in report.skipped] == [(2, "too deeply nested")]
+
+    records = [json.loads(REAL[0]), json.loads(REAL[2])]
+    text = "[\n  " + json.dumps(records[0]) + ",\n  " + DEEP + ",\n  " + json.dumps(records[1]) + "\n]\n"
+    conversations, report = load(write_lines(tmp_path / "array.json", [text]))
+    assert [c.id for c in conversations] == [REAL_IDS[0], REAL_IDS[2]]
+    assert [(s.line, s.reason) for s in report.skipped] == [
+        (3, "too deeply nested: the record's JSON nests lists/objects past what can be read; flatten it to load it; resumed at line 4")
+    ]
+
+    alone = write_lines(tmp_path / "alone.json", [DEEP])
+    with pytest.raises(InputError, match=r"alone.json: no record could be read at the start of the file \(first problem: .*alone.json:1: too deeply nested"):
+        load(alone)
+    with pytest.raises(InputError, match=r"no usable conversations \(1 records skipped; first: .*alone.json:1: too deeply nested"):
+        load(alone, "jsonl")
+
+
+def test_json_that_parses_but_is_too_deep_to_convert_is_skipped(tmp_path):
+    deep = "[" * 700 + "]" * 700  # within the parser's limit, past what the converters can walk
+    conversations, report = load(write_lines(tmp_path / "chats.jsonl", [with_field(REAL[0], metadata={"x": "@"}).replace('"@"', deep), REAL[1]]))
+    assert [c.id for c in conversations] == [REAL_IDS[1]]
+    assert [(s.line, s.record_id, s.reason.split(":")[0]) for s in report.skipped] == [(1, REAL_IDS[0], "too deeply nested")]
+
+
+def test_lone_surrogate_is_replaced_and_reported(tmp_path):
+    row = json.loads(REAL[1])
+    row["messages"][0]["content"] = "Compose \ud800 an email"
+    row["metadata"] = {"note": "\udc80", "\ud83d": 1, "pair": "\ud83d\ude00"}  # a valid pair is kept as it is
+    path = write_lines(tmp_path / "chats.jsonl", [REAL[0], json.dumps(row), REAL[2]])
+    assert "\\ud800" in path.read_text()  # written as the escape, as in the wild
+    conversations, report = load(path)
+    assert [c.id for c in conversations] == REAL_IDS[:3] and not report.skipped
+    kept = conversations[1]
+    assert kept.messages[0].content == "Compose \ufffd an email"
+    assert kept.metadata["note"] == "\ufffd" and kept.metadata["\ufffd"] == 1 and kept.metadata["pair"] == "\U0001f600"
+    assert report.warnings == [
+        f"{path}:2: 3 lone surrogate(s) (a \\ud800-\\udfff escape without its pair) replaced with U+FFFD; the record was kept"
+    ]
+    assert kept.metadata["load_notes"] == ["3 lone surrogate(s) (a \\ud800-\\udfff escape without its pair) replaced with U+FFFD"]
+    json.dumps(kept.model_dump(mode="json"), ensure_ascii=False).encode("utf-8")  # storable
+
+
+def test_nan_and_infinity_in_json_are_stored_as_null_with_a_warning(tmp_path):
+    line = with_field(REAL[1], metadata={"score": "@1", "weight": "@2", "low": "@3"})
+    line = line.replace('"@1"', "NaN").replace('"@2"', "Infinity").replace('"@3"', "-Infinity")
+    path = write_lines(tmp_path / "chats.jsonl", [REAL[0], line])
+    conversations, report = load(path)
+    assert conversations[1].metadata == {"score": None, "weight": None, "low": None}
+    assert json.loads(json.dumps(conversations[1].metadata, allow_nan=False)) == conversations[1].metadata
+    assert report.warnings == [f"{path}:2: 3 NaN/Infinity value(s) (not valid JSON) were stored as null; the record was kept"]
+
+    array = tmp_path / "queries.json"
+    array.write_text('[{"query_id": "q1", "query": "How do I log a table?", "weight": Infinity},\n {"query_id": "q2", "query": "Sweeps?", "weight": 1}]')
+    conversations, report = load(array)
+    assert [c.metadata["weight"] for c in conversations] == [None, 1]
+    assert report.warnings == [f"{array}:1: 1 NaN/Infinity value(s) (not valid JSON) were stored as null; the record was kept"]
+
+
+def test_infinity_in_a_parquet_column_is_stored_as_null_with_a_warning(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "q.parquet"
+    pq.write_table(pa.table({"text": ["How do I log a table?", "Sweeps?"], "score": [float("inf"), 0.5], "gap": [float("nan"), 1.0]}), path)
+    conversations, report = load(path)
+    assert [c.metadata for c in conversations] == [
+        {"score": None, "gap": None, "load_notes": ["1 infinite number(s) in metadata stored as null (not valid JSON)"]},
+        {"score": 0.5, "gap": 1.0},
+    ]  # NaN in a table is a missing cell: null without a warning
+    assert report.warnings[0] == f"{path}:1: 1 infinite number(s) in metadata stored as null (not valid JSON); the record was kept"
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|", ","])
+def test_csv_delimiter_is_judged_from_the_header(tmp_path, delimiter):
+    rows = [["id", "text", "amount"], ["1", "How do I locate my card?", "3,50"], ["2", "Why, oh why; was I charged?", "1,00"]]
+    path = tmp_path / "q.csv"
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        csv.writer(out, delimiter=delimiter).writerows(rows)
+    conversations, report = load(path)
+    assert [(c.id, c.messages[0].content, c.metadata["amount"]) for c in conversations] == [
+        ("1", "How do I locate my card?", "3,50"), ("2", "Why, oh why; was I charged?", "1,00")]
+    assert not report.skipped
+    named = {";": "';'", "\t": "tabs", "|": "'|'"}
+    assert report.warnings == ([f"{path}: columns are separated by {named[delimiter]} (judged from the header row)"] if delimiter in named else [])
+
+
+def test_gzipped_jsonl_and_json_are_read_transparently(tmp_path):
+    import gzip
+
+    jsonl = tmp_path / "chats.jsonl.gz"
+    with gzip.open(jsonl, "wt", encoding="utf-8") as out:
+        out.write("\n".join([REAL[0], REAL[1][:100], REAL[2]]) + "\n")
+    conversations, report = load(jsonl)
+    assert report.format == "kura" and [c.id for c in conversations] == [REAL_IDS[0], REAL_IDS[2]]
+    assert [(s.source, s.line, s.reason.split(":")[0]) for s in report.skipped] == [(str(jsonl), 2, "malformed JSON")]
+
+    export = tmp_path / "sharegpt.json.gz"
+    export.write_bytes(gzip.compress((DATA / "sharegpt-truncated.json").read_bytes()))
+    conversations, report = load(export)
+    assert report.format == "sharegpt" and len(conversations) == 7
+    assert [s.reason.split(":")[0] for s in report.skipped] == ["empty conversation", "incomplete record"]  # as for the plain file
+
+    no_ids = tmp_path / "queries.jsonl.gz"
+    no_ids.write_bytes(gzip.compress(b'{"query": "How do I log a table?"}\n'))
+    assert [c.id for c in load(no_ids)[0]] == ["queries-1"]
+
+    damaged = tmp_path / "broken.jsonl.gz"
+    damaged.write_bytes(jsonl.read_bytes()[:40])
+    with pytest.raises(InputError, match=r"broken.jsonl.gz: not a readable gzip file \(.*\); check the download, or decompress it"):
+        load(damaged)
+
+
+def test_made_up_ids_never_take_an_id_the_file_gives(tmp_path):
+    def row(text, rid=None):
+        return json.dumps({"messages": [{"role": "user", "content": text}], **({"id": rid} if rid is not None else {})})
+
+    # a given id equal to the one kiku would make later: the made-up one moves aside
+    path = write_lines(tmp_path / "chats.jsonl", [row("given", "chats-2"), row("no id"), row("given again", "chats-2")])
+    conversations, report = load(path)
+    assert [(c.id, c.messages[0].content) for c in conversations] == [("chats-2", "given"), ("chats-2~2", "no id")]
+    assert [(s.line, s.reason.split(":")[0]) for s in report.skipped] == [(3, "duplicate id 'chats-2'")]  # given twice: as before
+    assert report.warnings == [f"{path}: 1 records had no id; ids were made from the file name and line, e.g. 'chats-1'; "
+                               "1 of them were given a '~N' suffix because the file already used the id"]
+
+    # a given id equal to one kiku made earlier: nothing is skipped, the given id is kept in metadata
+    path = write_lines(tmp_path / "chats.jsonl", [row("no id"), row("given", "chats-1"), row("also no id")])
+    conversations, report = load(path)
+    assert [(c.id, c.messages[0].content) for c in conversations] == [("chats-1", "no id"), ("chats-1~2", "given"), ("chats-3", "also no id")]
+    assert conversations[1].metadata["given_id"] == "chats-1" and not report.skipped
+    assert report.warnings[0].startswith(f"{path}:2: id 'chats-1' had already been made up for the record on line 1, which had no id; "
+                                         "this record was loaded as 'chats-1~2'")
+
+
+def test_a_data_folder_reads_gzipped_files_and_names_the_files_it_did_not_read(tmp_path):
+    import gzip
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_lines(folder / "part-0.jsonl", REAL[:3])
+    (folder / "part-1.jsonl.gz").write_bytes(gzip.compress(("\n".join([REAL[3], REAL[4][:80], REAL[5]]) + "\n").encode("utf-8")))
+    (folder / "README.md").write_text("# the data\n")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    conversations, report = load(folder)
+    assert report.format == "hf" and [c.id for c in conversations] == [REAL_IDS[i] for i in (0, 1, 2, 3, 5)]
+    assert [(s.source, s.line, s.reason.split(":")[0]) for s in report.skipped] == [(str(folder / "part-1.jsonl.gz"), 2, "malformed JSON")]
+    assert report.warnings == [f"{folder}: 1 files that are not data files were not read (README.md)"]

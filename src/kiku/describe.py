@@ -29,11 +29,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from kiku.errors import KikuError
-from kiku.records import Conversation, Summary
+from kiku.records import IMPORTED_FACETS, Conversation, ImportedFacets, Summary
 
 FacetFunction = Callable[[Conversation], Any] | Callable[[Conversation], Awaitable[Any]]
 
 RESERVED_FACET_NAMES = frozenset(Summary.model_fields) | {"conversation_id"}
+#: The fields of :class:`~kiku.records.ImportedFacets` that are also fields of :class:`~kiku.records.Summary`.
+IMPORTED_STANDARD_FIELDS = tuple(k for k in ImportedFacets.model_fields if k in Summary.model_fields and k != "facets")
 _FACET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -199,10 +201,10 @@ def human_language(text: str, min_words: int = 3) -> str | None:
 
 
 def describe_conversation(conversation: Conversation) -> Summary:
-    """Offline facets of one conversation (no model calls)."""
+    """Offline facets of one conversation (no model calls), plus the facets imported with it (see :func:`with_imported`)."""
     user_texts = [m.content for m in conversation.messages if m.role == "user"]
     assistant_texts = [m.content for m in conversation.messages if m.role == "assistant"]
-    return Summary(
+    return with_imported(conversation, Summary(
         conversation_id=conversation.id,
         request=conversation.first_user_message.strip(),
         turns=len(user_texts),
@@ -211,7 +213,30 @@ def describe_conversation(conversation: Conversation) -> Summary:
         programming_languages=programming_languages(user_texts + assistant_texts, mention_texts=user_texts),
         user_chars=sum(len(t) for t in user_texts),
         assistant_chars=sum(len(t) for t in assistant_texts),
-    )
+    ))
+
+
+def with_imported(conversation: Conversation, summary: Summary) -> Summary:
+    """``summary`` with the facets the conversation was loaded with (``metadata["imported_facets"]``).
+
+    The imported ``summary``, ``task``, ``concern``, ``frustration`` and ``assistant_errors``
+    replace the offline values (which are empty); imported ``facets`` are added to
+    ``summary.facets``. The request, turns, languages and lengths stay as computed from the text.
+
+    >>> from kiku.records import Conversation, Message
+    >>> c = Conversation(id="k1", messages=[Message(role="user", content="User Query: sweeps")],
+    ...                  metadata={"imported_facets": {"origin": "kura", "summary": "Asks about sweeps", "facets": {"kura_cluster": "Sweeps"}}})
+    >>> s = describe_conversation(c)
+    >>> (s.request, s.summary, s.facets)
+    ('User Query: sweeps', 'Asks about sweeps', {'kura_cluster': 'Sweeps'})
+    """
+    raw = conversation.metadata.get(IMPORTED_FACETS)
+    if not raw:
+        return summary
+    imported = ImportedFacets.model_validate(raw)  # checked when loaded
+    update: dict[str, Any] = {k: v for k in IMPORTED_STANDARD_FIELDS if (v := getattr(imported, k)) is not None}
+    update["facets"] = {**summary.facets, **imported.facets}
+    return summary.model_copy(update=update)
 
 
 def _json_safe(value: Any) -> Any:
@@ -281,7 +306,7 @@ class OfflineDescriber:
         self.registry = registry if registry is not None else default_registry
 
     def fingerprint(self) -> str:
-        return f"offline-v1:{self.registry.fingerprint()}"
+        return f"offline-v2:{self.registry.fingerprint()}"  # v2: keeps imported facets
 
     def describe(self, conversations: Sequence[Conversation]) -> list[Summary]:
         summaries = [describe_conversation(c) for c in conversations]

@@ -207,16 +207,27 @@ def stage_load(
     store.manifest["input"]["format"] = report.format
     store.manifest["skipped"] = [s.model_dump() for s in report.skipped]
     store.manifest["warnings"] = list(report.warnings)
+    if report.imported:
+        store.manifest["input"]["imported"] = dict(report.imported)
+    for note in report.notes:
+        progress.message(note)
     for warning in report.warnings:
         progress.message(f"warning: {warning}")
     return count
 
 
 def _summary_rows(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
+    """One row per summary; every row has every facet of the batch (``None`` where a summary lacks it).
+
+    ``pa.Table.from_pylist`` takes its columns from the first row, so a facet missing there (an
+    imported Kura cluster, a failed LLM call) would otherwise be dropped for the whole batch.
+    """
+    names = list(dict.fromkeys(name for s in summaries for name in s.facets))
     rows = []
     for s in summaries:
         row = s.model_dump(exclude={"facets"})
-        for name, value in s.facets.items():
+        for name in names:
+            value = s.facets.get(name)
             row[f"facet_{name}"] = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
         rows.append(row)
     return rows

@@ -123,6 +123,33 @@ class Summary(BaseModel):
     facets: dict[str, Any] = Field(default_factory=dict)
 
 
+#: The ``Conversation.metadata`` key that carries :class:`ImportedFacets` from the loader to the describe stage.
+IMPORTED_FACETS = "imported_facets"
+
+
+class ImportedFacets(BaseModel):
+    """Facets computed before kiku read the conversation (a Kura checkpoint's LLM summaries).
+
+    A loader puts them in ``Conversation.metadata["imported_facets"]`` (any JSON Lines input may
+    carry them too); the describe stage puts the standard fields onto the conversation's
+    :class:`Summary` and ``facets`` into ``Summary.facets``, so an imported ``summary`` is what
+    gets embedded and named, as an LLM summary would be. ``origin`` says where they came from.
+
+    >>> ImportedFacets(origin="kura", summary="Asks how to resume a run", concern=1).model_dump(exclude_defaults=True)
+    {'origin': 'kura', 'summary': 'Asks how to resume a run', 'concern': 1}
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    origin: str
+    summary: str | None = None
+    task: str | None = None
+    concern: int | None = None
+    frustration: int | None = None
+    assistant_errors: list[str] | None = None
+    facets: dict[str, Any] = Field(default_factory=dict)
+
+
 class Cluster(BaseModel):
     """A topic at some level of the hierarchy.
 

@@ -24,33 +24,37 @@ Formats (``--format``; detected from the name and first record when omitted):
 ===================  ===========================================================================
 
 A ``.zip`` holding the file (as ChatGPT and Claude.ai exports arrive) is read in place of it:
-its ``conversations.json``, or its only data file.
+its ``conversations.json``, or its only data file. A gzipped file (``chats.jsonl.gz``,
+``export.json.gz``, ``queries.csv.gz``) is decompressed to a temporary file and read the same way.
 
 Central checks for every format: a conversation with no non-empty message is skipped; a
-repeated id is skipped (the first is kept, the reason names the line of the first); an empty,
-unreadable or unusable file raises :class:`~kiku.errors.InputError` with one line saying what
-to do.
+repeated id is skipped (the first is kept, the reason names the line of the first); a made-up
+id (``<file stem>-<line>`` for a record without one) never takes an id the file gives (see
+:func:`free_id`); lone surrogates become U+FFFD and infinite numbers null, with a note; invalid
+``metadata["imported_facets"]`` is left out with a note; an empty, unreadable or unusable file
+raises :class:`~kiku.errors.InputError` with one line saying what to do. docs/bad-input.md
+lists every case.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from kiku.errors import InputError
-from kiku.loaders._convert import Draft
-from kiku.loaders.archive import extracted_member
+from kiku.loaders._convert import Draft, repair_json, replace_surrogates
+from kiku.loaders.archive import extracted_member, is_archive
 from kiku.loaders.detect import FORMAT_NAMES, detect_format
 from kiku.loaders.json_formats import read_chatgpt, read_claude, read_jsonl, read_queries, read_sharegpt
 from kiku.loaders.kura import KuraCheckpoint, compute_levels, read_kura_checkpoint, read_kura_checkpoint_conversations
 from kiku.loaders.mapping import ColumnMapping
 from kiku.loaders.report import LoadReport
 from kiku.loaders.tabular import read_csv, read_hf, read_parquet
-from kiku.records import Conversation
+from kiku.records import IMPORTED_FACETS, Conversation, ImportedFacets
 
 __all__ = [
     "FORMATS",
@@ -125,7 +129,7 @@ def load_conversations(
     if not file.exists() and name != "hf":
         raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
     columns = ColumnMapping.coerce(mapping)
-    if file.is_file() and file.suffix.lower() == ".zip":
+    if is_archive(file):
         archive = extracted_member(file, source)
         member, member_source = archive.__enter__()
         try:
@@ -179,8 +183,8 @@ def _check_not_empty(file: Path, source: str) -> None:
 
 
 def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Conversation]:
-    first_seen: dict[str, tuple[str, int | None]] = {}
-    made_ids = 0
+    first_seen: dict[str, tuple[str, int | None, bool]] = {}  # id -> (source, line, made up by kiku)
+    made_ids = moved_ids = 0
     dropped_parts: dict[str, int] = {}
     with_dropped = 0
     for draft in reader(file, mapping, report):
@@ -189,20 +193,31 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
             what = "no messages" if not draft.messages else "no message with text"
             report.skip(draft.line, f"empty conversation: {what}; nothing to analyse", draft.id, source=source)
             continue
+        _repair(draft)
+        _check_imported(draft)
         conversation_id = draft.id
         if conversation_id is None:
-            conversation_id = f"{Path(source).stem}-{draft.line}"
+            made = f"{_stem(source)}-{draft.line}"
+            conversation_id = free_id(made, first_seen)
             made_ids += 1
-        if conversation_id in first_seen:
-            first_source, first_line = first_seen[conversation_id]
+            moved_ids += conversation_id != made
+        elif conversation_id in first_seen:
+            first_source, first_line, first_made = first_seen[conversation_id]
             where = f"line {first_line}" + (f" of {first_source}" if first_source != source else "")
-            report.skip(
-                draft.line,
-                f"duplicate id {conversation_id!r}: first seen on {where}; the first was kept, give each conversation its own id",
-                conversation_id,
-                source=source,
+            if not first_made:
+                report.skip(
+                    draft.line,
+                    f"duplicate id {conversation_id!r}: first seen on {where}; the first was kept, give each conversation its own id",
+                    conversation_id,
+                    source=source,
+                )
+                continue
+            given, conversation_id = conversation_id, free_id(conversation_id, first_seen)
+            draft.notes.append(
+                f"id {given!r} had already been made up for the record on {where}, which had no id; this record was loaded as "
+                f"{conversation_id!r} (metadata['given_id'] keeps {given!r}); give every record an id to avoid this"
             )
-            continue
+            draft.metadata["given_id"] = given
         metadata = draft.metadata
         if draft.dropped_parts:
             metadata = {**metadata, "non_text_parts": draft.dropped_parts}
@@ -221,12 +236,16 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
             with_dropped += 1
             for kind, count in draft.dropped_parts.items():
                 dropped_parts[kind] = dropped_parts.get(kind, 0) + count
-        first_seen[conversation_id] = (source, draft.line)
+        first_seen[conversation_id] = (source, draft.line, draft.id is None)
         report.loaded += 1
         report.set_current(source, draft.line)
         yield conversation
     if made_ids:
-        report.warn(f"{report.source}: {made_ids} records had no id; ids were made from the file name and line, e.g. '{Path(report.source).stem}-1'")
+        moved = f"; {moved_ids} of them were given a '~N' suffix because the file already used the id" if moved_ids else ""
+        report.warn(
+            f"{report.source}: {made_ids} records had no id; ids were made from the file name and line, e.g. "
+            f"'{_stem(report.source)}-1'{moved}"
+        )
     if dropped_parts:
         listed = ", ".join(f"{kind}: {count}" for kind, count in sorted(dropped_parts.items()))
         report.warn(
@@ -241,3 +260,54 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
             f"no usable conversations ({report.skipped_count} records skipped{example})",
             f"check that the file is {report.format}, or pass another --format",
         )
+
+
+def _stem(source: str) -> str:
+    """The file name without its suffix (and without ``.gz``): the start of made-up ids, ``chats.jsonl.gz`` -> ``chats``."""
+    name = Path(source)
+    return (Path(name.stem) if name.suffix.lower() == ".gz" else name).stem
+
+
+def free_id(wanted: str, taken: Mapping[str, Any]) -> str:
+    """``wanted``, or ``wanted~2``, ``wanted~3``... the first that is not in ``taken``.
+
+    >>> free_id("chats-3", {"chats-3": 1, "chats-3~2": 1})
+    'chats-3~3'
+    """
+    candidate, number = wanted, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{wanted}~{number}"
+    return candidate
+
+
+def _repair(draft: Draft) -> None:
+    """Make a draft storable: lone surrogates become U+FFFD, infinite numbers null; each repair becomes a note."""
+    surrogates = 0
+    if draft.id is not None:
+        draft.id, surrogates = replace_surrogates(draft.id)
+    for index, message in enumerate(draft.messages):
+        content, replaced = replace_surrogates(message.content)
+        if replaced:
+            draft.messages[index] = message.model_copy(update={"content": content})
+            surrogates += replaced
+    draft.metadata, in_metadata, infinite = repair_json(draft.metadata)
+    surrogates += in_metadata
+    if surrogates:
+        draft.notes.append(f"{surrogates} lone surrogate(s) (a \\ud800-\\udfff escape without its pair) replaced with U+FFFD")
+    if infinite:
+        draft.notes.append(f"{infinite} infinite number(s) in metadata stored as null (not valid JSON)")
+
+
+def _check_imported(draft: Draft) -> None:
+    """Drop ``metadata["imported_facets"]`` that are not :class:`~kiku.records.ImportedFacets`, with a note (the record is kept)."""
+    raw = draft.metadata.get(IMPORTED_FACETS)
+    if raw is None:
+        return
+    try:
+        ImportedFacets.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        draft.metadata.pop(IMPORTED_FACETS)
+        draft.notes.append(f"metadata.{IMPORTED_FACETS} left out: field '{where}': {error['msg']}; facets were computed from the text")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -157,6 +158,8 @@ def parse_messages(raw: Any, field_name: str = "messages", notes: list[str] | No
             raw = json.loads(raw)
         except json.JSONDecodeError:
             raise RecordError(f"wrong type: field '{field_name}' is a string that is not a JSON list of messages; fix the record") from None
+        except RecursionError:
+            raise RecordError(f"too deeply nested: field '{field_name}' nests lists/objects past what can be read; flatten it") from None
     if hasattr(raw, "tolist"):  # numpy arrays from parquet / pandas
         raw = raw.tolist()
     if not isinstance(raw, list):
@@ -225,3 +228,59 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> tuple[str, int]:
+    """Replace lone surrogates (a JSON ``"\\ud800"`` without its pair) with U+FFFD; return the text and how many.
+
+    Such a string cannot be written as UTF-8, so it would stop the run when stored.
+
+    >>> replace_surrogates("caf\\ud800 ok")
+    ('caf\ufffd ok', 1)
+    """
+    if text.isascii():
+        return text, 0
+    return _SURROGATE.subn("\ufffd", text)
+
+
+def repair_json(value: Any) -> tuple[Any, int, int]:
+    """Make a JSON-like value writable: lone surrogates in strings (and keys) become U+FFFD, infinite numbers null.
+
+    Containers are repaired in place, without recursion (however deep they are). Returns the
+    value, the number of surrogates replaced, and the number of non-finite numbers nulled.
+
+    >>> repair_json({"w": float("inf"), "note": ["x\\udc80"]})
+    ({'w': None, 'note': ['x\ufffd']}, 1, 1)
+    """
+    counts = [0, 0]
+
+    def fixed(item: Any) -> Any:
+        if isinstance(item, str):
+            text, replaced = replace_surrogates(item)
+            counts[0] += replaced
+            return text
+        if isinstance(item, float) and not math.isfinite(item):
+            counts[1] += 1
+            return None
+        return item
+
+    root = fixed(value)
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                item = node[key]
+                new_key = fixed(key)
+                if new_key != key:
+                    del node[key]
+                node[new_key] = fixed(item)
+                stack.append(node[new_key])
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                node[index] = fixed(item)
+            stack.extend(node)
+    return root, counts[0], counts[1]

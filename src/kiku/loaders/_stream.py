@@ -29,7 +29,6 @@ from kiku.errors import InputError
 from kiku.loaders.report import LoadReport
 
 CHUNK_BYTES = 1 << 20
-_DECODER = json.JSONDecoder()
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _BOM = "\ufeff"
 
@@ -83,6 +82,38 @@ def _warn_bad_bytes(report: LoadReport, line: int, count: int) -> None:
     )
 
 
+#: The reason given for a record nested too deeply for the JSON parser (about 1,000 levels).
+TOO_DEEP = "too deeply nested: the record's JSON nests lists/objects past what can be read; flatten it to load it"
+
+
+class JSONConstants:
+    """A JSON decoder that reads ``NaN``/``Infinity``/``-Infinity`` (not valid JSON) as null and counts them.
+
+    Python's parser accepts these JavaScript constants; kept as floats they would be written out
+    again as invalid JSON. Each reader makes one and calls :meth:`warn` after each record.
+
+    >>> constants = JSONConstants()
+    >>> constants.decoder.decode('{"score": NaN, "w": -Infinity}'), constants.count
+    ({'score': None, 'w': None}, 2)
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.decoder = json.JSONDecoder(parse_constant=self._null)
+
+    def _null(self, name: str) -> None:
+        self.count += 1
+
+    def warn(self, report: LoadReport, line: int) -> None:
+        """Report (and reset) the constants of the record that starts on ``line``."""
+        if self.count:
+            report.warn(
+                f"{report.source}:{line}: {self.count} NaN/Infinity value(s) (not valid JSON) were stored as null; the record was kept",
+                kind="NaN/Infinity stored as null",
+            )
+            self.count = 0
+
+
 def iter_lines(path: Path, report: LoadReport) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for every line (newline stripped), decoding UTF-8 per line.
 
@@ -102,16 +133,23 @@ def iter_lines(path: Path, report: LoadReport) -> Iterator[tuple[int, str]]:
 def iter_jsonl(path: Path, report: LoadReport) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, value)`` per non-blank line of a JSON Lines file.
 
-    A line that is not valid JSON is skipped with a reason naming the line and the column.
+    A line that is not valid JSON, or nested too deeply to parse, is skipped with a reason naming
+    the line (and the column). ``NaN``/``Infinity`` are read as null with a warning.
     """
+    constants = JSONConstants()
     for number, text in iter_lines(path, report):
         if not text.strip():
             continue
+        constants.count = 0
         try:
-            value = json.loads(text)
+            value = constants.decoder.decode(text)
         except json.JSONDecodeError as exc:
             report.skip(number, f"malformed JSON: {exc.msg} (column {exc.colno}); fix or delete this line")
             continue
+        except RecursionError:
+            report.skip(number, TOO_DEEP)
+            continue
+        constants.warn(report, number)
         yield number, value
 
 
@@ -205,8 +243,10 @@ def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BY
     The file is read in ``chunk_bytes`` pieces. A file cut off inside an element yields every
     whole element before the cut, then records one skipped record and one warning giving the
     line where the incomplete element starts and the byte where the file ends. A malformed
-    element is skipped (with its line) and reading resumes at the next element.
+    element, or one nested too deeply to parse, is skipped (with its line) and reading resumes
+    at the next element. ``NaN``/``Infinity`` are read as null with a warning.
     """
+    constants = JSONConstants()
     with open_binary(path, report.source) as handle:
         feed = _Feed(handle, report, chunk_bytes)
         if not feed.skip_whitespace():
@@ -246,8 +286,13 @@ def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BY
             line = feed.line
             resynced = False
             while True:
+                constants.count = 0  # a retry after reading more must not count twice
                 try:
-                    value, end = _DECODER.raw_decode(feed.text, feed.pos)
+                    value, end = constants.decoder.raw_decode(feed.text, feed.pos)
+                except RecursionError:
+                    _resync(feed, report, separator, "", line=line, in_array=in_array, reason=TOO_DEEP)
+                    resynced = True
+                    break
                 except json.JSONDecodeError as exc:
                     if _looks_incomplete(exc, feed.text):
                         if feed.fill():
@@ -272,6 +317,7 @@ def iter_json_stream(path: Path, report: LoadReport, chunk_bytes: int = CHUNK_BY
                             continue
                     feed.advance(end)
                     count += 1
+                    constants.warn(report, line)
                     yield line, value
                     break
             expect_value = resynced or not in_array
@@ -281,8 +327,13 @@ def _line_of(feed: _Feed, pos: int) -> int:
     return feed.line + feed.text.count("\n", feed.pos, pos)
 
 
-def _resync(feed: _Feed, report: LoadReport, separator: str | None, problem: str, line: int | None = None, in_array: bool = True) -> None:
+def _resync(
+    feed: _Feed, report: LoadReport, separator: str | None, problem: str, line: int | None = None, in_array: bool = True,
+    reason: str | None = None,
+) -> None:
     """Skip a malformed element: move to the start of the next element.
+
+    ``reason`` replaces the default "malformed JSON: <problem>" wording of the skipped record.
 
     In a pretty-printed array the next element follows ',' and the same indentation as the
     first element; in a minified array it follows '},'; in a sequence of values it is a '{'
@@ -307,7 +358,10 @@ def _resync(feed: _Feed, report: LoadReport, separator: str | None, problem: str
             feed.advance(len(feed.text))
             resumed = "; nothing after it could be read"
             break
-    report.skip(line, f"malformed JSON: {problem}; this record was skipped{resumed}; fix the file to load it")
+    if reason is not None:
+        report.skip(line, f"{reason}{resumed}")
+    else:
+        report.skip(line, f"malformed JSON: {problem}; this record was skipped{resumed}; fix the file to load it")
 
 
 def first_json_value_kind(path: Path, source: str) -> str:
@@ -316,6 +370,22 @@ def first_json_value_kind(path: Path, source: str) -> str:
         head = handle.read(4096)
     text = head.decode("utf-8", errors="replace").lstrip(_BOM + " \t\r\n")
     return text[:1]
+
+
+def first_line_is_json(path: Path, limit: int = 8 << 20) -> bool:
+    """True when the first line (up to ``limit`` bytes) is one whole JSON value: JSON Lines, not a pretty-printed value.
+
+    A line nested too deeply to parse counts as JSON (its record is then skipped as too deep).
+    """
+    with open(path, "rb") as handle:
+        line = handle.readline(limit).decode("utf-8", errors="replace").strip().lstrip(_BOM)
+    try:
+        json.loads(line)
+    except RecursionError:
+        return True
+    except ValueError:
+        return False
+    return True
 
 
 def file_size(path: Path) -> int:

@@ -5,18 +5,17 @@ Only the first record is parsed (at most a few MiB are read), so detection is ch
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
 from kiku.errors import InputError
-from kiku.loaders._stream import iter_json_stream, iter_jsonl
+from kiku.loaders._stream import first_line_is_json, iter_json_stream, iter_jsonl
 from kiku.loaders.json_formats import JSONL_SUFFIXES
 from kiku.loaders.kura import is_kura_checkpoint
 from kiku.loaders.report import LoadReport
-from kiku.loaders.tabular import TABLE_SUFFIXES, is_saved_dataset
+from kiku.loaders.tabular import is_data_file, is_saved_dataset
 
 FORMAT_NAMES = ("jsonl", "kura", "kura-checkpoint", "claude", "chatgpt", "sharegpt", "queries", "csv", "parquet", "hf")
 
@@ -34,7 +33,7 @@ def detect_format(path: str | os.PathLike[str], source: str | None = None) -> st
     record: ``mapping`` -> chatgpt, ``chat_messages`` -> claude, ``conversations`` with ``from``
     -> sharegpt, ``query`` -> queries, ``chat_id`` -> kura, ``messages`` (or other usual fields) -> jsonl.
     A ``.zip`` (as ChatGPT and Claude.ai exports arrive) is judged by its ``conversations.json``
-    (or its only data file). ``source`` names the input in errors (default: ``path``).
+    (or its only data file), a ``.gz`` by the file inside (``chats.jsonl.gz`` as ``chats.jsonl``). ``source`` names the input in errors (default: ``path``).
 
     >>> detect_format("tests/data/sharegpt-truncated.json")  # doctest: +SKIP
     'sharegpt'
@@ -46,7 +45,7 @@ def detect_format(path: str | os.PathLike[str], source: str | None = None) -> st
     if file.is_dir():
         if is_kura_checkpoint(file):
             return "kura-checkpoint"
-        if is_saved_dataset(file) or any(p.suffix.lower() in TABLE_SUFFIXES for p in file.rglob("*") if p.is_file()):
+        if is_saved_dataset(file) or any(is_data_file(p) for p in file.rglob("*") if p.is_file()):
             return "hf"
         raise _unknown(source, "a folder that is neither a Kura checkpoint nor a dataset")
     suffix = file.suffix.lower()
@@ -54,21 +53,30 @@ def detect_format(path: str | os.PathLike[str], source: str | None = None) -> st
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    if suffix == ".zip":
+    if suffix in (".zip", ".gz"):
         from kiku.loaders.archive import extracted_member
 
         with extracted_member(file, source) as (member, member_source):
             return detect_format(member, member_source)
-    first = first_record(file, source)
+    problems = LoadReport(source=source)
+    first = first_record(file, source, problems)
+    if first is None and problems.skipped:
+        raise InputError(
+            source, f"no record could be read at the start of the file (first problem: {problems.skipped[0].one_line()})",
+            "fix the file, or pass --format to read on past the bad records",
+        )
     if first is None:
         raise _unknown(source, "no JSON record found at the start of the file")
     return format_of_record(first, source)
 
 
-def first_record(file: Path, source: str | None = None) -> Any:
-    """The first JSON record of a JSON Lines file or JSON array (None if none parses)."""
+def first_record(file: Path, source: str | None = None, problems: LoadReport | None = None) -> Any:
+    """The first JSON record of a JSON Lines file or JSON array (None if none parses).
+
+    Lines that could not be read on the way are recorded in ``problems`` (when given).
+    """
     source = source or os.fspath(file)
-    quiet = LoadReport(source=source)
+    quiet = problems if problems is not None else LoadReport(source=source)
     try:
         with open(file, "rb") as handle:
             head = handle.read(64).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
@@ -79,7 +87,7 @@ def first_record(file: Path, source: str | None = None) -> Any:
     elif head.startswith("["):
         records = iter_json_stream(file, quiet)
     elif head.startswith("{"):
-        records = iter_jsonl(file, quiet) if _first_line_parses(file) else iter_json_stream(file, quiet)
+        records = iter_jsonl(file, quiet) if first_line_is_json(file) else iter_json_stream(file, quiet)
     else:
         return None
     try:
@@ -101,16 +109,6 @@ def _first_objects(records: Iterator[tuple[int, Any]], limit: int = 1000) -> Ite
                 return
     finally:
         records.close()
-
-
-def _first_line_parses(file: Path) -> bool:
-    with open(file, "rb") as handle:
-        line = handle.readline(8 << 20).decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-    try:
-        json.loads(line)
-    except ValueError:
-        return False
-    return True
 
 
 def format_of_record(record: Any, source: str) -> str:

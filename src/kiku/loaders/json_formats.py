@@ -21,7 +21,7 @@ from kiku.loaders._convert import (
     record_id,
     type_name,
 )
-from kiku.loaders._stream import first_json_value_kind, iter_json_stream, iter_jsonl
+from kiku.loaders._stream import TOO_DEEP, first_json_value_kind, first_line_is_json, iter_json_stream, iter_jsonl
 from kiku.loaders.mapping import ColumnMapping, RowResolver, row_to_draft
 from kiku.loaders.report import LoadReport
 from kiku.records import Message, normalise_role
@@ -35,22 +35,10 @@ def iter_json_records(path: Path, report: LoadReport) -> Iterator[tuple[int, Any
         yield from iter_jsonl(path, report)
     elif first_json_value_kind(path, report.source) == "[":
         yield from iter_json_stream(path, report)
-    elif _first_line_is_json(path):
+    elif first_line_is_json(path):
         yield from iter_jsonl(path, report)
     else:
         yield from iter_json_stream(path, report)
-
-
-def _first_line_is_json(path: Path) -> bool:
-    import json
-
-    with open(path, "rb") as handle:
-        first = handle.readline().decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-    try:
-        json.loads(first)
-    except ValueError:
-        return False
-    return True
 
 
 def _convert_all(
@@ -64,6 +52,9 @@ def _convert_all(
             draft = convert(raw, line)
         except RecordError as exc:
             report.skip(line, exc.reason, exc.record_id or _guess_id(raw))
+            continue
+        except RecursionError:  # parsed, but too deep to convert (e.g. metadata nested 600 levels)
+            report.skip(line, TOO_DEEP, _guess_id(raw))
             continue
         except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:  # a layout no rule above foresaw
             report.skip(

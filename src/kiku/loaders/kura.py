@@ -7,6 +7,11 @@ The ``level`` written in ``dimensionality.jsonl`` is wrong (only 0 or 1), so kik
 levels from the parent links: a cluster with no children is level 0 (base) and a parent is one
 level above its highest child, matching kiku's convention (level 0 = base).
 
+``kiku run`` on a checkpoint folder (``--format kura-checkpoint``) keeps Kura's work: each
+conversation carries Kura's summary, scores and cluster names as
+:class:`~kiku.records.ImportedFacets` (see :func:`kura_facets`), which the describe stage turns
+into the run's facets; the summary is then what is embedded and named.
+
 Example:
     >>> ckpt = read_kura_checkpoint("../shared/data/kura-checkpoints/wandb")  # doctest: +SKIP
     >>> ckpt.levels()                                                          # doctest: +SKIP
@@ -27,7 +32,7 @@ from kiku.loaders._convert import Draft
 from kiku.loaders._stream import iter_jsonl
 from kiku.loaders.mapping import ColumnMapping
 from kiku.loaders.report import LoadReport
-from kiku.records import Cluster, Summary
+from kiku.records import IMPORTED_FACETS, Cluster, ImportedFacets, Summary
 
 CHECKPOINT_FILES = ("conversations.jsonl", "summaries.jsonl")
 
@@ -77,15 +82,102 @@ def is_kura_checkpoint(folder: Path) -> bool:
 
 
 def read_kura_checkpoint_conversations(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
-    """Reader for ``--format kura-checkpoint``: the folder's ``conversations.jsonl``."""
+    """Reader for ``--format kura-checkpoint``: the folder's conversations, with Kura's summaries and tree as facets.
+
+    Each conversation carries ``metadata["imported_facets"]`` (:class:`~kiku.records.ImportedFacets`)
+    built by :func:`kura_facets`, so the describe stage keeps Kura's summary (then embedded and
+    named), task, concern, frustration and assistant errors, and adds the facets ``kura_request``,
+    ``kura_languages``, ``kura_cluster`` and ``kura_top_cluster`` (queryable in ``kiku sql``). What
+    was imported is counted in ``report.imported``; conversations without a summary, and summaries
+    without a conversation, are warned.
+    """
     from kiku.loaders.json_formats import read_jsonl
 
     file = path / "conversations.jsonl"
     if not file.is_file():
         raise InputError(report.source, "no conversations.jsonl in this folder", "pass a Kura checkpoint folder (with conversations.jsonl and summaries.jsonl)")
+    imported, clusters = kura_facets(path, report)
+    used: set[str] = set()
+    without = 0
     for draft in read_jsonl(file, mapping, report.for_source(os.fspath(file))):
         draft.source = os.fspath(file)
+        facets = imported.get(draft.id) if draft.id is not None else None
+        if facets is not None:
+            draft.metadata[IMPORTED_FACETS] = facets.model_dump(exclude_defaults=True)
+            used.add(draft.id)  # type: ignore[arg-type]
+        if facets is None or facets.summary is None:
+            without += 1
         yield draft
+    base = sum(1 for c in clusters if c.level == 0)
+    summarised = sum(1 for chat_id in used if imported[chat_id].summary is not None)
+    report.imported.update({"kura_summaries": summarised, "kura_clusters": len(clusters), "kura_base_clusters": base})
+    report.notes.append(
+        f"{report.source}: imported from Kura {summarised} summaries (as summary, task, concern, frustration, assistant_errors, "
+        f"kura_request, kura_languages) and its tree of {len(clusters)} clusters, {base} of them base clusters "
+        "(as facets kura_cluster, kura_top_cluster)"
+    )
+    if without:
+        report.warn(f"{report.source}: {without} conversations have no summary in summaries.jsonl; their facets were computed from the text")
+    unused = sum(1 for chat_id, f in imported.items() if chat_id not in used and f.summary is not None)
+    if unused:
+        report.warn(f"{report.source}: {unused} summaries in summaries.jsonl name a chat_id that is not in conversations.jsonl; they were not used")
+
+
+def kura_facets(folder: Path, report: LoadReport) -> tuple[dict[str, ImportedFacets], list[Cluster]]:
+    """Kura's summaries and cluster tree per chat id, as :class:`~kiku.records.ImportedFacets`; and the clusters.
+
+    From ``summaries.jsonl``: Kura's ``summary``, ``task``, ``concerning_score`` (concern),
+    ``user_frustration`` (frustration) and ``assistant_errors``, with ``request`` as the facet
+    ``kura_request`` (the verbatim opening request stays kiku's ``request``, as with an LLM) and
+    ``languages``/``topic``/``metadata`` as ``kura_languages``/``kura_topic``/``kura_metadata``.
+    From the cluster files: ``kura_cluster`` (the base cluster's name) and ``kura_top_cluster``
+    (the name of its top-level ancestor). A chat id that is only in the tree gets those two.
+
+    >>> imported, clusters = kura_facets(Path("tests/data/kura-checkpoint"), LoadReport())  # doctest: +SKIP
+    >>> sorted(next(iter(imported.values())).facets)                                          # doctest: +SKIP
+    ['kura_cluster', 'kura_languages', 'kura_metadata', 'kura_request', 'kura_top_cluster']
+    """
+    imported: dict[str, ImportedFacets] = {}
+    if (folder / "summaries.jsonl").is_file():
+        first_lines: dict[str, int] = {}
+        view = report.for_source(os.fspath(folder / "summaries.jsonl"))
+        for line, summary in _summaries(folder, report, {}):
+            if summary.conversation_id in first_lines:
+                view.skip(line, f"duplicate chat_id: a summary for it was first seen on line {first_lines[summary.conversation_id]}; the first was kept",
+                          summary.conversation_id)
+                continue
+            first_lines[summary.conversation_id] = line
+            facets = {"kura_request": summary.request or None, **summary.facets}
+            imported[summary.conversation_id] = ImportedFacets(
+                origin="kura", summary=summary.summary, task=summary.task, concern=summary.concern,
+                frustration=summary.frustration, assistant_errors=summary.assistant_errors, facets=facets,
+            )
+    clusters = _clusters(folder, report)
+    for chat_id, (base, top) in cluster_names(clusters).items():
+        facets = imported.setdefault(chat_id, ImportedFacets(origin="kura")).facets
+        facets["kura_cluster"], facets["kura_top_cluster"] = base, top
+    return imported, clusters
+
+
+def cluster_names(clusters: list[Cluster]) -> dict[str, tuple[str, str]]:
+    """Member id -> (its base cluster's name, the name of that cluster's top-level ancestor).
+
+    >>> tree = [Cluster(id="t", level=1, name="Training"), Cluster(id="b", level=0, parent_id="t", name="Sweeps", member_ids=["c1"])]
+    >>> cluster_names(tree)
+    {'c1': ('Sweeps', 'Training')}
+    """
+    by_id = {c.id: c for c in clusters}
+    names: dict[str, tuple[str, str]] = {}
+    for cluster in clusters:
+        if cluster.level != 0:
+            continue
+        top, seen = cluster, {cluster.id}
+        while top.parent_id in by_id and top.parent_id not in seen:
+            top = by_id[top.parent_id]
+            seen.add(top.id)
+        for member in cluster.member_ids:
+            names.setdefault(member, (cluster.name, top.name))
+    return names
 
 
 def read_kura_checkpoint(folder: str | os.PathLike[str]) -> KuraCheckpoint:
@@ -106,7 +198,7 @@ def read_kura_checkpoint(folder: str | os.PathLike[str]) -> KuraCheckpoint:
         raise InputError(source, "not a Kura checkpoint: no summaries.jsonl or meta_clusters.jsonl", "pass the folder Kura wrote its checkpoints to")
     report = LoadReport(source=source, format="kura-checkpoint")
     turns = _conversation_sizes(path, report)
-    summaries = list(_summaries(path, report, turns)) if (path / "summaries.jsonl").is_file() else []
+    summaries = [summary for _, summary in _summaries(path, report, turns)] if (path / "summaries.jsonl").is_file() else []
     clusters = _clusters(path, report)
     report.loaded = len(summaries)
     report.finish()
@@ -138,7 +230,8 @@ def _conversation_sizes(folder: Path, report: LoadReport) -> dict[str, tuple[int
     return sizes
 
 
-def _summaries(folder: Path, report: LoadReport, sizes: dict[str, tuple[int, int, int, int]]) -> Iterator[Summary]:
+def _summaries(folder: Path, report: LoadReport, sizes: dict[str, tuple[int, int, int, int]]) -> Iterator[tuple[int, Summary]]:
+    """``(line, Summary)`` per usable line of ``summaries.jsonl``; bad lines are skipped into ``report``."""
     file = folder / "summaries.jsonl"
     view = report.for_source(os.fspath(file))
     for line, row in _rows(file, report):
@@ -155,7 +248,7 @@ def _summaries(folder: Path, report: LoadReport, sizes: dict[str, tuple[int, int
             if row.get(key) is not None:
                 facets[f"kura_{key}"] = row[key]
         try:
-            yield Summary(
+            summary = Summary(
                 conversation_id=chat_id,
                 request=str(row.get("request") or ""),
                 turns=turns,
@@ -172,7 +265,10 @@ def _summaries(folder: Path, report: LoadReport, sizes: dict[str, tuple[int, int
                 facets=facets,
             )
         except ValueError as exc:
-            view.skip(line, f"wrong type: {str(exc).splitlines()[1:2] or exc}; fix the line", chat_id)
+            field = (str(exc).splitlines()[1:2] or [str(exc)])[0].strip()
+            view.skip(line, f"wrong type: field '{field}' of the summary; fix the line", chat_id)
+            continue
+        yield line, summary
 
 
 def _clusters(folder: Path, report: LoadReport) -> list[Cluster]:

@@ -29,7 +29,8 @@ class LoadReport(BaseModel):
     line (or row) it started on and a one-line reason that says what to do. ``warnings`` lists
     repairs that kept a record (invalid UTF-8 replaced, a file cut off mid-record, an invalid
     timestamp dropped...); warnings of one kind are listed up to ``WARNINGS_PER_KIND`` times and
-    then summarised by :meth:`finish`.
+    then summarised by :meth:`finish`. ``imported`` counts what came with the conversations
+    (a Kura checkpoint's ``kura_summaries``, ``kura_clusters``...) and ``notes`` says it in words.
     """
 
     source: str = ""
@@ -37,6 +38,8 @@ class LoadReport(BaseModel):
     loaded: int = 0
     skipped: list[SkippedRecord] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    imported: dict[str, int] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
 
     _warning_counts: dict[str, int] = PrivateAttr(default_factory=dict)
     _finished: bool = PrivateAttr(default=False)
@@ -118,4 +121,5 @@ class LoadReport(BaseModel):
             "loaded": self.loaded,
             "skipped": [r.model_dump() for r in self.skipped],
             "warnings": list(self.warnings),
+            "imported": dict(self.imported),
         }

@@ -42,16 +42,26 @@ def _drafts_from_rows(
 def read_csv(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
     """CSV (or TSV for ``.tsv``) with a header row; each row is one conversation.
 
-    Line numbers in reasons are the physical line where the row starts (quoted fields may span
-    lines). A row with more or fewer fields than the header is skipped.
+    The delimiter of a ``.csv`` is judged from the header row (``,`` ``;`` tab or ``|``, see
+    :func:`header_delimiter`); a ``.tsv`` is tab-separated. Line numbers in reasons are the
+    physical line where the row starts (quoted fields may span lines). A row with more or fewer
+    fields than the header is skipped.
     """
     lines = iter_lines(path, report)
+    leading: list[str] = []  # blank lines up to and including the header, read ahead to judge the delimiter
+    for _, text in lines:
+        leading.append(text)
+        if text.strip():
+            break
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else header_delimiter(leading[-1] if leading else "")
+    if delimiter != ",":
+        report.warn(f"{report.source}: columns are separated by {DELIMITER_NAMES[delimiter]} (judged from the header row)", kind="delimiter")
 
     def text_lines() -> Iterator[str]:
-        for number, text in lines:
+        for text in itertools.chain(leading, (text for _, text in lines)):
             yield text + "\n"
 
-    reader = csv.reader(text_lines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    reader = csv.reader(text_lines(), delimiter=delimiter)
     header: list[str] | None = None
     while True:
         consumed_before = reader.line_num
@@ -81,6 +91,22 @@ def read_csv(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> I
         yield draft
     if header is None:
         raise InputError(report.source, "no header row found", "the first line of a CSV file must name the columns")
+
+
+DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tabs", "|": "'|'"}
+
+
+def header_delimiter(header: str) -> str:
+    """The delimiter that splits a CSV header row into the most columns (``,`` on a tie).
+
+    Column names rarely hold a delimiter, so the header tells ``;``-separated files (as
+    spreadsheets write them where ``,`` is the decimal mark) from ``,``-separated ones.
+
+    >>> header_delimiter("id;text;category"), header_delimiter("id,text"), header_delimiter("text")
+    (';', ',', ',')
+    """
+    counts = {d: len(next(csv.reader([header], delimiter=d))) for d in DELIMITER_NAMES}
+    return max(DELIMITER_NAMES, key=lambda d: counts[d])  # max keeps the first of equals: ','
 
 
 def _parquet_rows(path: Path, report: LoadReport) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
@@ -193,13 +219,41 @@ def _data_file_reader(file: Path):  # noqa: ANN202 - a reader
     return read_jsonl
 
 
+def is_data_file(path: Path) -> bool:
+    """A file a data folder is read from: Parquet, CSV/TSV, JSON (Lines), also gzipped; not hidden.
+
+    >>> is_data_file(Path("train.jsonl.gz")), is_data_file(Path("README.md")), is_data_file(Path(".x.csv"))
+    (True, False, False)
+    """
+    name = Path(path.stem) if path.suffix.lower() == ".gz" else path
+    return name.suffix.lower() in TABLE_SUFFIXES and not path.name.startswith(".")
+
+
 def _read_data_folder(folder: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
-    """Every data file in a folder (Parquet, CSV, JSON Lines), in name order, as one input."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and not p.name.startswith("."))
+    """Every data file in a folder (Parquet, CSV, JSON Lines, also gzipped), in name order, as one input.
+
+    Other files are not read; a warning names them (up to five) and counts them.
+    """
+    from kiku.loaders.archive import extracted_member
+
+    present = sorted(p for p in folder.rglob("*") if p.is_file())
+    files = [p for p in present if is_data_file(p)]
     if not files:
         raise InputError(report.source, "the folder holds no data files (.parquet, .csv, .jsonl)", "pass a file, or a folder saved with datasets' save_to_disk")
+    others = [os.fspath(p.relative_to(folder)) for p in present if not is_data_file(p) and not p.name.startswith(".")]
+    if others:
+        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        report.warn(f"{report.source}: {len(others)} files that are not data files were not read ({listed})")
     for file in files:
         view = report.for_source(os.fspath(file))
-        for draft in _data_file_reader(file)(file, mapping, view):
-            draft.source = os.fspath(file)
-            yield draft
+        if file.suffix.lower() == ".gz":
+            with extracted_member(file, view.source) as (plain, _):
+                yield from _read_folder_file(plain, mapping, view)
+        else:
+            yield from _read_folder_file(file, mapping, view)
+
+
+def _read_folder_file(file: Path, mapping: ColumnMapping | None, view: LoadReport) -> Iterator[Draft]:
+    for draft in _data_file_reader(file)(file, mapping, view):
+        draft.source = view.source
+        yield draft
