@@ -299,7 +299,8 @@ class RunStore:
         """Mark ``stage`` and every stage after it unfinished, and save the manifest.
 
         A record whose files are whole keeps its details (the embedding stage reuses its
-        vectors as a cache) but loses its fingerprint; a record with damaged files is dropped.
+        vectors as a cache) but loses its fingerprint; a record with damaged files keeps nothing
+        else (no cache is read from a damaged file).
         Readers then refuse the run until a ``kiku run`` finishes it, so the folder never
         passes off results computed from other input or settings as current.
         """
@@ -309,20 +310,25 @@ class RunStore:
             if record is None:
                 continue
             if self.damaged_tables(later):
-                del self.manifest["stages"][later]
+                self.manifest["stages"][later] = {"fingerprint": None}
             else:
                 record["fingerprint"] = None
         self.save_manifest()
 
     def check_readable(self, tables: tuple[str, ...] | None = None) -> None:
-        """Raise a one-line KikuError unless every stage table (or those named) is finished and whole."""
-        names = tables or tuple(t for stage_tables in STAGE_TABLES.values() for t in stage_tables)
+        """Raise a one-line KikuError unless every stage table present (or each one named) is
+        finished and whole.
+
+        A table whose stage the manifest does not mention (a folder written by other tools) only
+        needs a readable Parquet footer.
+        """
+        names = tables or tuple(t for t in TABLE_STAGE if self.has_table(t))
         for name in names:
             path = self.table_path(name)
             record = self.manifest["stages"].get(TABLE_STAGE.get(name, ""))
             if not path.is_file():
                 raise KikuError(f"{self.path}: no {path.name}; run `{rerun_command(self.path, self.manifest)}` to produce it")
-            if record is None or record.get("fingerprint") is None:
+            if record is not None and record.get("fingerprint") is None:
                 holder = RunLock.holder(self.path)
                 if holder is not None:
                     raise KikuError(f"{self.path} is being written by another kiku run (pid {holder}); wait for it to finish")
