@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def kiku(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "kiku", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+from cli_helpers import kiku
 
 
 @pytest.fixture(scope="module")

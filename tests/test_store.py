@@ -61,3 +61,70 @@ def test_fingerprints_are_stable_and_sensitive(tmp_path) -> None:
     first = file_fingerprint(file)
     file.write_text("hellO")
     assert file_fingerprint(file)[0] != first[0]
+
+
+def test_one_writer_at_a_time_and_the_lock_dies_with_its_holder(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from kiku.store import LOCK_FILE, RunBusyError
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from kiku.store import RunStore\n"
+        f"with RunStore({str(tmp_path)!r}).lock():\n    print('locked', flush=True); time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunBusyError, match=rf"is being written by another kiku run \(pid {holder.pid}\)"):
+            with RunStore(tmp_path).lock():
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (tmp_path / LOCK_FILE).exists()  # the file stays; the kernel dropped the lock
+    with RunStore(tmp_path).lock():
+        pass
+
+
+def test_the_lock_removes_temporaries_left_by_a_killed_writer(tmp_path) -> None:
+    (tmp_path / ".facets.parquet.tmp-12345").write_bytes(b"half")
+    (tmp_path / ".manifest.json.tmp-12345").write_bytes(b"{")
+    with RunStore(tmp_path).lock():
+        assert not list(tmp_path.glob(".*.tmp-*"))
+
+
+def test_a_damaged_file_is_not_current_and_readers_say_so(tmp_path) -> None:
+    store = RunStore(tmp_path)
+    store.write_table("projection", pa.table({"conversation_id": ["a", "b"], "x": [0.0, 1.0], "y": [1.0, 2.0]}))
+    store.complete_stage("project", "fp1", seconds=0.5, rows=2)
+    store.check_readable(("projection",))
+    path = tmp_path / "projection.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert not RunStore(tmp_path).stage_is_current("project", "fp1")
+    with pytest.raises(KikuError, match=r"projection.parquet is damaged \(size/checksum mismatch\)"):
+        RunStore(tmp_path).check_readable(("projection",))
+
+
+def test_invalidated_stages_read_as_unfinished(tmp_path) -> None:
+    store = RunStore(tmp_path)
+    store.write_table("projection", pa.table({"conversation_id": ["a"], "x": [0.0], "y": [1.0]}))
+    store.complete_stage("project", "fp1", seconds=0.5, rows=1)
+    store.invalidate_from("project")
+    reopened = RunStore(tmp_path)
+    assert reopened.manifest["stages"]["project"]["fingerprint"] is None
+    with pytest.raises(KikuError, match="the last kiku run stopped before finishing projection.parquet"):
+        reopened.check_readable(("projection",))
+
+
+def test_read_only_sql_refuses_writes(tmp_path) -> None:
+    from kiku.store import check_read_only
+
+    store = RunStore(tmp_path)
+    store.write_table("clusters", pa.table({"cluster_id": ["a", "b"], "size": [3, 5]}))
+    connection = store.connect(read_only=True)
+    check_read_only(connection, "select sum(size) from clusters")
+    assert connection.execute("select sum(size) from clusters").fetchone()[0] == 8
+    with pytest.raises(KikuError, match="COPY statements are refused"):
+        check_read_only(connection, f"copy clusters to '{tmp_path}/clusters.parquet'")

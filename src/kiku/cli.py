@@ -1,20 +1,20 @@
 """The ``kiku`` command line: a thin Typer layer over the public API.
 
-Errors meant for users (``KikuError``) are printed as one line and exit with status 2.
+Errors meant for users (``KikuError``, bad settings) are printed as one line and exit with
+status 2 (see ``kiku.cli_common``, shared with ``kiku classify``).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,8 +26,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
+from kiku.cli_common import RESUME_HINT, error_console, friendly_errors, stop_bars
 from kiku.errors import KikuError
+from kiku.store import UNSAFE_SQL_FLAG
 
 app = typer.Typer(
     name="kiku",
@@ -37,26 +40,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-error_console = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(function: F) -> F:
-    """Turn KikuError into one red line and exit status 2; Ctrl-C into a resume hint."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except KikuError as error:
-            error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            error_console.print("interrupted; run the same command again to resume where it stopped")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
+#: RunConfig fields set by an option of another name (the error wrapper names the option).
+RUN_OPTION_FIELDS = {"llm_concurrency": "concurrency", "privacy_user_field": "user_field"}
 
 
 class RichProgress:
@@ -83,8 +68,8 @@ class RichProgress:
         self.bars.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        stop_bars(self.bars, failed=exc_type is not None)
 
     def stage_started(self, stage: str, total: int | None) -> None:
         self.tasks[stage] = self.bars.add_task(stage, total=total)
@@ -96,7 +81,8 @@ class RichProgress:
     def stage_finished(self, stage: str, seconds: float, reused: bool) -> None:
         self.timings[stage] = (seconds, reused)
         if reused:
-            self.bars.add_task(f"{stage} (reused)", total=1, completed=1)
+            task = self.bars.add_task(f"{stage} (reused)", total=1)
+            self.bars.update(task, completed=1)  # marks it finished: no spinner, no growing clock
             return
         task = self.tasks.get(stage)
         if task is not None:
@@ -104,7 +90,7 @@ class RichProgress:
             self.bars.update(task, total=total or 1, completed=total or 1)
 
     def message(self, text: str) -> None:
-        self.bars.console.print(f"[yellow]{text}[/]", highlight=False)
+        self.bars.console.print(Text(text, style="yellow"), highlight=False)
 
 
 def _parse_mapping(items: list[str]) -> dict[str, Any] | None:
@@ -123,7 +109,7 @@ def _parse_mapping(items: list[str]) -> dict[str, Any] | None:
 
 
 @app.command()
-@friendly_errors
+@friendly_errors(on_interrupt=RESUME_HINT, fields=RUN_OPTION_FIELDS)
 def run(
     input_path: Path = typer.Argument(..., help="input file or folder (JSONL, JSON export, CSV, Parquet, Kura checkpoint, HF dataset)"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder to write (resumes when it exists)"),
@@ -163,7 +149,7 @@ def run(
             raise KikuError("--dry-run estimates LLM calls; add --llm PROVIDER/MODEL")
         from kiku.llm.estimate import dry_run_report
 
-        console.print(dry_run_report(input_path, config), highlight=False)
+        console.print(Text(dry_run_report(input_path, config)), highlight=False)
         return
     start = time.perf_counter()
     with RichProgress(error_console) as progress:
@@ -178,9 +164,9 @@ def print_report(manifest: dict[str, Any], path: Path, timings: dict[str, tuple[
     table = Table(title="kiku run", show_header=True, header_style="bold")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
-    table.add_column("", style="dim")
+    table.add_column("result", style="dim")
     for stage, (stage_seconds, reused) in timings.items():
-        table.add_row(stage, "-" if reused else f"{stage_seconds:.1f}", "reused" if reused else "")
+        table.add_row(stage, "-" if reused else f"{stage_seconds:.1f}", "reused" if reused else "computed")
     table.add_row("[bold]total", f"[bold]{seconds:.1f}", "")
     console.print(table)
     level_text = ", ".join(f"level {k}: {v}" for k, v in sorted(levels.items(), key=lambda kv: int(kv[0])))
@@ -194,30 +180,33 @@ def print_report(manifest: dict[str, Any], path: Path, timings: dict[str, tuple[
         console.print(f"[yellow]skipped {len(skipped)} input record(s):[/]")
         for record in skipped[:5]:
             where = record["source"] + (f":{record['line']}" if record.get("line") else "")
-            console.print(f"  {where}: {record['reason']}", highlight=False)
+            console.print(Text(f"  {where}: {record['reason']}"), highlight=False)
         if len(skipped) > 5:
-            console.print(f"  ... {len(skipped) - 5} more in {path / 'manifest.json'} (\"skipped\")")
+            console.print(Text(f"  ... {len(skipped) - 5} more in {path / 'manifest.json'} (\"skipped\")"))
     llm_usage = manifest.get("llm") or {}
     if llm_usage.get("provider"):
         from kiku.llm.client import Usage
 
         usage = Usage.model_validate(llm_usage)
-        console.print(usage.one_line(), highlight=False)
+        console.print(Text(usage.one_line()), highlight=False)
         for name, part in usage.by_stage.items():
-            console.print(f"  {name}: {part.calls} calls, {part.cache_hits} cached, {part.prompt_tokens:,} + {part.completion_tokens:,} tokens", highlight=False)
+            console.print(Text(f"  {name}: {part.calls} calls, {part.cache_hits} cached, {part.prompt_tokens:,} + {part.completion_tokens:,} tokens"), highlight=False)
         for failure in usage.failures[:5]:
-            console.print(f"  [yellow]failed[/] {failure.stage} {failure.item_id}: {failure.error[:160]}", highlight=False)
+            console.print(f"  [yellow]failed[/] {escape(f'{failure.stage} {failure.item_id}: {failure.error[:160]}')}", highlight=False)
         if usage.failures:
             console.print("  run the same command again to retry the failed items (finished answers come from the cache)")
-    console.print(f"output: [bold]{path}[/]  (kiku tree {path} · kiku ui {path})")
+    console.print(f"output: [bold]{escape(str(path))}[/]  {escape(f'(kiku tree {path} · kiku ui {path})')}")
 
 
-def _open_store(run_dir: Path):  # noqa: ANN202
+def _open_store(run_dir: Path):  # noqa: ANN202 - kiku.store.RunStore
+    """Open a finished run for reading: a clear line when it is not a run, unfinished or damaged."""
     from kiku.store import MANIFEST, RunStore
 
     if not (run_dir / MANIFEST).exists():
         raise KikuError(f"{run_dir}: not a kiku run (no manifest.json); create one with `kiku run INPUT --out {run_dir}`")
-    return RunStore(run_dir)
+    store = RunStore(run_dir)
+    store.check_readable()
+    return store
 
 
 @app.command()
@@ -254,12 +243,12 @@ def export(
         except ImportError as exc:  # the explorer ships with kiku; this guards a broken install
             raise KikuError(f"the HTML export is unavailable: {exc}") from exc
         export_html(run_dir, out_file)
-        console.print(f"wrote {out_file}")
+        console.print(Text(f"wrote {out_file}"))
         return
     if kind not in EXPORT_KINDS:
         raise KikuError(f"unknown export {kind!r}; choose one of {', '.join(EXPORT_KINDS)}")
     rows = export_table(store, kind, out_file)
-    console.print(f"wrote {rows} rows to {out_file}")
+    console.print(Text(f"wrote {rows} rows to {out_file}"))
 
 
 @app.command()
@@ -284,14 +273,22 @@ def sql(
     query: str = typer.Argument(..., help="DuckDB SQL; tables: conversations, facets, clusters, assignments, projection, embeddings"),
     output: Optional[Path] = typer.Option(None, "--output", help="write the result to .csv/.parquet/.jsonl instead of printing"),
     limit: int = typer.Option(50, "--limit", help="rows to print"),
+    unsafe_full_duckdb: bool = typer.Option(False, UNSAFE_SQL_FLAG, help="run any DuckDB statement (COPY, ATTACH, INSTALL, CREATE...) with full file and network access; by default queries only read the run"),
 ) -> None:
-    """Query the run's Parquet files in place with DuckDB."""
+    """Query the run's Parquet files in place with DuckDB (read-only: SELECT, EXPLAIN, DESCRIBE, SHOW)."""
     import duckdb
 
+    from kiku.store import check_read_only
+
     store = _open_store(run_dir)
-    connection = store.connect()
+    connection = store.connect(read_only=not unsafe_full_duckdb)
     try:
+        if not unsafe_full_duckdb:
+            check_read_only(connection, query)
         relation = connection.sql(query)
+    except duckdb.PermissionException as error:
+        message = str(error).splitlines()[0]
+        raise KikuError(f"kiku sql reads only this run's tables ({message}); pass {UNSAFE_SQL_FLAG} for full DuckDB") from None
     except duckdb.Error as error:
         message = str(error).splitlines()[0]
         raise KikuError(f"SQL error: {message}") from None
@@ -303,16 +300,16 @@ def sql(
 
         frame = relation.df()
         write_frame(frame, output)
-        console.print(f"wrote {len(frame)} rows to {output}")
+        console.print(Text(f"wrote {len(frame)} rows to {output}"))
         return
     frame = relation.limit(limit).df()
     table = Table(show_header=True, header_style="bold")
     for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
+        table.add_column(Text(str(column)), overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))
     console.print(table)
-    total = connection.execute(f"select count(*) from ({query.strip().rstrip(';')})").fetchall()[0][0]
+    total = relation.shape[0]
     if total > limit:
         console.print(f"[dim]{limit} of {total} rows shown (--limit)[/]")
 

@@ -172,6 +172,37 @@ class MiniLMEmbedder:
         return [bool(e.overflowing) for e in encodings]
 
 
+def pending_count(texts: Sequence[str], cache: dict[str, np.ndarray] | None = None) -> int:
+    """How many texts :func:`embed_texts` will embed: the distinct ones not in ``cache``.
+
+    >>> pending_count(["a", "b", "a"], {text_hash("b"): np.zeros(2)})
+    1
+    """
+    known = cache or {}
+    return len({h for h in map(text_hash, texts) if h not in known})
+
+
+def increments(advance: Callable[[int], None]) -> Callable[[int], None]:
+    """Adapt a callback that takes amounts to one fed running totals (``progress(n_done)``).
+
+    >>> seen = []
+    >>> report = increments(seen.append)
+    >>> for done in (8, 16, 20):
+    ...     report(done)
+    >>> seen
+    [8, 8, 4]
+    """
+    done = 0
+
+    def report(total_done: int) -> None:
+        nonlocal done
+        if total_done > done:
+            advance(total_done - done)
+            done = total_done
+
+    return report
+
+
 def embed_texts(
     texts: Sequence[str],
     embedder: Any,
@@ -180,9 +211,10 @@ def embed_texts(
 ) -> tuple[np.ndarray, list[str]]:
     """Embed texts, reusing vectors from ``cache`` (keyed by ``text_hash``) and deduplicating.
 
-    Only texts whose hash is not in the cache are embedded, each distinct text once. New
-    vectors are added to ``cache`` when one is given. ``progress(n_done)`` receives the number
-    of distinct new texts embedded so far (after each batch when the embedder supports it).
+    Only texts whose hash is not in the cache are embedded, each distinct text once
+    (:func:`pending_count` says how many that is). New vectors are added to ``cache`` when one
+    is given. ``progress(n)`` is called after each batch with the number of distinct new texts
+    that batch embedded, so the calls add up to :func:`pending_count` (a progress bar's total).
 
     Args:
         texts: n texts.
@@ -210,15 +242,16 @@ def embed_texts(
             todo_texts.append(t)
     fresh: dict[str, np.ndarray] = {}
     if todo_texts:
+        report = increments(progress) if progress is not None else None
         if hasattr(embedder, "embed_with_info"):
-            new_vectors, _ = embedder.embed_with_info(todo_texts, progress=progress)
+            new_vectors, _ = embedder.embed_with_info(todo_texts, progress=report)
         else:
             batch = max(1, int(getattr(embedder, "batch_size", 256)))
             parts = []
             for start in range(0, len(todo_texts), batch):
                 parts.append(np.asarray(embedder.embed(todo_texts[start : start + batch]), dtype=np.float32))
-                if progress is not None:
-                    progress(min(start + batch, len(todo_texts)))
+                if report is not None:
+                    report(min(start + batch, len(todo_texts)))
             new_vectors = np.concatenate(parts, axis=0)
         if new_vectors.shape[0] != len(todo_texts):
             raise KikuError(

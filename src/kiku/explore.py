@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich.markup import escape
 from rich.tree import Tree
 
 from kiku.errors import KikuError
@@ -33,8 +34,8 @@ def _children(frame: pd.DataFrame) -> dict[Any, list[dict[str, Any]]]:
 def _label(row: dict[str, Any]) -> str:
     share = f"{100 * row['share']:.1f}%"
     if row["is_noise"]:
-        return f"[dim italic]{row['name']}[/]  [dim]{row['size']} · {share} (not a topic)[/]"
-    return f"[bold]{row['name']}[/]  [cyan]{row['size']}[/] · {share}"
+        return f"[dim italic]{escape(row['name'])}[/]  [dim]{row['size']} · {share} (not a topic)[/]"
+    return f"[bold]{escape(row['name'])}[/]  [cyan]{row['size']}[/] · {share}"
 
 
 def render_tree(store: RunStore, depth: int | None = None, min_share: float = 0.0) -> Tree:
@@ -42,7 +43,7 @@ def render_tree(store: RunStore, depth: int | None = None, min_share: float = 0.
     frame = cluster_frame(store)
     children = _children(frame)
     total = int(store.manifest.get("counts", {}).get("conversations", 0)) or int(frame[frame.level == 0]["size"].sum())
-    root = Tree(f"[bold]{total} conversations[/]  ({store.path})")
+    root = Tree(f"[bold]{total} conversations[/]  ({escape(str(store.path))})")
 
     def add(node: Tree, parent: str | None, level_from_top: int) -> None:
         rows = children.get(parent, [])

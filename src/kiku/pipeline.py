@@ -256,7 +256,7 @@ def stage_describe(store: RunStore, describer: Describer, progress: Progress) ->
 
 def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress: Progress) -> dict[str, Any]:
     """Embed each conversation's text (cached per text hash in the run) → ``embeddings.parquet``."""
-    from kiku.embed import embed_texts, text_hash
+    from kiku.embed import embed_texts, pending_count, text_hash
 
     ids: list[str] = []
     texts: list[str] = []
@@ -282,9 +282,8 @@ def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress
         old_hashes = store.read_table("embeddings", columns=["text_hash"]).column("text_hash").to_pylist()
         cache = dict(zip(old_hashes, old_vectors))
     reused = sum(1 for t in texts if text_hash(t) in cache)
-    with _stage(progress, "embed", len(texts)) as advance:
-        if reused:
-            advance(reused)
+    # the bar counts the texts the model embeds (cached and repeated texts cost nothing), so its ETA holds
+    with _stage(progress, "embed", pending_count(texts, cache)) as advance:
         vectors, hashes = embed_texts(texts, embedder, cache=cache, progress=advance)
     truncated_flags = [c or t for c, t in zip(clipped, _truncation_flags(embedder, texts))]
     table = pa.table({
@@ -653,7 +652,13 @@ def analyze(
         raise InputError(str(input_path), "no such file or folder", "check the path")
     store = RunStore(out)
     parts = default_components(config, components)
+    with store.lock():
+        return _run_stages(store, input_path, hub_dataset, config, parts, progress)
 
+
+def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: RunConfig, parts: Components,
+                progress: Progress) -> Run:
+    """The stages of :func:`analyze`, in order, in a run folder whose writer lock is held."""
     started = time.perf_counter()
     # A hub dataset is identified by its name (its content may change upstream: pin a revision).
     input_hash, input_bytes = (fingerprint("hf", str(input_path)), 0) if hub_dataset else file_fingerprint(input_path)
@@ -686,10 +691,18 @@ def analyze(
         "hierarchy": lambda: stage_hierarchy(store, parts.hierarchy, progress, config),
     }
     stage_components = {"describe": parts.describer, "name": parts.namer, "hierarchy": parts.hierarchy}
+    rerunning = False
     for stage in STAGES:
-        if store.stage_is_current(stage, fp[stage]):
+        if not rerunning and store.stage_is_current(stage, fp[stage]):
             progress.stage_finished(stage, 0.0, reused=True)
             continue
+        if not rerunning:
+            for name in store.damaged_tables(stage) if store.manifest["stages"].get(stage) else ():
+                if store.has_table(name):
+                    progress.message(f"{store.table_path(name)} is damaged (size/checksum mismatch); rebuilding it")
+            # this stage and every later one run again, and the run reads as unfinished until they have
+            store.invalidate_from(stage)
+            rerunning = True
         stage_start = time.perf_counter()
         result = steps[stage]()
         details = result if isinstance(result, dict) else {"rows": int(result)}

@@ -4,6 +4,11 @@ See ``docs/run-store.md`` for the schema. Writes are atomic (temporary name, the
 a run killed mid-write never leaves a half file that looks finished; a stage counts as done
 only when the manifest records its fingerprint after its files were renamed into place.
 
+The manifest also records each stage file's size and sha256, so a file damaged later (a
+truncated copy, a full disk) is never reused or read as if it were whole. One writer at a
+time holds the run's lock (``RunStore.lock()``, an ``flock`` on ``.kiku.lock`` that the
+kernel releases when its holder dies, so a killed run never leaves a stale lock).
+
 Example:
     >>> import tempfile, pyarrow as pa
     >>> store = RunStore(tempfile.mkdtemp())
@@ -15,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,9 +33,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock; runs are then not locked
+    fcntl = None  # type: ignore[assignment]
+
 from kiku.errors import KikuError
 
 MANIFEST = "manifest.json"
+#: The writer's lock file (holds the pid of the ``kiku run`` writing the folder).
+LOCK_FILE = ".kiku.lock"
+#: Temporary files of atomic writes: ``.NAME.tmp-PID``.
+TEMP_PATTERN = ".*.tmp-*"
 
 #: Stage name -> the Parquet tables it writes (without ``.parquet``).
 STAGE_TABLES: dict[str, tuple[str, ...]] = {
@@ -41,6 +56,8 @@ STAGE_TABLES: dict[str, tuple[str, ...]] = {
     "name": ("base_clusters",),
     "hierarchy": ("clusters", "assignments"),
 }
+#: Table name -> the stage that writes it.
+TABLE_STAGE: dict[str, str] = {table: stage for stage, tables in STAGE_TABLES.items() for table in tables}
 
 
 def now_iso() -> str:
@@ -86,6 +103,90 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def file_record(path: Path) -> dict[str, Any]:
+    """What the manifest records about a stage file: its byte size and sha256."""
+    digest, size = file_fingerprint(path)
+    return {"bytes": size, "sha256": digest}
+
+
+def rerun_command(run: Path, manifest: dict[str, Any]) -> str:
+    """The ``kiku run`` command that (re)builds ``run`` from the input its manifest names.
+
+    >>> rerun_command(Path("runs/a b"), {"input": {"path": "chats.jsonl"}})
+    "kiku run chats.jsonl --out 'runs/a b'"
+    """
+    import shlex
+
+    source = (manifest.get("input") or {}).get("path") or "INPUT"
+    return f"kiku run {shlex.quote(str(source))} --out {shlex.quote(str(run))}"
+
+
+def _parquet_footer_ok(path: Path) -> bool:
+    try:
+        pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException):
+        return False
+    return True
+
+
+class RunBusyError(KikuError):
+    """Another live process holds the run folder's lock."""
+
+
+class RunLock:
+    """The exclusive writer lock on a run folder (``flock`` on ``.kiku.lock``).
+
+    The kernel drops an ``flock`` when the process holding it exits, however it exits, so
+    the lock file left behind by a killed run never blocks the next one.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.file = folder / LOCK_FILE
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise RunBusyError naming the holder's pid (a no-op without ``fcntl``)."""
+        if fcntl is None:  # pragma: no cover
+            return
+        try:
+            fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise KikuError(f"{self.file.parent}: cannot write to the run folder ({exc.strerror}); choose another --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunBusyError(
+                f"{self.file.parent} is being written by another kiku run (pid {holder}); wait or use another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+    @staticmethod
+    def holder(folder: Path) -> str | None:
+        """The pid of a live writer of ``folder``, or None when nobody holds its lock."""
+        if fcntl is None:  # pragma: no cover
+            return None
+        try:
+            fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        finally:
+            os.close(fd)
+        return None
+
+
 class RunStore:
     """One run folder: Parquet tables and the manifest.
 
@@ -99,8 +200,38 @@ class RunStore:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise KikuError(f"{self.path}: exists and is not a folder; choose another --out")
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KikuError(f"{self.path}: cannot create the run folder ({exc.strerror}); choose another --out") from None
         self.manifest: dict[str, Any] = self._read_manifest()
+
+    # --- the writer's lock ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[RunStore]:
+        """Hold the run's writer lock: one ``kiku run`` per folder at a time.
+
+        On entry the manifest is read again (another run may have written it since this
+        store opened) and temporary files left by a killed run are removed: with the lock
+        held nobody else is writing them.
+        """
+        run_lock = RunLock(self.path)
+        run_lock.acquire()
+        try:
+            self.remove_stale_temporaries()
+            self.manifest = self._read_manifest()
+            yield self
+        finally:
+            run_lock.release()
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete the temporary files of writes that never finished; call only holding the lock."""
+        removed = []
+        for path in self.path.glob(TEMP_PATTERN):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
 
     # --- manifest -------------------------------------------------------------------------
     def _read_manifest(self) -> dict[str, Any]:
@@ -129,25 +260,88 @@ class RunStore:
 
     # --- stages ---------------------------------------------------------------------------
     def stage_is_current(self, stage: str, stage_fingerprint: str) -> bool:
-        """True when ``stage`` finished with this fingerprint and its files are all present."""
+        """True when ``stage`` finished with this fingerprint and its files are whole."""
         record = self.manifest["stages"].get(stage)
         if not record or record.get("fingerprint") != stage_fingerprint:
             return False
-        return all(self.table_path(t).exists() for t in STAGE_TABLES.get(stage, ()))
+        return not self.damaged_tables(stage)
+
+    def damaged_tables(self, stage: str) -> list[str]:
+        """The stage's tables that are missing or differ from what the stage recorded writing."""
+        return [t for t in STAGE_TABLES.get(stage, ()) if not self.table_is_whole(t)]
+
+    def table_is_whole(self, name: str) -> bool:
+        """True when the table's file exists and matches the size and sha256 in the manifest.
+
+        Runs written before sizes were recorded get a cheaper check: a readable Parquet footer.
+        """
+        path = self.table_path(name)
+        if not path.is_file():
+            return False
+        stage = TABLE_STAGE.get(name)
+        expected = (self.manifest["stages"].get(stage) or {}).get("files", {}).get(path.name) if stage else None
+        if expected is None:
+            return _parquet_footer_ok(path)
+        if path.stat().st_size != expected.get("bytes"):
+            return False
+        return file_record(path)["sha256"] == expected.get("sha256")
 
     def complete_stage(self, stage: str, fingerprint: str, seconds: float, rows: int, **extra: Any) -> None:
+        """Record that ``stage`` finished: its fingerprint, timing, rows and its files' sizes and sha256."""
+        files = {self.table_path(t).name: file_record(self.table_path(t))
+                 for t in STAGE_TABLES.get(stage, ()) if self.has_table(t)}
         self.manifest["stages"][stage] = {
             "fingerprint": fingerprint,
             "seconds": round(seconds, 3),
             "rows": rows,
             "completed_at": now_iso(),
             **extra,
+            "files": files,
         }
         self.save_manifest()
 
     def invalidate_from(self, stage: str) -> None:
-        """Forget a stage's completion (its files stay until overwritten)."""
-        self.manifest["stages"].pop(stage, None)
+        """Mark ``stage`` and every stage after it unfinished, and save the manifest.
+
+        A record whose files are whole keeps its details (the embedding stage reuses its
+        vectors as a cache) but loses its fingerprint; a record with damaged files keeps nothing
+        else (no cache is read from a damaged file).
+        Readers then refuse the run until a ``kiku run`` finishes it, so the folder never
+        passes off results computed from other input or settings as current.
+        """
+        stages = list(STAGE_TABLES)
+        for later in stages[stages.index(stage):] if stage in stages else [stage]:
+            record = self.manifest["stages"].get(later)
+            if record is None:
+                continue
+            if self.damaged_tables(later):
+                self.manifest["stages"][later] = {"fingerprint": None}
+            else:
+                record["fingerprint"] = None
+        self.save_manifest()
+
+    def check_readable(self, tables: tuple[str, ...] | None = None) -> None:
+        """Raise a one-line KikuError unless every stage table present (or each one named) is
+        finished and whole.
+
+        A table whose stage the manifest does not mention (a folder written by other tools) only
+        needs a readable Parquet footer.
+        """
+        names = tables or tuple(t for t in TABLE_STAGE if self.has_table(t))
+        for name in names:
+            path = self.table_path(name)
+            record = self.manifest["stages"].get(TABLE_STAGE.get(name, ""))
+            if not path.is_file():
+                raise KikuError(f"{self.path}: no {path.name}; run `{rerun_command(self.path, self.manifest)}` to produce it")
+            if record is not None and record.get("fingerprint") is None:
+                holder = RunLock.holder(self.path)
+                if holder is not None:
+                    raise KikuError(f"{self.path} is being written by another kiku run (pid {holder}); wait for it to finish")
+                raise KikuError(f"{self.path}: the last kiku run stopped before finishing {path.name}; "
+                                f"run `{rerun_command(self.path, self.manifest)}` again to finish it")
+            if not self.table_is_whole(name):
+                raise KikuError(f"{path} is damaged (size/checksum mismatch); "
+                                f"run `{rerun_command(self.path, self.manifest)}` again to rebuild it")
 
     # --- tables ---------------------------------------------------------------------------
     def table_path(self, name: str) -> Path:
@@ -179,15 +373,70 @@ class RunStore:
         return pq.ParquetFile(self.table_path(name)).metadata.num_rows
 
     # --- SQL ------------------------------------------------------------------------------
-    def connect(self):  # noqa: ANN201 - duckdb.DuckDBPyConnection
-        """An in-memory DuckDB connection with one view per Parquet file, named after it."""
+    def connect(self, read_only: bool = False):  # noqa: ANN201 - duckdb.DuckDBPyConnection
+        """An in-memory DuckDB connection with one view per Parquet file, named after it.
+
+        ``read_only``: DuckDB may then open only the run's Parquet files (no other file, no
+        network, no extension) and its settings are locked; pair it with
+        :func:`check_read_only` so that no statement writes (``COPY`` into the run, ``EXPORT``).
+        """
         import duckdb
 
         connection = duckdb.connect()
-        for file in sorted(self.path.glob("*.parquet")):
-            quoted = str(file).replace("'", "''")
-            connection.execute(f'CREATE VIEW "{file.stem}" AS SELECT * FROM read_parquet(\'{quoted}\')')
+        files = sorted(self.path.glob("*.parquet"))
+        for file in files:
+            connection.execute(f'CREATE VIEW "{file.stem}" AS SELECT * FROM read_parquet({_sql_literal(str(file))})')
+        if read_only:
+            try:
+                connection.execute(f"SET allowed_paths = [{', '.join(_sql_literal(str(f)) for f in files)}]")
+            except duckdb.Error as exc:
+                raise KikuError(f"read-only SQL needs duckdb>=1.2 ({exc}); upgrade it: pip install -U duckdb") from None
+            connection.execute("SET enable_external_access = false")
+            connection.execute("SET lock_configuration = true")
         return connection
+
+
+def _sql_literal(text: str) -> str:
+    """A SQL string literal.
+
+    >>> _sql_literal("it's")
+    "'it''s'"
+    """
+    return "'" + text.replace("'", "''") + "'"
+
+
+#: PRAGMAs that only read (everything else a read-only query may not run).
+READ_PRAGMAS = frozenset({"table_info", "show", "show_tables", "show_tables_expanded", "version", "database_list",
+                          "functions", "database_size", "storage_info", "metadata_info", "platform", "user_agent"})
+UNSAFE_SQL_FLAG = "--unsafe-full-duckdb"
+
+
+def check_read_only(connection: Any, query: str) -> None:
+    """Raise a one-line KikuError unless every statement in ``query`` only reads.
+
+    Allowed: SELECT (with DESCRIBE, SHOW, SUMMARIZE, FROM-first and CTEs), EXPLAIN [ANALYZE] of
+    a SELECT, and the read-only PRAGMAs; refused: COPY, EXPORT, ATTACH, INSTALL, LOAD, CREATE,
+    SET, CALL and everything else.
+    """
+    import re
+
+    for statement in connection.extract_statements(query):
+        kind = statement.type.name
+        text = statement.query.strip()
+        if kind == "SELECT":
+            continue
+        if kind == "EXPLAIN":
+            inner = re.sub(r"^explain\s+(analy[sz]e\s+)?", "", text, flags=re.IGNORECASE)
+            if inner != text:
+                check_read_only(connection, inner)
+                continue
+        if kind == "PRAGMA":
+            name = re.match(r"^pragma\s+(\w+)", text, flags=re.IGNORECASE)
+            if name and name.group(1).lower() in READ_PRAGMAS:
+                continue
+        keyword = (text.split(maxsplit=1) or [kind])[0].upper()
+        raise KikuError(f"kiku sql is read-only over the run: {keyword} statements are refused; "
+                        f"query with SELECT, or pass {UNSAFE_SQL_FLAG} to run any DuckDB statement")
 
 
 class _AtomicParquetWriter:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Iterator, Optional
@@ -18,11 +19,12 @@ from typing import Iterator, Optional
 import typer
 from rich.console import Console
 
-from kiku.errors import InputError, KikuError
+from kiku.cli_common import error_console as errors
+from kiku.cli_common import stop_bars, user_errors
+from kiku.errors import InputError
 
 classify_app = typer.Typer(help="Turn topics into classifiers: define, weak-label, review, evaluate, apply.", no_args_is_help=True)
 console = Console()
-errors = Console(stderr=True)
 
 
 class BackendName(str, Enum):
@@ -47,22 +49,21 @@ class BaselineName(str, Enum):
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Print a KikuError as one line and exit with status 2 (no traceback)."""
-    try:
-        yield
-    except KikuError as error:
-        errors.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def _progress(total: int | None, description: str):  # noqa: ANN202 - a rich Progress context
+def _progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar with ETA on stderr; yields ``advance(n)``. After a failure or Ctrl-C the
+    unfinished bar is removed before the error is printed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("eta"), TimeRemainingColumn(), console=errors, transient=False)
     task = progress.add_task(description, total=total)
-    return progress, (lambda n: progress.advance(task, n))
+    progress.start()
+    failed = True
+    try:
+        yield lambda n: progress.advance(task, n)
+        failed = False
+    finally:
+        stop_bars(progress, failed)
 
 
 def build_classifier(taxonomy_path: Path, backend: BackendName, llm: Optional[str], few_shot: bool = True, seed: int = 0):  # noqa: ANN201
@@ -83,7 +84,8 @@ def _fit_with_gold(classifier, gold: Optional[Path]) -> None:  # noqa: ANN001
     classifier.fit(items)
     mode = getattr(classifier, "mode", "llm")
     labelled = sum(1 for i in items if i.gold_labels)
-    errors.print(f"classifier: {type(classifier).__name__} ({mode}), trained on {labelled} labelled items + taxonomy examples")
+    errors.print(f"classifier: {type(classifier).__name__} ({mode}), trained on {labelled} labelled items + taxonomy examples",
+                 markup=False, highlight=False)
 
 
 @classify_app.command("init")
@@ -110,8 +112,8 @@ def init(
                 Label(name="other", description="Anything that fits no other label."),
             ])
         taxonomy.save(path)
-        console.print(f"wrote {path} with {len(taxonomy.labels)} labels: {', '.join(taxonomy.label_names)}", highlight=False)
-        console.print("edit the names and descriptions, then: kiku classify label DATA --taxonomy " + str(path), highlight=False)
+        console.print(f"wrote {path} with {len(taxonomy.labels)} labels: {', '.join(taxonomy.label_names)}", markup=False, highlight=False)
+        console.print("edit the names and descriptions, then: kiku classify label DATA --taxonomy " + str(path), markup=False, highlight=False)
 
 
 @classify_app.command("label")
@@ -131,8 +133,7 @@ def label(
         classifier = build_classifier(taxonomy, backend, llm, seed=seed)
         items = read_items(data)
         _fit_with_gold(classifier, gold)
-        progress, advance = _progress(len(items), "labelling")
-        with progress:
+        with _progress(len(items), "labelling") as advance:
             predictions = classifier.predict(items, progress=advance)
         rows = [{
             "id": item.id, "text": item.text, "context": item.context,
@@ -143,8 +144,8 @@ def label(
         rows.sort(key=lambda row: row["confidence"])
         write_jsonl(out, rows)
         low = sum(1 for row in rows if row["confidence"] < 0.5)
-        console.print(f"wrote {len(rows)} weak labels to {out} ({low} below confidence 0.5, listed first)", highlight=False)
-        console.print(f"review them with: kiku classify review {out}", highlight=False)
+        console.print(f"wrote {len(rows)} weak labels to {out} ({low} below confidence 0.5, listed first)", markup=False, highlight=False)
+        console.print(f"review them with: kiku classify review {out}", markup=False, highlight=False)
 
 
 @classify_app.command("review")
@@ -170,8 +171,8 @@ def review(
             raise InputError(str(weak), "no predicted labels and no --taxonomy", "pass --taxonomy or a file from kiku classify label")
         session = ReviewSession(items, labels, gold or weak.with_name("gold.jsonl"))
         state = session.state()
-        console.print(f"reviewing {state['total']} items ({state['done']} already done) → {session.log.path}", highlight=False)
-        console.print(f"open http://{host}:{port}/  (Ctrl+C to stop; every decision is already saved)", highlight=False)
+        console.print(f"reviewing {state['total']} items ({state['done']} already done) → {session.log.path}", markup=False, highlight=False)
+        console.print(f"open http://{host}:{port}/  (Ctrl+C to stop; every decision is already saved)", markup=False, highlight=False)
         serve_review(session, host=host, port=port)
 
 
@@ -209,8 +210,7 @@ def evaluate_command(
         for path, which in runs:
             classifier = build_classifier(path, which, llm if which == BackendName.llm else None, few_shot=not no_examples, seed=seed)
             name = f"{path.stem} v{classifier.taxonomy.version} ({which.value})"
-            progress, advance = _progress(None, f"evaluating {name}")
-            with progress:
+            with _progress(None, f"evaluating {name}") as advance:
                 result = evaluate(classifier, items, test_size=test_size, seed=seed, train=not no_train, name=name, progress=advance)
             results.append(result)
             console.print(summary_table(result))
@@ -220,7 +220,7 @@ def evaluate_command(
                 if len(runs) > 1:
                     png = png.with_name(f"{png.stem}.{len(results)}{png.suffix}")
                 save_confusion_png(result, png)
-                console.print(f"confusion matrix saved to {png}", highlight=False)
+                console.print(f"confusion matrix saved to {png}", markup=False, highlight=False)
             if show and result.misclassified:
                 console.print(misclassified_table(result, show))
         if len(results) > 1:
@@ -249,8 +249,7 @@ def apply_command(
         classifier = build_classifier(taxonomy, backend, llm, seed=seed)
         items = read_items(data)
         _fit_with_gold(classifier, gold)
-        progress, advance = _progress(len(items), "applying")
-        with progress:
+        with _progress(len(items), "applying") as advance:
             frame = apply_classifier(classifier, items, progress=advance)
         write_parquet(frame, out)
         distribution = label_distribution(frame, classifier.taxonomy.label_names)
@@ -258,9 +257,9 @@ def apply_command(
         png = chart or out.with_suffix(".distribution.png")
         save_distribution_png(distribution, png, f"{classifier.taxonomy.name} v{classifier.taxonomy.version}: {len(frame)} items")
         missing_time = int(frame["created_at"].isna().sum())
-        console.print(f"wrote {out} ({len(frame)} rows) and {png}", highlight=False)
+        console.print(f"wrote {out} ({len(frame)} rows) and {png}", markup=False, highlight=False)
         if missing_time:
-            console.print(f"note: {missing_time} items have no created_at; kiku drift cannot place them in time", highlight=False)
+            console.print(f"note: {missing_time} items have no created_at; kiku drift cannot place them in time", markup=False, highlight=False)
 
 
 def drift(
@@ -289,10 +288,10 @@ def drift(
         save_drift_png(report, png)
         flagged = [w for w in report.windows if w.drifted or w.surges]
         if report.skipped_without_time:
-            console.print(f"note: {report.skipped_without_time} rows without created_at are not in any window", highlight=False)
-        console.print(f"{len(flagged)} of {len(report.windows)} windows flagged; chart saved to {png}", highlight=False)
+            console.print(f"note: {report.skipped_without_time} rows without created_at are not in any window", markup=False, highlight=False)
+        console.print(f"{len(flagged)} of {len(report.windows)} windows flagged; chart saved to {png}", markup=False, highlight=False)
     if fail_on_drift and flagged:
-        errors.print(f"drift detected in {', '.join(w.window for w in flagged)}")
+        errors.print(f"drift detected in {', '.join(w.window for w in flagged)}", markup=False, highlight=False)
         raise typer.Exit(1)
 
 

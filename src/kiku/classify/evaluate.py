@@ -182,13 +182,14 @@ def _pct(value: float) -> str:
 
 def summary_table(result: EvalResult) -> Any:
     """Rich table: per-label precision/recall/F1/support plus overall accuracy and macro-F1."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{result.name or 'classifier'} — {result.n_test} test items ({result.n_dev} dev)")
+    table = Table(title=escape(f"{result.name or 'classifier'} — {result.n_test} test items ({result.n_dev} dev)"))
     for column in ("label", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "label" else "right")
     for metrics in result.per_label:
-        table.add_row(metrics.label, _pct(metrics.precision), _pct(metrics.recall), _pct(metrics.f1), str(metrics.support))
+        table.add_row(escape(metrics.label), _pct(metrics.precision), _pct(metrics.recall), _pct(metrics.f1), str(metrics.support))
     table.add_section()
     low, high = result.accuracy_ci
     table.add_row("accuracy", "", "", f"{_pct(result.accuracy)} [{_pct(low)}–{_pct(high)}]", str(result.n_test))
@@ -199,14 +200,15 @@ def summary_table(result: EvalResult) -> Any:
 
 def confusion_table(result: EvalResult) -> Any:
     """Rich table of the confusion matrix (rows gold, columns predicted), diagonal highlighted."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="confusion matrix (rows: gold, columns: predicted)")
     table.add_column("gold \\ predicted")
     for label in result.labels:
-        table.add_column(label, justify="right")
+        table.add_column(escape(label), justify="right")
     for i, (label, row) in enumerate(zip(result.labels, result.confusion)):
-        table.add_row(label, *[f"[bold green]{v}[/]" if i == j else (f"[red]{v}[/]" if v else "·") for j, v in enumerate(row)])
+        table.add_row(escape(label), *[f"[bold green]{v}[/]" if i == j else (f"[red]{v}[/]" if v else "·") for j, v in enumerate(row)])
     return table
 
 
@@ -218,22 +220,23 @@ def misclassified_table(result: EvalResult, limit: int = 20) -> Any:
     for column in ("id", "text", "gold", "predicted", "conf."):
         table.add_column(column, overflow="fold")
     for miss in result.misclassified[:limit]:
-        table.add_row(escape(miss.item_id), escape(miss.text[:100]), ", ".join(miss.gold), ", ".join(miss.predicted), f"{miss.confidence:.2f}")
+        table.add_row(escape(miss.item_id), escape(miss.text[:100]), escape(", ".join(miss.gold)), escape(", ".join(miss.predicted)), f"{miss.confidence:.2f}")
     return table
 
 
 def comparison_table(results: Sequence[EvalResult]) -> Any:
     """Side-by-side Rich table of several results on the same split."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="comparison on the same test split")
     table.add_column("metric")
     for result in results:
-        table.add_column(result.name, justify="right")
+        table.add_column(escape(result.name), justify="right")
     table.add_row("accuracy", *[f"{_pct(r.accuracy)} [{_pct(r.accuracy_ci[0])}–{_pct(r.accuracy_ci[1])}]" for r in results])
     table.add_row("macro-F1", *[f"{_pct(r.macro_f1)} [{_pct(r.macro_f1_ci[0])}–{_pct(r.macro_f1_ci[1])}]" for r in results])
     for index, label in enumerate(results[0].labels):
-        table.add_row(f"F1 {label}", *[_pct(r.per_label[index].f1) if index < len(r.per_label) else "–" for r in results])
+        table.add_row(escape(f"F1 {label}"), *[_pct(r.per_label[index].f1) if index < len(r.per_label) else "–" for r in results])
     table.add_row("s / 100 items", *[f"{r.seconds_per_100:.2f}" for r in results])
     table.add_row("mode", *[r.mode for r in results])
     return table

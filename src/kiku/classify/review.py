@@ -182,19 +182,28 @@ class ReviewSession:
 
 def review_router(session: ReviewSession) -> Any:
     """FastAPI router with the page and its API, mountable under any prefix (e.g. ``/review/``):
-    ``GET /`` the page, ``GET api/state``, ``POST api/decision``, ``POST api/undo``.
-    The page calls the API by relative URLs, so it works wherever it is mounted."""
+    ``GET /`` the page (``review.js``, ``review.css``), ``GET api/state``, ``POST api/decision``,
+    ``POST api/undo``. The page calls the API by relative URLs, so it works wherever it is
+    mounted; the app it is mounted in brings the protections (:func:`kiku.web.security.secure`)."""
     from kiku.errors import require
 
     require("fastapi", "classify")
     from fastapi import APIRouter, HTTPException
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, Response
 
     router = APIRouter()
 
     @router.get("/", response_class=HTMLResponse)
     def page() -> str:
         return REVIEW_PAGE
+
+    @router.get("/review.js")
+    def script() -> Response:
+        return Response(REVIEW_JS, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    @router.get("/review.css")
+    def style() -> Response:
+        return Response(REVIEW_CSS, media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
     @router.get("/api/state")
     def state() -> dict[str, Any]:
@@ -216,11 +225,16 @@ def review_router(session: ReviewSession) -> Any:
     return router
 
 
-def create_review_app(session: ReviewSession, prefix: str = "") -> Any:
-    """A FastAPI app serving :func:`review_router` at ``prefix`` (default: the root)."""
+def create_review_app(session: ReviewSession, prefix: str = "", allowed_hosts: list[str] | None = None) -> Any:
+    """A FastAPI app serving :func:`review_router` at ``prefix`` (default: the root), with the
+    explorer's protections: the ``Host`` check (``allowed_hosts``, default loopback names), its
+    Content-Security-Policy, no framing, and same-origin JSON for every decision."""
     from fastapi import FastAPI
 
+    from kiku.web.security import secure
+
     app = FastAPI(title="kiku review", docs_url=None, redoc_url=None, openapi_url=None)
+    secure(app, allowed_hosts)
     app.include_router(review_router(session), prefix=prefix)
     return app
 
@@ -228,29 +242,18 @@ def create_review_app(session: ReviewSession, prefix: str = "") -> Any:
 def serve_review(session: ReviewSession, host: str = "127.0.0.1", port: int = 8766) -> None:
     """Serve the review page until interrupted (loopback only by default)."""
     from kiku.errors import require
+    from kiku.web.security import hosts_for
 
     uvicorn = require("uvicorn", "classify")
-    uvicorn.run(create_review_app(session), host=host, port=port, log_level="warning")
+    uvicorn.run(create_review_app(session, allowed_hosts=hosts_for(host)), host=host, port=port, log_level="warning")
 
 
 REVIEW_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>kiku review</title>
-<style>
- body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;color:#222;padding:0 1em}
- header{display:flex;justify-content:space-between;align-items:center}
- #bar{height:8px;background:#eee;border-radius:4px;margin:.5em 0 1.2em}
- #fill{height:8px;background:#4C72B0;border-radius:4px;width:0}
- #card{border:1px solid #ddd;border-radius:8px;padding:1.2em;min-height:8em}
- #text{white-space:pre-wrap;font-size:1.1em;line-height:1.45}
- #context{white-space:pre-wrap;color:#666;font-size:.9em;margin-top:1em;border-top:1px dashed #ddd;padding-top:.6em}
- .pred{margin:1em 0;font-size:1.05em} .pred b{background:#e8f0fe;padding:.15em .5em;border-radius:4px}
- button{font-size:1em;margin:.2em;padding:.4em .8em;cursor:pointer}
- kbd{background:#f3f3f3;border:1px solid #ccc;border-radius:3px;padding:0 .3em;font-size:.85em}
- #labels button{min-width:7em} #msg{color:#080;min-height:1.3em;margin-top:.6em}
- .done{font-size:1.2em;color:#080}
-</style></head><body>
+<link rel="stylesheet" href="review.css">
+<script src="review.js" defer></script>
+</head><body>
 <header><h2>kiku review</h2><span id="progress">…</span></header>
 <div id="bar"><div id="fill"></div></div>
 <div id="card"><div id="text"></div><div id="context"></div></div>
@@ -264,8 +267,27 @@ REVIEW_PAGE = """<!doctype html>
 </div>
 <div id="labels"></div>
 <div id="msg"></div>
-<p style="color:#888;font-size:.85em">Keys: <kbd>a</kbd> accept, <kbd>r</kbd> reject, <kbd>1</kbd>–<kbd>9</kbd> relabel, <kbd>s</kbd> skip, <kbd>u</kbd> undo. Every decision is saved at once to <code id="gold"></code>.</p>
-<script>
+<p class="keys">Keys: <kbd>a</kbd> accept, <kbd>r</kbd> reject, <kbd>1</kbd>–<kbd>9</kbd> relabel, <kbd>s</kbd> skip, <kbd>u</kbd> undo. Every decision is saved at once to <code id="gold"></code>.</p>
+</body></html>
+"""
+
+REVIEW_CSS = """\
+ body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;color:#222;padding:0 1em}
+ header{display:flex;justify-content:space-between;align-items:center}
+ #bar{height:8px;background:#eee;border-radius:4px;margin:.5em 0 1.2em}
+ #fill{height:8px;background:#4C72B0;border-radius:4px;width:0}
+ #card{border:1px solid #ddd;border-radius:8px;padding:1.2em;min-height:8em}
+ #text{white-space:pre-wrap;font-size:1.1em;line-height:1.45}
+ #context{white-space:pre-wrap;color:#666;font-size:.9em;margin-top:1em;border-top:1px dashed #ddd;padding-top:.6em}
+ .pred{margin:1em 0;font-size:1.05em} .pred b{background:#e8f0fe;padding:.15em .5em;border-radius:4px}
+ button{font-size:1em;margin:.2em;padding:.4em .8em;cursor:pointer}
+ kbd{background:#f3f3f3;border:1px solid #ccc;border-radius:3px;padding:0 .3em;font-size:.85em}
+ #labels button{min-width:7em} #msg{color:#080;min-height:1.3em;margin-top:.6em}
+ .done{font-size:1.2em;color:#080}
+ .keys{color:#888;font-size:.85em}
+"""
+
+REVIEW_JS = """\
 let state = null;
 const $ = (id) => document.getElementById(id);
 async function call(method, url, body) {
@@ -338,5 +360,4 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
 });
 call("GET", "api/state").then(render);
-</script></body></html>
 """

@@ -75,17 +75,20 @@ def estimate_run(
 def dry_run_report(input_path: object, config: object) -> str:
     """Load the input, build the LLM stages of ``config`` (a RunConfig) and describe the estimate.
 
-    Makes no LLM call; loads at most the tokenizer of a local model.
+    Makes no LLM call and needs no hosted provider's SDK; loads at most the tokenizer of a local model.
     """
     from pathlib import Path
 
     from kiku.llm import build_llm_stages
+    from kiku.llm.providers import parse_llm_spec
     from kiku.loaders import load_conversations
 
     conversations = list(load_conversations(Path(str(input_path)), getattr(config, "format", None), getattr(config, "mapping", None)))
+    spec = getattr(config, "llm")
+    hosted_sdk = parse_llm_spec(spec).provider != "local"
     describer, namer, hierarchy, client = build_llm_stages(
-        getattr(config, "llm"), concurrency=getattr(config, "llm_concurrency", None), seed=getattr(config, "seed", 0),
-        top_size=getattr(config, "max_top", None) or 8,
+        spec, concurrency=getattr(config, "llm_concurrency", None), seed=getattr(config, "seed", 0),
+        top_size=getattr(config, "max_top", None) or 8, backend_options={"check_sdk": False} if hosted_sdk else None,
     )
     estimate = estimate_run(conversations, describer, namer, hierarchy, clusters=getattr(config, "clusters", None))
     lines = [f"{len(conversations)} conversations, --llm {client.backend.provider}/{client.backend.model}", estimate.one_line()]

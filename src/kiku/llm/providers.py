@@ -222,12 +222,15 @@ class OpenAIBackend:
     api_key: str | None = None
     response_format: str = "json_schema"
     default_concurrency: int = 8
+    check_sdk: bool = field(default=True, repr=False)  # False: estimation only (--dry-run), the SDK may be absent
     _clients: _PerLoop = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        openai = require("openai", "openai")
+        if self.check_sdk:
+            require("openai", "openai")
 
         def factory() -> Any:  # created on the first call, so --dry-run needs no key
+            openai = require("openai", "openai")
             key = self.api_key or os.environ.get("OPENAI_API_KEY") or ("sk-no-key" if self.provider != "openai" else None)
             if key is None:
                 raise KikuError("OPENAI_API_KEY is not set; export it or pass api_key=")
@@ -236,6 +239,7 @@ class OpenAIBackend:
         self._clients = _PerLoop(factory)
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
+        client = self._clients.get()
         import openai
 
         if self.response_format == "json_schema":
@@ -243,7 +247,7 @@ class OpenAIBackend:
         else:
             fmt = {"type": "json_object", "schema": schema}
         try:
-            response = await self._clients.get().chat.completions.create(
+            response = await client.chat.completions.create(
                 model=self.model, messages=messages, response_format=fmt,
                 temperature=params.get("temperature", 0.0), max_tokens=params.get("max_tokens", 512),
                 seed=params.get("seed"),
@@ -270,22 +274,25 @@ class AnthropicBackend:
     api_key: str | None = None
     provider: str = "anthropic"
     default_concurrency: int = 8
+    check_sdk: bool = field(default=True, repr=False)  # False: estimation only (--dry-run), the SDK may be absent
     _clients: _PerLoop = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        anthropic = require("anthropic", "anthropic")
-        self._clients = _PerLoop(lambda: anthropic.AsyncAnthropic(api_key=self.api_key, max_retries=0))
+        if self.check_sdk:
+            require("anthropic", "anthropic")
+        self._clients = _PerLoop(lambda: require("anthropic", "anthropic").AsyncAnthropic(api_key=self.api_key, max_retries=0))
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
         import json
 
+        client = self._clients.get()
         import anthropic
 
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
         chat = [m for m in messages if m["role"] != "system"]
         tool = {"name": "answer", "description": "Record the answer.", "input_schema": schema}
         try:
-            response = await self._clients.get().messages.create(
+            response = await client.messages.create(
                 model=self.model, max_tokens=params.get("max_tokens", 512), temperature=params.get("temperature", 0.0),
                 messages=chat, tools=[tool], tool_choice={"type": "tool", "name": "answer"},
                 **({"system": system} if system else {}),
@@ -312,14 +319,16 @@ class GeminiBackend:
     api_key: str | None = None
     provider: str = "gemini"
     default_concurrency: int = 8
+    check_sdk: bool = field(default=True, repr=False)  # False: estimation only (--dry-run), the SDK may be absent
     _client: Any = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
-        require("google.genai", "gemini")
+        if self.check_sdk:
+            require("google.genai", "gemini")
 
     def _sdk(self) -> Any:
         if self._client is None:  # created on the first call, so --dry-run needs no key
-            from google import genai
+            genai = require("google.genai", "gemini")
 
             try:
                 self._client = genai.Client(api_key=self.api_key) if self.api_key else genai.Client()
@@ -328,6 +337,7 @@ class GeminiBackend:
         return self._client
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
+        self._sdk()
         from google.genai import errors, types
 
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system") or None

@@ -3,7 +3,8 @@
 Routes: ``/`` (the app), ``/static/<file>`` (a fixed whitelist of the package's own assets),
 and a paginated JSON API under ``/api``: ``run``, ``bundle``, ``clusters``, ``conversations``,
 ``conversations/{id}``, ``search``, plus ``export.html`` (the self-contained report). Every
-response carries a strict Content-Security-Policy; only the run given at start is served.
+response carries a strict Content-Security-Policy; only the run given at start is served. The
+host check and the headers live in ``kiku.web.security``, shared with the review page.
 
 Example::
 
@@ -27,18 +28,15 @@ from typing import Any
 
 from kiku.web.data import MAX_PAGE, RunData
 from kiku.web.export import STATIC_DIR, render_page
+from kiku.web.security import SERVER_CSP, hosts_for, secure
 
-SERVER_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+__all__ = ["SERVER_CSP", "create_app", "running_server", "serve", "static_path"]
 # The only files /static/ will ever send, with their media types.
 STATIC_FILES: dict[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
-LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
 def static_path(name: str) -> Path | None:
@@ -62,25 +60,14 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
     ``allowed_hosts`` (Host header values accepted, default loopback names) guards against
     DNS rebinding; pass ``["*"]`` when serving on a LAN address on purpose.
     """
-    from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi import FastAPI, HTTPException, Query
     from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     run = RunData(run_dir)
     app = FastAPI(title="kiku explorer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.run = run
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or LOOPBACK_NAMES)
+    secure(app, allowed_hosts)
     cache: dict[str, bytes] = {}
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # noqa: ANN001, ANN202
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = SERVER_CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        return response
 
     cache_lock = threading.Lock()
 
@@ -167,10 +154,6 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-def _hosts_for(host: str) -> list[str]:
-    return LOOPBACK_NAMES if host in ("127.0.0.1", "localhost", "::1") else ["*"]
-
-
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False) -> None:
     """Serve the explorer for ``run_dir`` until interrupted; prints the URL first.
 
@@ -179,7 +162,7 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 0, open_brow
     """
     import uvicorn
 
-    app = create_app(run_dir, allowed_hosts=_hosts_for(host))
+    app = create_app(run_dir, allowed_hosts=hosts_for(host))
     sock = _bind(host, port)
     url = _url(host, sock.getsockname()[1])
     print(f"kiku explorer for {Path(run_dir)} at {url}  (Ctrl+C to stop)", flush=True)
@@ -199,7 +182,7 @@ def running_server(run_dir: str | Path, host: str = "127.0.0.1", port: int = 0) 
     """Run the explorer in a background thread; yields its URL (ending in ``/``)."""
     import uvicorn
 
-    app = create_app(run_dir, allowed_hosts=_hosts_for(host))
+    app = create_app(run_dir, allowed_hosts=hosts_for(host))
     sock = _bind(host, port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
