@@ -13,6 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = [
     ("quality.md", "Clustering quality on BANKING77 (issue 2)", "benchmarks/quality_banking77.py"),
+    ("quickstart.md", "Quick start on the bundled example (issue 10)", "benchmarks/quickstart.py"),
     ("speed.md", "Speed and memory of `kiku run` (issue 2)", "benchmarks/speed.py"),
     ("loaders.md", "Loaders (issue 2)", "benchmarks/loaders.py"),
     ("llm.md", "LLM pipeline (issue 3)", "benchmarks/llm_wandb.py"),

@@ -183,6 +183,13 @@ def print_report(manifest: dict[str, Any], path: Path, timings: dict[str, tuple[
             console.print(Text(f"  {where}: {record['reason']}"), highlight=False)
         if len(skipped) > 5:
             console.print(Text(f"  ... {len(skipped) - 5} more in {path / 'manifest.json'} (\"skipped\")"))
+    warnings = manifest.get("warnings", [])
+    if warnings:
+        console.print(f"[yellow]{len(warnings)} input warning(s)[/] (records kept after a repair):")
+        for warning in warnings[:5]:
+            console.print(Text(f"  {warning}"), highlight=False)
+        if len(warnings) > 5:
+            console.print(Text(f"  ... {len(warnings) - 5} more in {path / 'manifest.json'} (\"warnings\")"))
     llm_usage = manifest.get("llm") or {}
     if llm_usage.get("provider"):
         from kiku.llm.client import Usage
