@@ -579,10 +579,14 @@ class PhraseWeights:
     """
 
     own: float = 1.0
-    contrast: float = 2.0
+    contrast: float = 3.0
     coverage: float = 0.3
-    tfidf: float = 0.1
+    tfidf: float = 0.3
     multiword: float = 0.2
+
+
+#: A parent's name should be broad: what most children share counts most, length not at all.
+PARENT_WEIGHTS = PhraseWeights(coverage=1.0, multiword=0.1)
 
 
 def score_phrases(
@@ -632,6 +636,8 @@ class KeyphraseNamer:
         candidates: c-TF-IDF candidates per topic that are embedded and scored.
         diversity: MMR trade-off for the keyphrases after the name (0 = most relevant only).
         weights: how a candidate is scored as a name (``PhraseWeights``).
+        parent_weights: the same for a parent (a draft with children): broader phrases that
+            more of the children share (``PARENT_WEIGHTS``).
         mixed_below: a topic whose relative coherence (``relative_coherence`` of its members vs
             the whole corpus) is below this fraction of the call's typical one
             (``typical_coherence``) is named "Mixed: ...".
@@ -658,6 +664,7 @@ class KeyphraseNamer:
         candidates: int = 40,
         diversity: float = 0.3,
         weights: PhraseWeights = PhraseWeights(),
+        parent_weights: PhraseWeights = PARENT_WEIGHTS,
         mixed_below: float = 0.5,
         min_coverage: float = 0.4,
     ) -> None:
@@ -666,6 +673,7 @@ class KeyphraseNamer:
         self.candidates = candidates
         self.diversity = diversity
         self.weights = weights
+        self.parent_weights = parent_weights
         self.mixed_below = mixed_below
         self.min_coverage = min_coverage
         self.diagnostics_: list[dict[str, float]] = []
@@ -678,7 +686,7 @@ class KeyphraseNamer:
         """What shapes the names (for the run store's reuse check)."""
         return (
             f"{type(self).__qualname__}:{self.name}:{getattr(self.embedder, 'name', '')}:{self.top_n}:{self.candidates}:"
-            f"{self.diversity}:{self.weights}:{self.mixed_below}:{self.min_coverage}"
+            f"{self.diversity}:{self.weights}:{self.parent_weights}:{self.mixed_below}:{self.min_coverage}"
         )
 
     # -- pieces ---------------------------------------------------------------------------
@@ -824,7 +832,9 @@ class KeyphraseNamer:
             return np.zeros((0, dim), dtype=np.float32)
         return np.stack([self._phrase_vectors[p] for p in phrases])
 
-    def _rank(self, candidates: list[tuple[str, float, float]], centroids: np.ndarray, topic: int) -> list[tuple[str, float, float]]:
+    def _rank(
+        self, candidates: list[tuple[str, float, float]], centroids: np.ndarray, topic: int, weights: PhraseWeights | None = None
+    ) -> list[tuple[str, float, float]]:
         """Candidates as (phrase, score, coverage), best name first."""
         if not candidates:
             return []
@@ -835,7 +845,7 @@ class KeyphraseNamer:
         scores = score_phrases(
             vectors, centroids, topic,
             coverage=np.array([c for _, _, c in candidates]), tfidf=np.array([w for _, w, _ in candidates]),
-            words=np.array([len(p.split()) for p in phrases]), weights=self.weights,
+            words=np.array([len(p.split()) for p in phrases]), weights=weights or self.weights,
         )
         order = np.argsort(-scores, kind="stable")
         return [(phrases[i], float(scores[i]), candidates[i][2]) for i in order]
@@ -921,7 +931,10 @@ class KeyphraseNamer:
             candidate_lists[t].extend(g for g in gists if g[0] not in known)
         self._embed_phrases(sorted({p for c in candidate_lists for p, _, _ in c}))  # one batched call
         centroids = np.stack([np.asarray(d.centroid, dtype=np.float32) for d in drafts])
-        rankings = [self._rank(c, centroids, t) for t, c in enumerate(candidate_lists)]
+        rankings = [
+            self._rank(c, centroids, t, self.parent_weights if len(drafts[t].children) >= 2 else self.weights)
+            for t, c in enumerate(candidate_lists)
+        ]
         chosen = self._assign(rankings)
         corpus_coherence = self._corpus_coherence(corpus)
         relative = [
@@ -938,8 +951,10 @@ class KeyphraseNamer:
         for t, draft in enumerate(drafts):
             ranked, phrase = rankings[t], chosen[t]
             covered = best_coverage[t]
+            # a parent's coverage already counts only phrases most of its children share: the floor suffices
+            floor = MIN_COVERAGE_FLOOR if len(draft.children) >= 2 else least_cover
             mixed = bool(ranked) and len(samples[t]) >= MIN_MIXED_SIZE and (
-                relative[t] < self.mixed_below * typical or covered < least_cover
+                relative[t] < self.mixed_below * typical or covered < floor
             )
             topic_coherence = relative[t]
             self.diagnostics_.append({"relative_coherence": topic_coherence, "typical": typical, "coverage": covered, "mixed": float(mixed)})
