@@ -307,6 +307,7 @@ def _deduplicate_siblings(clusters: list[Cluster]) -> None:
         key = (cluster.parent_id, cluster.level if cluster.parent_id is None else -1)
         families.setdefault(key, []).append(cluster)
     for family in families.values():
-        names = deduplicate_names([c.name for c in family], [c.keyphrases[2:] for c in family])
+        # keyphrases[0] is the phrase the name was made from; the next ones tell siblings apart
+        names = deduplicate_names([c.name for c in family], [c.keyphrases[1:] for c in family])
         for cluster, name in zip(family, names):
             cluster.name = name

@@ -1,23 +1,32 @@
-"""Name topics without an LLM: c-TF-IDF keyphrases, re-ranked by MMR, plus the most central request.
+"""Name topics without an LLM: a short phrase many members share, chosen against the other topics.
 
 For each draft (a group of conversations), ``KeyphraseNamer``:
 
-1. scores 1-2 word phrases with BERTopic's class-based TF-IDF over the texts of all drafts in the
-   call (a phrase is distinctive when it is frequent in this topic and rare in the others):
-   ``W(t, c) = tf(t, c) / |c| * log(1 + A / f(t))`` with ``A`` the mean number of words per topic
-   and ``f(t)`` the frequency of ``t`` over all topics;
-2. embeds the best candidates and keeps a diverse few with maximal marginal relevance (MMR)
-   against the topic centroid (KeyBERT-style);
-3. picks the opening request of the member closest to the centroid as the example.
+1. redacts personal data (``kiku.privacy.redact``: e-mails, phones, cards, IPs, keys) from the
+   members' texts, before anything else reads them;
+2. mines phrases of 1-4 words from the members (``phrase_ngrams``): runs of plain words inside
+   one clause, never starting or ending on a stop word; code tokens, ids, numbers, file names,
+   URLs and placeholders break a run and are never part of a phrase; names of people written
+   as such ("Dear Anna", "my name is ...", "Mr Smith") are left out (``person_names``);
+3. scores them with BERTopic's class-based TF-IDF over the number of members holding each
+   phrase, keeps corpus-wide words (the product's own name) out (``corpus_wide_terms``), and
+   ranks the best candidates by ``score_phrases``: close to this topic's centroid, farther from
+   the other topics' centroids, shared by many members, 2-4 words preferred;
+4. names the topic with its best phrase ("Card arrival", "Top up by bank transfer"), unique
+   across the drafts of one call (each topic takes its best phrase no better-scoring topic
+   took), and keeps a few more keyphrases by MMR for the description;
+5. calls a topic "Mixed: a, b, c" when it is incoherent (``coherence``: its members are hardly
+   closer to their centroid than the whole corpus is to its own) or no phrase is shared by
+   enough of its members, rather than naming it after one part;
+6. picks the opening request of the member closest to the centroid (redacted) as the example.
 
-The name is built from the top two keyphrases ("Card arrival · delivery estimate"), the
-description is one sentence with the example. Names are unique across the drafts of one call
-(``deduplicate_names``), so siblings never share a name.
+A parent draft (from the hierarchy) is named the same way from all its members, against its
+sibling parents, so its name is what its children share, or "Mixed: ..." when they share nothing.
 
 Example:
     >>> namer = KeyphraseNamer(MiniLMEmbedder())              # doctest: +SKIP
     >>> namer.name_topics(drafts, corpus)[0].name             # doctest: +SKIP
-    'Card arrival · delivery'
+    'Card arrival'
 """
 
 from __future__ import annotations
@@ -25,17 +34,21 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from kiku.privacy import redact
 from kiku.protocols import Corpus, TopicDraft, TopicName
 
 MAX_DOCS_PER_TOPIC = 600
 MAX_CHARS_PER_DOC = 1_500
-NAME_PHRASES = 2
 DESCRIPTION_PHRASES = 3
 MAX_REQUEST_CHARS = 160
+MAX_PHRASE_WORDS = 4
+MIXED_PREFIX = "Mixed: "
 
 #: Words that are common in any chat and say nothing about a topic (added to sklearn's English list).
 CHAT_STOP_WORDS = frozenset(
@@ -47,6 +60,28 @@ CHAT_STOP_WORDS = frozenset(
     thanks thing things think trying try ve want wanted wanting way wondering yes yeah
     """.split()
 )
+
+#: Words of sklearn's English stop list that do name topics ("top up", "operating system", "bill").
+CONTENT_WORDS = frozenset(
+    """
+    amount bill bottom call cry describe detail empty fill find fire front full interest keep
+    mill move name part put serious show side system take thick thin top
+    """.split()
+)
+
+#: Particles that may end a phrase after a content word ("top up", "cash out", "log off").
+PHRASE_END_PARTICLES = frozenset({"up", "out", "off", "back", "down"})
+
+
+def stop_words() -> frozenset[str]:
+    """sklearn's English stop words plus chat filler, minus words that name topics.
+
+    >>> sw = stop_words(); ("the" in sw, "thanks" in sw, "top" in sw, "system" in sw)
+    (True, True, False, False)
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset((ENGLISH_STOP_WORDS - CONTENT_WORDS) | CHAT_STOP_WORDS)
 
 
 def class_tfidf(counts: Any) -> np.ndarray:
@@ -134,6 +169,88 @@ def corpus_wide_terms(terms: Sequence[str], counts: Any, max_topic_share: float 
     return {str(t) for t, s in zip(terms, share) if " " not in str(t) and s >= max_topic_share}
 
 
+#: A word outside the English vocabulary held by at least this share of all members names the corpus.
+CORPUS_NAME_SHARE = 0.15
+
+
+#: With fewer topics than this, "found in 40% of the topics" says nothing (two of five): see everywhere_terms.
+CORPUS_WIDE_MIN_TOPICS = 8
+
+
+def everywhere_terms(terms: Sequence[str], counts: Any, members: int, share: float = CORPUS_NAME_SHARE) -> set[str]:
+    """Single words found in every topic and held by at least ``share`` of all ``members`` ("said", "people").
+
+    The few-topic counterpart of ``corpus_wide_terms``; ``counts`` is topics x terms.
+
+    >>> sorted(everywhere_terms(["said", "film", "said film"], np.array([[9, 9, 1], [8, 0, 0]]), 40))
+    ['said']
+    """
+    if members <= 0 or counts.shape[0] < 2:
+        return set()
+    present = np.asarray((counts > 0).sum(axis=0)).ravel() == counts.shape[0]
+    held = np.asarray(counts.sum(axis=0)).ravel() / members
+    return {str(t) for t, p, h in zip(terms, present, held) if p and " " not in str(t) and h >= share}
+
+
+@lru_cache(maxsize=1)
+def english_vocabulary() -> frozenset[str]:
+    """Whole lowercase words of the MiniLM (BERT uncased) vocabulary shipped with kiku: ~20k English words.
+
+    >>> vocabulary = english_vocabulary(); ("card" in vocabulary, "wandb" in vocabulary)
+    (True, False)
+    """
+    import json
+    from importlib import resources
+
+    path = resources.files("kiku") / "assets" / "minilm" / "tokenizer.json"
+    vocab = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(w for w in vocab if w.isalpha() and w.islower())
+
+
+def written_forms(word: str, text: str, limit: int = 300_000) -> Counter[str]:
+    """How often each casing of ``word`` appears inside sentences of ``text`` (sentence starts not counted).
+
+    >>> sorted(written_forms("wandb", "Use wandb. I like WandB and Wandb").items())
+    [('WandB', 1), ('Wandb', 1), ('wandb', 1)]
+    """
+    forms: Counter[str] = Counter()
+    chunk = text[:limit]
+    for match in re.finditer(r"(?<!\w)" + re.escape(word) + r"(?!\w)", chunk, re.IGNORECASE):
+        before = chunk[max(0, match.start() - 3) : match.start()].rstrip(" \t\"'(*-")
+        if before and before[-1] not in ".!?:\n":
+            forms[match.group(0)] += 1
+    return forms
+
+
+def corpus_names(terms: Sequence[str], counts: Any, members: int, text: str = "", share: float = CORPUS_NAME_SHARE) -> set[str]:
+    """Words held by at least ``share`` of all ``members`` that are written as names: the product's own name.
+
+    A frequent word is a name when ``text`` mostly writes it capitalised inside sentences
+    ("Weights & Biases"; acronyms such as "API" are not names), or it is not in ``english_vocabulary`` and is written in several
+    casings ("wandb", "WandB", "Wandb"). ``counts`` is topics x terms, how many members hold
+    each term. However the topics fall (a clusterer may put every "wandb ..." question
+    together), the corpus' own name never names a topic.
+
+    >>> text = "use Weights & Biases or wandb, a sweep in WandB"
+    >>> sorted(corpus_names(["wandb", "weights", "sweep"], np.array([[9, 9, 9], [8, 8, 2]]), 40, text))
+    ['wandb', 'weights']
+    """
+    if members <= 0 or not text:
+        return set()
+    held = np.asarray(counts.sum(axis=0)).ravel() / members
+    vocabulary = english_vocabulary()
+    names = set()
+    for word in (str(t) for t, h in zip(terms, held) if " " not in str(t) and h >= share):
+        forms = written_forms(word, text)
+        if not forms:
+            continue
+        top = forms.most_common(1)[0][0]
+        titled = top[:1].isupper() and not top.isupper()  # "Weights", not an acronym ("API", "PIN")
+        if titled or (word not in vocabulary and len(forms) >= 2):
+            names.add(word)
+    return names
+
+
 def _stem(word: str) -> str:
     """A crude stem so that "cards"/"card" and "withdrawal"/"withdraw" count as one word.
 
@@ -158,18 +275,23 @@ def deduplicate_names(names: Sequence[str], alternatives: Sequence[Sequence[str]
     """Make names unique: a repeated name gets the topic's next distinctive keyphrase, then a number.
 
     ``alternatives[i]`` lists extra keyphrases of topic i (in preference order) that may be
-    appended to tell it apart. The first topic with a name keeps it unchanged... unless a later
-    name collides with it too, in which case every colliding topic is extended.
-    Comparison ignores case.
+    added in brackets to tell it apart. Every colliding topic is extended (a few rounds at
+    most); what still collides gets " (2)", " (3)"... Comparison ignores case.
 
-    >>> deduplicate_names(["Card · fee", "Card · fee", "Refund"], [["abroad"], ["atm"], []])
-    ['Card · fee · abroad', 'Card · fee · atm', 'Refund']
+    >>> deduplicate_names(["Card fee", "Card fee", "Refund"], [["abroad"], ["atm"], []])
+    ['Card fee (abroad)', 'Card fee (atm)', 'Refund']
     >>> deduplicate_names(["Refund", "Refund", "Refund"])
     ['Refund', 'Refund (2)', 'Refund (3)']
     """
-    result = list(names)
+    bases = list(names)
     alternatives = [list(a) for a in alternatives] if alternatives is not None else [[] for _ in names]
-    used_extra = [0] * len(result)
+    extras: list[list[str]] = [[] for _ in bases]
+    used_extra = [0] * len(bases)
+
+    def render(i: int) -> str:
+        return f"{bases[i]} ({', '.join(extras[i])})" if extras[i] else bases[i]
+
+    result = [render(i) for i in range(len(bases))]
     for _ in range(4):  # extend colliding names with their next keyphrase, a few rounds at most
         groups: dict[str, list[int]] = {}
         for i, name in enumerate(result):
@@ -180,12 +302,13 @@ def deduplicate_names(names: Sequence[str], alternatives: Sequence[Sequence[str]
         changed = False
         for group in collisions:
             for i in group:
-                extras = alternatives[i] if i < len(alternatives) else []
-                while used_extra[i] < len(extras):
-                    extra = extras[used_extra[i]]
+                options = alternatives[i] if i < len(alternatives) else []
+                while used_extra[i] < len(options):
+                    extra = options[used_extra[i]]
                     used_extra[i] += 1
                     if extra.lower() not in result[i].lower():
-                        result[i] = f"{result[i]} · {extra}"
+                        extras[i].append(extra)
+                        result[i] = render(i)
                         changed = True
                         break
         if not changed:
@@ -251,17 +374,14 @@ def surface_forms(phrases: Sequence[str], document: str, limit: int = SURFACE_SC
     return forms
 
 
-def _title(phrases: Sequence[str]) -> str:
-    """Join name phrases with " · ", capitalising the first unless it has its own casing ("iPhone").
+def _capitalise(phrase: str) -> str:
+    """Capitalise a phrase's first letter unless it has its own casing ("iPhone", "API").
 
-    >>> _title(["card arrival", "delivery"]), _title(["iPhone", "battery"]), _title(["API", "JSON"])
-    ('Card arrival · delivery', 'iPhone · battery', 'API · JSON')
+    >>> _capitalise("card arrival"), _capitalise("iPhone battery"), _capitalise("API keys")
+    ('Card arrival', 'iPhone battery', 'API keys')
     """
-    if not phrases:
-        return ""
-    head = phrases[0]
-    first = head[:1].upper() + head[1:] if head == head.lower() else head
-    return " · ".join([first, *phrases[1:]])
+    head = phrase.split(" ", 1)[0]
+    return phrase[:1].upper() + phrase[1:] if head == head.lower() else phrase
 
 
 def _join(phrases: Sequence[str]) -> str:
@@ -270,30 +390,308 @@ def _join(phrases: Sequence[str]) -> str:
     return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
+# -- phrases: plain words only -------------------------------------------------------------------
+
+#: A plain word: letters (inner ' or -), optionally a short version number ("GPT-4", "YOLOv5", "S3"),
+#: or a letter with + or # ("C++", "C#").
+_PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z](?:-?\d{1,2})?|[A-Za-z][+#]{0,2}|[A-Za-z]\d{1,2}")
+_OPENING = "\"'“‘(*[`<«"
+_CLOSING = "\"'”’)*]`>»"
+_CLAUSE_END = ",.;:!?"
+_CONTRACTION = re.compile(r"['’](?:t|re|ve|ll|d|m)$")
+_POSSESSIVE = re.compile(r"['’]s$")
+_PLACEHOLDER = re.compile(r"\[(?:EMAIL|PHONE|CARD|IP|API_KEY)\]")
+
+
+def is_plain_word(token: str) -> bool:
+    """True for a word a person would say; False for code, ids, hex, numbers, paths, URLs.
+
+    camelCase starting in lowercase ("getElementById", "numpyArray") and hex-like runs count as
+    code; product casing ("iPhone", "LangChain", "YouTube", "GPT-4") is kept.
+
+    >>> [is_plain_word(t) for t in ["refund", "iPhone", "LangChain", "GPT-4", "C++", "top-up"]]
+    [True, True, True, True, True, True]
+    >>> [is_plain_word(t) for t in ["df_train", "wandb.init", "getElementById", "3f9a2c7e", "1234", "main.py", "http://x.io"]]
+    [False, False, False, False, False, False, False]
+    """
+    if len(token) > 30 or not _PLAIN_WORD.fullmatch(token):
+        return False
+    if re.match(r"[a-z]{2,}[A-Z]", token) or len(re.findall(r"[a-z][A-Z]", token)) >= 2:
+        return False  # camelCase identifier
+    if len(token) >= 8 and re.fullmatch(r"[0-9a-fA-F]+", token):
+        return False
+    return True
+
+
+def word_runs(text: str) -> list[list[str]]:
+    """Runs of plain words (as written) inside one clause: punctuation and code tokens end a run.
+
+    >>> word_runs("How do I top up my card? Use wandb.init(project=x) then log, please")
+    [['How', 'do', 'I', 'top', 'up', 'my', 'card'], ['Use'], ['then', 'log'], ['please']]
+    """
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for raw in _PLACEHOLDER.sub(" | ", text).split():
+        core = raw.lstrip(_OPENING)
+        stripped = core.rstrip(_CLOSING + _CLAUSE_END)
+        ends_clause = any(c in _CLAUSE_END + ")" for c in core[len(stripped):]) or raw[:1] in "(["
+        if raw[:1] in "([" and current:  # an opening bracket starts a new clause
+            runs.append(current)
+            current = []
+        stripped = _POSSESSIVE.sub("", stripped)
+        if stripped and is_plain_word(stripped):
+            current.append(stripped)
+            if ends_clause and core[len(stripped):]:
+                runs.append(current)
+                current = []
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return runs
+
+
+def phrase_ngrams(text: str, stop: frozenset[str], banned: frozenset[str] = frozenset(), max_words: int = MAX_PHRASE_WORDS) -> list[str]:
+    """The distinct lowercase phrases of 1..max_words words in ``text`` that could name a topic.
+
+    A phrase lies inside one run of plain words (``word_runs``), starts on a content word, ends
+    on a content word or a particle ("top up"), holds at most one inner stop word and no
+    ``banned`` word (person names).
+
+    >>> sorted(phrase_ngrams("When will my new card arrive? Top up failed.", stop_words()))
+    ['arrive', 'card', 'card arrive', 'failed', 'new', 'new card', 'new card arrive', 'top', 'top up', 'top up failed']
+    """
+    found: set[str] = set()
+    for run in word_runs(text):
+        words = [w.lower() for w in run]
+        for i, first in enumerate(words):
+            if first in stop or first in banned or len(first) == 1 or _CONTRACTION.search(first):
+                continue
+            inner_stops = 0
+            for j in range(i, min(len(words), i + max_words)):
+                word = words[j]
+                if word in banned:
+                    break
+                if _CONTRACTION.search(word):  # "didn't", "I'm", "you've": never part of a name
+                    break
+                if j > i and (word in stop or len(word) == 1):
+                    if word in PHRASE_END_PARTICLES and words[j - 1] not in stop:
+                        found.add(" ".join(words[i : j + 1]))
+                    inner_stops += 1
+                    if inner_stops > 1:
+                        break
+                    continue
+                found.add(" ".join(words[i : j + 1]))
+    return sorted(found)
+
+
+_PERSON_CUE = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Madam|Dear)\.?\s+|\b[Mm]y name is\s+|\b(?:Sincerely|Regards|Best|Cheers|Thanks),?\s*\n\s*)"
+    r"([A-Z][a-z]{1,20})(?:\s+([A-Z][a-z]{1,20}))?"
+)
+
+
+def person_names(texts: Sequence[str]) -> frozenset[str]:
+    """Lowercase names of people as the texts introduce them: after Mr/Ms/Dr/Dear, "my name is", a sign-off.
+
+    Offline and without a name list, this catches how private people appear in support logs and
+    letters; it does not recognise every name.
+
+    >>> sorted(person_names(["Dear Anna Smith, my refund...", "My name is Tom and my card broke", "Regards,\\nJulia"]))
+    ['anna', 'julia', 'smith', 'tom']
+    """
+    names: set[str] = set()
+    for text in texts:
+        for match in _PERSON_CUE.finditer(text):
+            names.update(g.lower() for g in match.groups() if g)
+    return frozenset(names)
+
+
+def hide_names(text: str | None, names: frozenset[str]) -> str | None:
+    """Replace the given (lowercase) person names in ``text`` with "[NAME]".
+
+    >>> hide_names("Dear Anna Smith, my card", frozenset({"anna", "smith"}))
+    'Dear [NAME] [NAME], my card'
+    """
+    if not text or not names:
+        return text
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
+    return pattern.sub("[NAME]", text)
+
+
+def coherence(vectors: np.ndarray) -> float:
+    """Mean cosine of unit vectors to their own (unit) centroid: the length of their mean.
+
+    1.0 when all members are the same, near 0 for unrelated directions.
+
+    >>> round(coherence(np.array([[1.0, 0.0], [0.0, 1.0]])), 3), coherence(np.array([[0.6, 0.8], [0.6, 0.8]]))
+    (0.707, 1.0)
+    """
+    if len(vectors) == 0:
+        return 0.0
+    return float(np.linalg.norm(np.asarray(vectors, dtype=np.float64).mean(axis=0)))
+
+
+def relative_coherence(topic: float, corpus: float) -> float:
+    """How much tighter a topic is than the corpus as a whole, on [.., 1]: (topic - corpus) / (1 - corpus).
+
+    >>> round(relative_coherence(0.7, 0.4), 3), relative_coherence(0.4, 0.4)
+    (0.5, 0.0)
+    """
+    return (topic - corpus) / max(1e-9, 1.0 - corpus)
+
+
+#: Requests closest to a topic's centroid whose gists are name candidates.
+GIST_REQUESTS = 3
+
+#: Share of a child's members that must hold a phrase for the phrase to be present in that child.
+CHILD_PRESENCE = 0.05
+
+#: Topics smaller than this are never called "Mixed" (too few members to judge).
+MIN_MIXED_SIZE = 4
+#: Best phrase coverage taken as typical when a call has fewer than 3 topics to judge.
+DEFAULT_TYPICAL_COVERAGE = 0.5
+#: Below this share of members holding its best phrase, a topic is always "Mixed".
+MIN_COVERAGE_FLOOR = 0.05
+#: Relative coherence taken as typical when a call has too few topics to tell (one or two).
+DEFAULT_TYPICAL_COHERENCE = 0.2
+
+
+def typical_coherence(values: Sequence[float]) -> float:
+    """The median relative coherence of a call's topics (``DEFAULT_TYPICAL_COHERENCE`` with fewer than 3).
+
+    >>> typical_coherence([0.5, 0.6, 0.1]), typical_coherence([0.5])
+    (0.5, 0.2)
+    """
+    if len(values) < 3:
+        return DEFAULT_TYPICAL_COHERENCE
+    return float(np.median(np.asarray(values, dtype=np.float64)))
+
+
+@dataclass(frozen=True)
+class PhraseWeights:
+    """How ``score_phrases`` weighs what makes a phrase a good name (chosen over several labelled sets).
+
+    own: cosine to the topic's centroid; contrast: that cosine minus the highest cosine to
+    another topic's centroid; coverage: sqrt of the share of members holding the phrase;
+    tfidf: c-TF-IDF normalised to the topic's best; multiword: bonus for 2-4 words.
+    """
+
+    own: float = 1.0
+    contrast: float = 3.0
+    coverage: float = 0.3
+    tfidf: float = 0.3
+    multiword: float = 0.2
+
+
+#: A parent's name should be broad: what most children share counts most, length not at all.
+PARENT_WEIGHTS = PhraseWeights(coverage=1.0, multiword=0.1)
+
+
+def score_phrases(
+    phrase_vectors: np.ndarray,
+    centroids: np.ndarray,
+    topic: int,
+    coverage: np.ndarray,
+    tfidf: np.ndarray,
+    words: np.ndarray,
+    weights: PhraseWeights = PhraseWeights(),
+) -> np.ndarray:
+    """Score candidate phrases (m,) as names of topic ``topic`` among ``centroids`` (t, dim).
+
+    ``phrase_vectors`` (m, dim) and ``centroids`` are unit vectors; ``coverage`` (m,) is the
+    share of the topic's members holding each phrase, ``tfidf`` (m,) its c-TF-IDF weight,
+    ``words`` (m,) its number of words. A phrase scores high when it is close to this topic,
+    farther from every other topic, shared by many members and 2-4 words long.
+
+    >>> vectors = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> scores = score_phrases(vectors, vectors, 0, np.array([0.5, 0.5]), np.ones(2), np.array([2, 2]))
+    >>> bool(scores[0] > scores[1])
+    True
+    """
+    similarity = phrase_vectors @ centroids.T  # (m, t)
+    own = similarity[:, topic]
+    if centroids.shape[0] > 1:
+        others = np.delete(similarity, topic, axis=1).max(axis=1)
+    else:
+        others = np.zeros_like(own)
+    best = float(tfidf.max()) if len(tfidf) and tfidf.max() > 0 else 1.0
+    multiword = ((words >= 2) & (words <= MAX_PHRASE_WORDS)).astype(np.float64)
+    return (
+        weights.own * own
+        + weights.contrast * (own - others)
+        + weights.coverage * np.sqrt(np.clip(coverage, 0.0, 1.0))
+        + weights.tfidf * tfidf / best
+        + weights.multiword * multiword
+    )
+
+
 class KeyphraseNamer:
-    """Offline topic namer (protocols.TopicNamer): c-TF-IDF + MMR keyphrases and a central request.
+    """Offline topic namer (protocols.TopicNamer): the phrase that best tells a topic from its siblings.
 
     Args:
         embedder: any protocols.Embedder (used to embed candidate phrases).
-        top_n: keyphrases kept per topic.
-        candidates: c-TF-IDF candidates per topic that MMR chooses from.
-        diversity: MMR trade-off (0 = most relevant only, 1 = most diverse).
+        top_n: keyphrases kept per topic (the name's phrase first).
+        candidates: c-TF-IDF candidates per topic that are embedded and scored.
+        diversity: MMR trade-off for the keyphrases after the name (0 = most relevant only).
+        weights: how a candidate is scored as a name (``PhraseWeights``).
+        parent_weights: the same for a parent (a draft with children): broader phrases that
+            more of the children share (``PARENT_WEIGHTS``).
+        mixed_below: a topic whose relative coherence (``relative_coherence`` of its members vs
+            the whole corpus) is below this fraction of the call's typical one
+            (``typical_coherence``) is named "Mixed: ...".
+        min_coverage: ... as is a topic whose best-held candidate phrase is held by fewer of its
+            members than this fraction of the call's median (and at least ``MIN_COVERAGE_FLOOR``;
+            ``DEFAULT_TYPICAL_COVERAGE`` stands in for the median with fewer than 3 topics).
 
     ``name_topics(drafts, corpus) -> list[TopicName]`` in draft order; names are unique within
-    the call, so pass all siblings (or a whole level) in one call.
+    the call, so pass all siblings (or a whole level) in one call. After a call,
+    ``diagnostics_`` holds per draft its coherence, relative coherence and name coverage.
+
+    Example:
+        >>> namer = KeyphraseNamer(MiniLMEmbedder())                    # doctest: +SKIP
+        >>> [t.name for t in namer.name_topics(drafts, corpus)]         # doctest: +SKIP
+        ['Card arrival', 'Top up by bank transfer', 'Mixed: refund, exchange rate, PIN']
     """
 
-    name = "keyphrases"
+    name = "phrases"
 
-    def __init__(self, embedder: Any, top_n: int = 5, candidates: int = 12, diversity: float = 0.3) -> None:
+    def __init__(
+        self,
+        embedder: Any,
+        top_n: int = 5,
+        candidates: int = 40,
+        diversity: float = 0.3,
+        weights: PhraseWeights = PhraseWeights(),
+        parent_weights: PhraseWeights = PARENT_WEIGHTS,
+        mixed_below: float = 0.5,
+        min_coverage: float = 0.4,
+    ) -> None:
         self.embedder = embedder
         self.top_n = top_n
         self.candidates = candidates
         self.diversity = diversity
+        self.weights = weights
+        self.parent_weights = parent_weights
+        self.mixed_below = mixed_below
+        self.min_coverage = min_coverage
+        self.diagnostics_: list[dict[str, float]] = []
         self._phrase_vectors: dict[str, np.ndarray] = {}
+        self._banned: list[set[str]] = []
+        self._gist_forms: dict[str, str] = {}
+        self._row_matrix: Any = None
+
+    def fingerprint(self) -> str:
+        """What shapes the names (for the run store's reuse check)."""
+        return (
+            f"{type(self).__qualname__}:{self.name}:{getattr(self.embedder, 'name', '')}:{self.top_n}:{self.candidates}:"
+            f"{self.diversity}:{self.weights}:{self.parent_weights}:{self.mixed_below}:{self.min_coverage}"
+        )
 
     # -- pieces ---------------------------------------------------------------------------
-    def _member_sample(self, draft: TopicDraft, corpus: Corpus) -> np.ndarray:
+    @staticmethod
+    def _member_sample(draft: TopicDraft, corpus: Corpus) -> np.ndarray:
         members = np.asarray(draft.member_index, dtype=np.int64)
         if len(members) <= MAX_DOCS_PER_TOPIC:
             return members
@@ -302,62 +700,125 @@ class KeyphraseNamer:
         picks = np.unique(np.linspace(0, len(ranked) - 1, MAX_DOCS_PER_TOPIC).astype(np.int64))
         return ranked[picks]
 
-    def _topic_documents(self, drafts: Sequence[TopicDraft], corpus: Corpus) -> list[str]:
-        documents = []
-        for draft in drafts:
-            parts = [corpus.texts[i][:MAX_CHARS_PER_DOC] for i in self._member_sample(draft, corpus)]
-            documents.append("\n".join(p for p in parts if p))
-        return documents
-
-    def _candidates(self, documents: list[str]) -> list[list[tuple[str, float]]]:
+    def _phrase_counts(self, samples: list[np.ndarray], texts: dict[int, str]) -> tuple[list[str], Any]:
+        """(terms, topics x terms sparse matrix of how many sampled members hold each phrase)."""
+        from scipy import sparse
         from sklearn.feature_extraction.text import CountVectorizer
 
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
+        stop = stop_words()
+        banned = person_names(list(texts.values()))
+        rows = [int(i) for sample in samples for i in sample]
+        if not rows:
+            return [], sparse.csr_matrix((len(samples), 0))
         vectorizer = CountVectorizer(
-            stop_words=sorted(ENGLISH_STOP_WORDS | CHAT_STOP_WORDS),
-            ngram_range=(1, 2),
-            token_pattern=r"(?u)\b[^\W\d_][\w\-\+\#\.]*[\w\+\#]|\b[^\W\d_]{2,}\b",
-            lowercase=True,
+            analyzer=lambda text: phrase_ngrams(text, stop, banned), binary=True, min_df=2 if len(rows) >= 200 else 1
         )
         try:
-            counts = vectorizer.fit_transform(documents)
-        except ValueError:  # empty vocabulary: only stop words, numbers or empty texts
-            return [[] for _ in documents]
-        terms = vectorizer.get_feature_names_out()
-        # Stay sparse: topics x (uni+bigram vocabulary) is hundreds of thousands of columns on
-        # large inputs, and dense copies of it cost gigabytes.
-        counts = counts.tocsr().astype(np.float64)
+            members = vectorizer.fit_transform([texts[i] for i in rows])
+        except ValueError:  # empty vocabulary: only stop words, code or empty texts
+            return [], sparse.csr_matrix((len(samples), 0))
+        topic_of_row = np.repeat(np.arange(len(samples)), [len(s) for s in samples])
+        indicator = sparse.csr_matrix(
+            (np.ones(len(rows)), (topic_of_row, np.arange(len(rows)))), shape=(len(samples), len(rows))
+        )
+        counts = (indicator @ members).tocsr().astype(np.float64)
         counts.sort_indices()
+        self._row_matrix = members.tocsr()
+        return [str(t) for t in vectorizer.get_feature_names_out()], counts
+
+    def _candidates(self, terms: list[str], counts: Any, sizes: list[int], text: str = "") -> list[list[tuple[str, float, float]]]:
+        """Per topic: (phrase, c-TF-IDF, coverage) of its best candidates, corpus-wide words left out."""
+        self._banned = [set() for _ in sizes]
+        if not terms:
+            return [[] for _ in sizes]
         weights = sparse_class_tfidf(counts)
-        common = corpus_wide_terms(terms, counts)
-        column = {w: vectorizer.vocabulary_[w] for w in common}
+        common = sorted(corpus_wide_terms(terms, counts, min_topics=CORPUS_WIDE_MIN_TOPICS) | everywhere_terms(terms, counts, sum(sizes)))
+        names_of_corpus = corpus_names(terms, counts, sum(sizes), text)
+        position = {t: j for j, t in enumerate(terms)}
+        columns = np.array([position[w] for w in common], dtype=np.int64)
+        common_counts = counts[:, columns].toarray() if len(columns) else np.zeros((len(sizes), 0))
         topic_words = np.clip(np.asarray(counts.sum(axis=1)).ravel(), 1, None)
-        corpus_rate = {w: float(counts[:, j].sum()) / max(float(counts.sum()), 1.0) for w, j in column.items()}
+        corpus_rate = common_counts.sum(axis=0) / max(float(counts.sum()), 1.0)
+        # a corpus-wide word still names a topic where it is far more frequent than elsewhere
+        lift = common_counts / topic_words[:, None] / np.clip(corpus_rate, 1e-12, None)[None, :]
+        common_set = set(common)
+        # with few topics no word can be that concentrated: ask for half the most a word can reach
+        needed_lift = min(CHARACTERISTIC_LIFT, max(1.5, len(sizes) / 2))
         out = []
-        for row in range(len(documents)):
-            # a corpus-wide word still names a topic where it is far more frequent than elsewhere
-            banned = {
-                w for w, j in column.items()
-                if counts[row, j] / topic_words[row] / max(corpus_rate[w], 1e-12) < CHARACTERISTIC_LIFT
-            }
+        for row, size in enumerate(sizes):
+            banned = {w for w, value in zip(common, lift[row]) if value < needed_lift} | names_of_corpus
+            self._banned[row] = banned
             start, stop = weights.indptr[row], weights.indptr[row + 1]
             cols, values = weights.indices[start:stop], weights.data[start:stop]
-            row_counts = dict(zip(counts.indices[counts.indptr[row]:counts.indptr[row + 1]],
-                                  counts.data[counts.indptr[row]:counts.indptr[row + 1]]))
-            order = np.argsort(-values, kind="stable")  # ties: lower column first, as in the dense form
+            held = dict(zip(counts.indices[counts.indptr[row] : counts.indptr[row + 1]], counts.data[counts.indptr[row] : counts.indptr[row + 1]]))
+            support = 2 if size >= 6 else 1
             picked = []
-            for k in order:
-                term = str(terms[cols[k]])
-                if values[k] <= 0 or set(term.split()) & banned:
-                    continue
-                # a bigram seen once is noise; keep it only if it repeats
-                if " " in term and row_counts.get(cols[k], 0) <= 1:
-                    continue
-                picked.append((term, float(values[k])))
+            for k in np.argsort(-values, kind="stable"):
+                term = terms[cols[k]]
+                words = set(term.split())
+                if values[k] <= 0 or held.get(cols[k], 0) < support or words & banned or words <= common_set:
+                    continue  # rare here, a corpus-wide word not characteristic here, or nothing but corpus-wide words
+                picked.append((term, float(values[k]), float(held[cols[k]]) / max(1, size)))
                 if len(picked) == self.candidates:
                     break
             out.append(picked)
+        return out
+
+    def _shared_by_children(
+        self,
+        candidates: list[tuple[str, float, float]],
+        draft: TopicDraft,
+        sample: np.ndarray,
+        offset: int,
+        column: dict[str, int],
+        position: dict[str, int],
+    ) -> list[tuple[str, float, float]]:
+        """A parent's candidates with coverage averaged over its children (each child counts once).
+
+        A phrase present (in ``CHILD_PRESENCE`` of the members) in no more than half of the children
+        covers nothing, so a parent is named after what its children share, or "Mixed: ..." when
+        no phrase is shared enough.
+        """
+        if not candidates or self._row_matrix is None:
+            return candidates
+        child_of = {position[m]: c for c, child in enumerate(draft.children) for m in child.member_ids if m in position}
+        labels = np.array([child_of.get(int(i), -1) for i in sample])
+        columns = [column[p] for p, _, _ in candidates]
+        held = self._row_matrix[offset : offset + len(sample)][:, columns].toarray() > 0
+        shares = [held[labels == c].mean(axis=0) for c in range(len(draft.children)) if (labels == c).any()]
+        if len(shares) < 2:
+            return candidates
+        shares = np.stack(shares)
+        mean = shares.mean(axis=0)
+        # a phrase found in half of the children or fewer is not what they share
+        shared = (shares >= CHILD_PRESENCE).mean(axis=0) > 0.5
+        return [(p, w, float(m) if ok else 0.0) for (p, w, _), m, ok in zip(candidates, mean, shared)]
+
+    def _gist_candidates(
+        self, draft: TopicDraft, corpus: Corpus, sample_texts: list[str], banned: set[str], people: frozenset[str]
+    ) -> list[tuple[str, float, float]]:
+        """Gists (``request_gist``) of the requests closest to the centroid, as (gist, 0, coverage) candidates.
+
+        Coverage: the share of sampled members whose text holds every content word of the gist.
+        """
+        members = np.asarray(draft.member_index, dtype=np.int64)
+        if len(members) == 0 or not corpus.requests:
+            return []
+        similarity = corpus.embeddings[members] @ np.asarray(draft.centroid, dtype=np.float32)
+        central = members[np.argsort(-similarity, kind="stable")[:GIST_REQUESTS]]
+        stop = stop_words()
+        word_sets = [set(re.findall(r"[a-z0-9+#'’\-]+", t.lower())) for t in sample_texts]
+        out: list[tuple[str, float, float]] = []
+        for index in central:
+            written = request_gist(redact(str(corpus.requests[index]))) if index < len(corpus.requests) else ""
+            gist = written.lower()
+            words = gist.split()
+            content = {w for w in words if w not in stop}
+            if not content or set(words) & (banned | people) or any(g == gist for g, _, _ in out):
+                continue
+            held = sum(1 for ws in word_sets if content <= ws)
+            out.append((gist, 0.0, held / max(1, len(sample_texts))))
+            self._gist_forms.setdefault(gist, written)
         return out
 
     def _embed_phrases(self, phrases: Sequence[str]) -> np.ndarray:
@@ -371,29 +832,39 @@ class KeyphraseNamer:
             return np.zeros((0, dim), dtype=np.float32)
         return np.stack([self._phrase_vectors[p] for p in phrases])
 
-    def _pick_keyphrases(self, candidates: list[tuple[str, float]], centroid: np.ndarray) -> list[str]:
+    def _rank(
+        self, candidates: list[tuple[str, float, float]], centroids: np.ndarray, topic: int, weights: PhraseWeights | None = None
+    ) -> list[tuple[str, float, float]]:
+        """Candidates as (phrase, score, coverage), best name first."""
         if not candidates:
             return []
-        phrases = [p for p, _ in candidates]
+        phrases = [p for p, _, _ in candidates]
         vectors = self._embed_phrases(phrases)
-        centroid = np.asarray(centroid, dtype=np.float32)
-        norm = float(np.linalg.norm(centroid))
-        if norm > 0 and vectors.shape[1] == centroid.shape[0]:
-            similarity = vectors @ (centroid / norm)
-        else:  # corpus embedded by another model than the namer's: rank by c-TF-IDF alone
-            similarity = np.zeros(len(phrases), dtype=np.float32)
-        weights = np.array([w for _, w in candidates], dtype=np.float64)
-        weights = weights / weights.max() if weights.max() > 0 else weights
-        relevance = 0.5 * similarity + 0.5 * weights
-        order = mmr(relevance, vectors, top_n=len(phrases), diversity=self.diversity)
-        kept: list[str] = []
+        if vectors.shape[1] != centroids.shape[1]:  # corpus embedded by another model: no similarity to use
+            vectors, centroids = np.zeros((len(phrases), 1)), np.zeros((centroids.shape[0], 1))
+        scores = score_phrases(
+            vectors, centroids, topic,
+            coverage=np.array([c for _, _, c in candidates]), tfidf=np.array([w for _, w, _ in candidates]),
+            words=np.array([len(p.split()) for p in phrases]), weights=weights or self.weights,
+        )
+        order = np.argsort(-scores, kind="stable")
+        return [(phrases[i], float(scores[i]), candidates[i][2]) for i in order]
+
+    def _keyphrases(self, ranked: list[tuple[str, float, float]], first: str | None, diversity: float) -> list[str]:
+        """The name's phrase, then diverse others by MMR over the ranking, no two sharing a word stem."""
+        if not ranked:
+            return []
+        phrases = [p for p, _, _ in ranked]
+        scores = np.array([s for _, s, _ in ranked], dtype=np.float64)
+        relevance = (scores - scores.min()) / max(1e-9, float(scores.max() - scores.min()))
+        order = mmr(relevance, self._embed_phrases(phrases), top_n=len(phrases), diversity=diversity)
+        kept: list[str] = [first] if first else []
         for i in order:
-            words = _words(phrases[i])
-            if any(words & _words(k) for k in kept):
+            if len(kept) >= self.top_n:
+                break
+            if any(_words(phrases[i]) & _words(k) for k in kept):
                 continue  # "cards" or "card payment" next to "card arrival" says little new
             kept.append(phrases[i])
-            if len(kept) == self.top_n:
-                break
         return kept
 
     @staticmethod
@@ -408,37 +879,96 @@ class KeyphraseNamer:
         centroid = np.asarray(draft.centroid, dtype=np.float32)
         similarity = corpus.embeddings[with_request] @ centroid
         best = int(with_request[int(np.argmax(similarity))])
-        return str(requests[best])
+        return redact(str(requests[best]))
+
+    @staticmethod
+    def _corpus_coherence(corpus: Corpus, limit: int = 5_000) -> float:
+        n = len(corpus.embeddings)
+        rows = np.unique(np.linspace(0, n - 1, min(n, limit)).astype(np.int64)) if n else np.zeros(0, dtype=np.int64)
+        return coherence(np.asarray(corpus.embeddings)[rows])
+
+    def _assign(self, rankings: list[list[tuple[str, float, float]]]) -> list[str | None]:
+        """Each topic's name phrase: best-scoring topics choose first; a phrase (by word stems) is used once."""
+        chosen: list[str | None] = [None] * len(rankings)
+        taken: set[frozenset[str]] = set()
+        order = sorted(range(len(rankings)), key=lambda t: -(rankings[t][0][1] if rankings[t] else -np.inf))
+        for t in order:
+            for phrase, _, _ in rankings[t]:
+                key = frozenset(_words(phrase))
+                if key not in taken:
+                    chosen[t] = phrase
+                    taken.add(key)
+                    break
+            if chosen[t] is None and rankings[t]:
+                chosen[t] = rankings[t][0][0]
+        return chosen
 
     # -- protocol -------------------------------------------------------------------------
     def name_topics(self, drafts: Sequence[TopicDraft], corpus: Corpus) -> list[TopicName]:
         """Name each draft: (drafts, corpus) -> [TopicName] in draft order, names unique in the call."""
+        self.diagnostics_ = []
         if not drafts:
             return []
-        documents = self._topic_documents(drafts, corpus)
-        candidate_lists = self._candidates(documents)
-        for draft, candidates in zip(drafts, candidate_lists):
-            known = {p for p, _ in candidates}
-            top_weight = max((w for _, w in candidates), default=1.0)
-            for child in draft.children:  # a parent may reuse its children's keyphrases
-                for phrase in (p.lower() for p in child.keyphrases[:2]):
-                    if phrase not in known:
-                        candidates.append((phrase, 0.5 * top_weight))
-                        known.add(phrase)
-        all_phrases = sorted({p for candidates in candidate_lists for p, _ in candidates})
-        self._embed_phrases(all_phrases)  # one batched call for every topic
+        samples = [self._member_sample(d, corpus) for d in drafts]
+        # personal data is redacted before anything reads the texts
+        texts = {int(i): redact(corpus.texts[i][:MAX_CHARS_PER_DOC]) for sample in samples for i in sample}
+        documents = ["\n".join(texts[int(i)] for i in sample) for sample in samples]
+        terms, counts = self._phrase_counts(samples, texts)
+        candidate_lists = self._candidates(terms, counts, [len(s) for s in samples], "\n".join(documents))
+        if any(len(d.children) >= 2 for d in drafts) and terms:
+            position = {cid: i for i, cid in enumerate(corpus.ids)}
+            column = {term: j for j, term in enumerate(terms)}
+            offsets = np.cumsum([0] + [len(s) for s in samples])
+            for t, draft in enumerate(drafts):
+                if len(draft.children) >= 2:
+                    candidate_lists[t] = self._shared_by_children(candidate_lists[t], draft, samples[t], int(offsets[t]), column, position)
+        people = person_names(list(texts.values()))
+        for t, draft in enumerate(drafts):
+            if len(draft.children) >= 2:
+                continue  # a parent is named by phrases its children share, not by one member's request
+            known = {p for p, _, _ in candidate_lists[t]}
+            gists = self._gist_candidates(draft, corpus, [texts[int(i)] for i in samples[t]], self._banned[t], people)
+            candidate_lists[t].extend(g for g in gists if g[0] not in known)
+        self._embed_phrases(sorted({p for c in candidate_lists for p, _, _ in c}))  # one batched call
+        centroids = np.stack([np.asarray(d.centroid, dtype=np.float32) for d in drafts])
+        rankings = [
+            self._rank(c, centroids, t, self.parent_weights if len(drafts[t].children) >= 2 else self.weights)
+            for t, c in enumerate(candidate_lists)
+        ]
+        chosen = self._assign(rankings)
+        corpus_coherence = self._corpus_coherence(corpus)
+        relative = [
+            relative_coherence(coherence(np.asarray(corpus.embeddings)[s]), corpus_coherence) if len(s) else 0.0 for s in samples
+        ]
+        typical = typical_coherence([r for r, s in zip(relative, samples) if len(s) >= MIN_MIXED_SIZE])
+
+        best_coverage = [max((c for _, _, c in ranked), default=0.0) for ranked in rankings]
+        judged = [c for c, s in zip(best_coverage, samples) if len(s) >= MIN_MIXED_SIZE]
+        typical_cover = float(np.median(judged)) if len(judged) >= 3 else DEFAULT_TYPICAL_COVERAGE
+        least_cover = max(MIN_COVERAGE_FLOOR, self.min_coverage * typical_cover)
 
         results: list[TopicName] = []
-        for draft, candidates, document in zip(drafts, candidate_lists, documents):
-            keyphrases = self._pick_keyphrases(candidates, draft.centroid)
-            written = surface_forms(keyphrases, document)
-            keyphrases = [written[p] for p in keyphrases]
-            request = self._central_request(draft, corpus)
+        for t, draft in enumerate(drafts):
+            ranked, phrase = rankings[t], chosen[t]
+            covered = best_coverage[t]
+            # a parent's coverage already counts only phrases most of its children share: the floor suffices
+            floor = MIN_COVERAGE_FLOOR if len(draft.children) >= 2 else least_cover
+            mixed = bool(ranked) and len(samples[t]) >= MIN_MIXED_SIZE and (
+                relative[t] < self.mixed_below * typical or covered < floor
+            )
+            topic_coherence = relative[t]
+            self.diagnostics_.append({"relative_coherence": topic_coherence, "typical": typical, "coverage": covered, "mixed": float(mixed)})
+            keyphrases = self._keyphrases(ranked, None if mixed else phrase, diversity=0.7 if mixed else self.diversity)
+            written = surface_forms(keyphrases, documents[t])
+            keyphrases = [self._gist_forms.get(p, written[p]) if written[p] == p else written[p] for p in keyphrases]
+            request = hide_names(self._central_request(draft, corpus), people)
             example = _clip(request, MAX_REQUEST_CHARS) if request else None
-            if keyphrases:
-                name = _title(keyphrases[:NAME_PHRASES])
-                about = _join(keyphrases[:DESCRIPTION_PHRASES])
-                description = f"Conversations about {about}"
+            if keyphrases and mixed:
+                name = MIXED_PREFIX + ", ".join(keyphrases[:3])
+                description = f"Conversations with little in common, about {_join(keyphrases[:DESCRIPTION_PHRASES])}"
+            elif keyphrases:
+                name = _capitalise(keyphrases[0])
+                description = f"Conversations about {_join(keyphrases[:DESCRIPTION_PHRASES])}"
             elif example:
                 name = _clip(example, 48)
                 description = "Conversations like this one"
@@ -451,10 +981,39 @@ class KeyphraseNamer:
                 description += f': "{example}".'
             else:
                 description += "."
-            results.append(
-                TopicName(name=name, description=description, keyphrases=keyphrases, representative_request=request)
-            )
-        unique = deduplicate_names([r.name for r in results], [r.keyphrases[NAME_PHRASES:] for r in results])
+            results.append(TopicName(name=name, description=description, keyphrases=keyphrases, representative_request=request))
+        unique = deduplicate_names([r.name for r in results], [r.keyphrases[1:] for r in results])
         for result, name in zip(results, unique):
             result.name = name
         return results
+
+
+#: Words a gist never starts with: question openers and filler ("how do I", "can you", "please").
+_GIST_OPENERS = frozenset(
+    "how what why when where which who whom whose can could would will should shall do does did is are was were "
+    "am be i me my we our you your it its there here please hi hello hey help so and but or if just also "
+    "anyone somebody someone tell explain show give need want like know get got have has had let lets".split()
+)
+
+
+def request_gist(request: str, max_words: int = 6) -> str:
+    """A request reduced to its gist: the first clause's plain words without the question around them.
+
+    >>> request_gist("Why was I charged a fee for my card payment?")
+    'charged a fee for my card'
+    >>> request_gist("How do I top up by bank transfer? Thanks")
+    'top up by bank transfer'
+    >>> request_gist("wandb.init(project='x') fails")
+    'fails'
+    """
+    stop = stop_words()
+    for run in word_runs(request):
+        words = list(run)
+        while words and (words[0].lower() in _GIST_OPENERS or words[0].lower() in stop or len(words[0]) == 1):
+            words.pop(0)
+        words = words[:max_words]
+        while words and (words[-1].lower() in stop or len(words[-1]) == 1) and words[-1].lower() not in PHRASE_END_PARTICLES:
+            words.pop()
+        if words:
+            return " ".join(words)
+    return ""
