@@ -3,7 +3,7 @@
 Every method clusters the SAME MiniLM vectors of a set (``benchmarks/datasets.py``, cached on
 disk), so only the clustering differs. Side by side, on each set:
 
-- kiku old default: k-means, k = round(sqrt(n)) (before issue 11)
+- kiku old default: k-means, k = round(sqrt(n)), and the old hierarchy (``OLD_HIERARCHY``), as before issue 11
 - kiku default: ``KMeansClusterer()`` as shipped now (automatic granularity)
 - Kura: k-means, k = ceil(n / 10)
 - BERTopic: UMAP (15 neighbours, 5 dims, min_dist 0, cosine) + HDBSCAN(min_cluster_size=10, eom)
@@ -150,8 +150,12 @@ def top_level(tree: list[Cluster], corpus: Corpus) -> tuple[np.ndarray, list[Clu
     return labels, tops
 
 
+#: The hierarchy before issue 11 (geometric levels of at most 5x, no split of oversized parents).
+OLD_HIERARCHY = dict(branching=5.0, max_share=1.0)
+
+
 def score(data: LabelledSet, E: np.ndarray, labels: np.ndarray, namer: KeyphraseNamer, embedder: MiniLMEmbedder,
-          hierarchy: bool) -> dict:
+          hierarchy: dict | None) -> dict:
     truth = data.labels
     kept = labels >= 0
     row = dict(
@@ -168,8 +172,8 @@ def score(data: LabelledSet, E: np.ndarray, labels: np.ndarray, namer: Keyphrase
     majority = [Counter(truth[[index[m] for m in c.member_ids]].tolist()).most_common(1)[0][0] for c in topics]
     row["name_fidelity"] = name_fidelity([c.name for c in topics], majority, [c.size for c in topics], data.label_names, embedder.embed)
     row["example_names"] = [c.name for c in sorted(topics, key=lambda c: -c.size)[:6]]
-    if hierarchy:
-        tree = AgglomerativeHierarchy(namer, seed=0).build(base, corpus)
+    if hierarchy is not None:
+        tree = AgglomerativeHierarchy(namer, seed=0, **hierarchy).build(base, corpus)
         top, tops = top_level(tree, corpus)
         row["top_clusters"] = len(tops)
         row["levels"] = max(c.level for c in tree)
@@ -228,7 +232,8 @@ def run_set(name: str, max_rows: int, methods: list[str], embedder: MiniLMEmbedd
         start = time.perf_counter()
         labels = np.asarray(fit(E))
         seconds = time.perf_counter() - start
-        row = score(data, E, labels, namer, embedder, hierarchy=method.startswith("kiku"))
+        settings = OLD_HIERARCHY if method.startswith("kiku old") else {} if method.startswith("kiku") else None
+        row = score(data, E, labels, namer, embedder, hierarchy=settings)
         row["seconds"] = seconds
         result["methods"][method] = row
         print(f"  {name} | {method}: k={row['clusters']} NMI {row['nmi']:.3f} ARI {row['ari']:.3f} noise {row['noise']:.1%} "

@@ -64,7 +64,8 @@ def choose_granularity(
     """How many base clusters the data holds, and where they are: ``(k, centres (k, dim))``.
 
     Over-cluster a seeded sample of at most ``sample_size`` rows with k-means into micro-clusters
-    of about ``POINTS_PER_MICRO_CLUSTER`` points (at least sqrt(rows) of them, at most
+    of about ``POINTS_PER_MICRO_CLUSTER`` points (at least 2 sqrt(rows) of them, so small inputs still
+    split, at most
     ``MICRO_CLUSTERS_MAX``), then merge their unit centroids bottom-up with
     complete linkage on cosine distance, stopping before any group would hold two micro-clusters
     more than ``merge_distance`` apart. So a base cluster never spans two parts further apart
@@ -94,7 +95,7 @@ def choose_granularity(
     rng = np.random.default_rng(seed)
     sample = array if n <= sample_size else array[np.sort(rng.choice(n, size=sample_size, replace=False))]
     distinct = np.unique(sample, axis=0)
-    per_micro = max(len(sample) // POINTS_PER_MICRO_CLUSTER, math.ceil(math.sqrt(len(sample))))
+    per_micro = max(len(sample) // POINTS_PER_MICRO_CLUSTER, math.ceil(2 * math.sqrt(len(sample))))
     micro = int(min(MICRO_CLUSTERS_MAX, len(distinct), per_micro))
     if micro <= 1:
         return 1, _unit(sample.mean(axis=0, keepdims=True))
