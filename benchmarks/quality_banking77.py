@@ -4,7 +4,7 @@ BANKING77: 13,083 customer-support queries (train + test) labelled with 77 inten
 cluster the SAME MiniLM embeddings (kiku's int8 ONNX embedder), so only the clustering differs.
 
 Compared (NMI and ARI against the 77 intents):
-  (a) kiku default: KMeansClusterer() with the automatic k (choose_k(n) = round(sqrt(n)))
+  (a) kiku default: KMeansClusterer() with the automatic k (choose_granularity; before issue 11, round(sqrt(n)))
   (b) Kura's default: sklearn KMeans with k = ceil(n / 10) (KmeansClusteringModel, clusters_per_group=10)
   (c) BERTopic's default: UMAP (5 dims, 15 neighbours, min_dist 0, cosine) + HDBSCAN(min_cluster_size=10);
       HDBSCAN noise counted as one extra label (its share is reported)
@@ -104,7 +104,7 @@ def cluster_table(E: np.ndarray, truth: np.ndarray) -> tuple[list[dict], np.ndar
     start = time.perf_counter()
     kiku = KMeansClusterer(seed=0)
     kiku_labels = kiku.fit_predict(E)
-    rows.append(dict(method=f"(a) kiku default: k-means, k = choose_k(n) = {kiku.n_clusters_}", labels=kiku_labels, seconds=time.perf_counter() - start))
+    rows.append(dict(method=f"(a) kiku default: k-means, k chosen from the data = {kiku.n_clusters_}", labels=kiku_labels, seconds=time.perf_counter() - start))
 
     from sklearn.cluster import KMeans
 
@@ -284,11 +284,8 @@ def main() -> None:
         f"kiku's default beats the best baseline ({best_baseline['method'].split(':')[0]}) on NMI by "
         f"{kiku_row['nmi'] - best_baseline['nmi']:+.4f} and on ARI by {kiku_row['ari'] - best_baseline['ari']:+.4f}.",
         "",
-        "Why k = round(sqrt(n)): a sweep on these embeddings (k-means, n_init 3, seed 0) gave NMI 0.761 (k=60), "
-        "0.777 (k=77), 0.782 (k=114), 0.784 (k=150), 0.784 (k=200), 0.773 (k=300), while ARI falls from 0.51 "
-        "(k=77-114) to 0.43 (k=200) and 0.34 (k=300). NMI is flat from ~1x to ~2x sqrt(n); sqrt(n) keeps ARI near its "
-        "best and clusters small enough to name, with the hierarchy providing the coarse view. Bounded to [2, 400] so "
-        "that 100k conversations give 316 base clusters (still nameable and quick to build a tree over).",
+        "How the automatic k is chosen, measured on six labelled sets: benchmarks/quality_suite.py "
+        "(benchmarks/results/quality_suite.md).",
         "",
         "## Top of kiku's hierarchy vs a coarse grouping of the intents",
         "",

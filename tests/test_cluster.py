@@ -9,6 +9,7 @@ from kiku.cluster import (
     HDBSCANClusterer,
     KMeansClusterer,
     centroids,
+    choose_granularity,
     choose_k,
     default_min_cluster_size,
     relabel_by_size,
@@ -51,12 +52,23 @@ def test_kmeans_finds_blobs_reproducibly_with_size_ordered_ids() -> None:
     np.testing.assert_array_equal(labels, KMeansClusterer(n_clusters=3, seed=7).fit_predict(points))
 
 
-def test_kmeans_auto_k_and_minibatch_path() -> None:
-    points, _ = blobs(sizes=(300, 200, 100))
+def test_kmeans_auto_k_follows_the_data_not_n() -> None:
+    points, truth = blobs(sizes=(300, 200, 100))
     auto = KMeansClusterer()
     labels = auto.fit_predict(points)
-    assert auto.n_clusters_ == choose_k(600)
-    assert set(labels.tolist()) == set(range(auto.n_clusters_))
+    assert auto.n_clusters_ == 3  # sqrt(600) would have given 24
+    np.testing.assert_array_equal(labels, truth)
+    np.testing.assert_array_equal(labels, KMeansClusterer().fit_predict(points))
+    # ten times the rows of the same three topics: still three clusters
+    many, _ = blobs(sizes=(3000, 2000, 1000))
+    assert KMeansClusterer(minibatch_threshold=100_000).fit_predict(many).max() == 2
+    # twelve separate topics in 600 rows: twelve clusters
+    twelve, truth12 = blobs(seed=2, sizes=(50,) * 12, dim=32)
+    assert choose_granularity(twelve)[0] == 12
+
+
+def test_kmeans_minibatch_path() -> None:
+    points, _ = blobs(sizes=(300, 200, 100))
     mini = KMeansClusterer(n_clusters=3, minibatch_threshold=100, seed=1)
     first = mini.fit_predict(points)
     np.testing.assert_array_equal(first, KMeansClusterer(n_clusters=3, minibatch_threshold=100, seed=1).fit_predict(points))

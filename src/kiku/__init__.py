@@ -38,6 +38,7 @@ _LAZY = {
     "KMeansClusterer": "kiku.cluster",
     "HDBSCANClusterer": "kiku.cluster",
     "choose_k": "kiku.cluster",
+    "choose_granularity": "kiku.cluster",
     "KeyphraseNamer": "kiku.naming",
     "AgglomerativeHierarchy": "kiku.hierarchy",
     "project_embeddings": "kiku.project",

@@ -1,4 +1,4 @@
-"""Group embeddings into base clusters: k-means (default) or UMAP + HDBSCAN.
+"""Group embeddings into base clusters: k-means with a data-chosen k (default) or UMAP + HDBSCAN.
 
 Both clusterers implement ``kiku.protocols.Clusterer``: ``fit_predict(embeddings (n, dim)) ->
 labels (n,) int64``. Labels are relabelled deterministically by cluster size (largest = 0, ties by
@@ -12,6 +12,10 @@ Example:
     >>> points = np.concatenate([rng.normal(0, 0.05, (20, 8)) + 1, rng.normal(0, 0.05, (10, 8)) - 1])
     >>> KMeansClusterer(n_clusters=2).fit_predict(points)[[0, 25]].tolist()
     [0, 1]
+
+The automatic number of clusters (``choose_granularity``) reads the data: over-cluster a sample
+with k-means, merge the micro-clusters with complete linkage until two parts of a cluster would
+be more than ``MERGE_DISTANCE`` (cosine) apart, and let k-means over all rows refine the result.
 """
 
 from __future__ import annotations
@@ -25,14 +29,21 @@ K_PER_SQRT_N = 1.0
 K_MIN = 2
 K_MAX = 400
 
+#: Automatic granularity (``choose_granularity``): complete-linkage cut over k-means micro-clusters.
+#: Chosen on all sets of benchmarks/quality_suite.py (see benchmarks/results/quality_suite.md).
+MERGE_DISTANCE = 0.45
+MERGE_LINKAGE = "complete"
+GRANULARITY_SAMPLE = 4000
+POINTS_PER_MICRO_CLUSTER = 12
+MICRO_CLUSTERS_MAX = 400
+
 
 def choose_k(n: int) -> int:
-    """An automatic number of base clusters for n points: ``round(sqrt(n))`` within [2, 400].
+    """The old size-only rule, ``round(sqrt(n))`` within [2, 400]; kept for comparison.
 
-    Base clusters should be small enough to be about one thing and few enough to be read and
-    named; the hierarchy above them gives the coarse view. On BANKING77 (13,083 queries, 77
-    intents) sqrt(n) = 114 scored a higher NMI against the intents than k = 77, n/10 (Kura's
-    default) or UMAP + HDBSCAN (see benchmarks/results/quality.md). Never more than n.
+    kiku's default no longer uses it (``choose_granularity`` reads the data instead): the
+    number of topics does not grow with the number of rows, and sqrt(n) fitted BANKING77 only
+    by coincidence. Never more than n.
 
     >>> choose_k(13_083), choose_k(100), choose_k(3), choose_k(1_000_000)
     (114, 10, 2, 400)
@@ -41,6 +52,74 @@ def choose_k(n: int) -> int:
         return 0
     k = int(round(K_PER_SQRT_N * math.sqrt(n)))
     return int(min(n, max(K_MIN, min(K_MAX, k))))
+
+
+def choose_granularity(
+    embeddings: np.ndarray,
+    merge_distance: float = MERGE_DISTANCE,
+    sample_size: int = GRANULARITY_SAMPLE,
+    seed: int = 0,
+    k_max: int = K_MAX,
+) -> tuple[int, np.ndarray]:
+    """How many base clusters the data holds, and where they are: ``(k, centres (k, dim))``.
+
+    Over-cluster a seeded sample of at most ``sample_size`` rows with k-means into micro-clusters
+    of about ``POINTS_PER_MICRO_CLUSTER`` points (at least 2 sqrt(rows) of them, so small inputs still
+    split, at most
+    ``MICRO_CLUSTERS_MAX``), then merge their unit centroids bottom-up with
+    complete linkage on cosine distance, stopping before any group would hold two micro-clusters
+    more than ``merge_distance`` apart. So a base cluster never spans two parts further apart
+    than that, however many rows there are: the number of clusters follows how spread the data
+    is, not its size. The centres (unit means of the merged groups over the sample) seed the
+    final k-means. k is within [1, min(k_max, distinct rows)].
+
+    Args:
+        embeddings: (n, dim) unit vectors.
+        merge_distance: largest cosine distance between two parts of one cluster.
+        sample_size: rows the choice is made on (seeded sample when n is larger).
+        seed: seed of the sample and of the micro-cluster k-means.
+        k_max: most clusters returned.
+
+    >>> rng = np.random.default_rng(0)
+    >>> axes = np.eye(6, dtype=np.float32)
+    >>> points = np.concatenate([axes[i] + rng.normal(0, 0.05, (30, 6)) for i in range(6)]).astype(np.float32)
+    >>> points /= np.linalg.norm(points, axis=1, keepdims=True)
+    >>> k, centres = choose_granularity(points)
+    >>> k, centres.shape
+    (6, (6, 6))
+    """
+    array = _check(embeddings)
+    n = array.shape[0]
+    if n == 0:
+        return 0, np.zeros((0, array.shape[1] if array.ndim == 2 else 0), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    sample = array if n <= sample_size else array[np.sort(rng.choice(n, size=sample_size, replace=False))]
+    distinct = np.unique(sample, axis=0)
+    per_micro = max(len(sample) // POINTS_PER_MICRO_CLUSTER, math.ceil(2 * math.sqrt(len(sample))))
+    micro = int(min(MICRO_CLUSTERS_MAX, len(distinct), per_micro))
+    if micro <= 1:
+        return 1, _unit(sample.mean(axis=0, keepdims=True))
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.cluster import KMeans
+
+    model = KMeans(n_clusters=micro, random_state=seed, n_init=1, max_iter=50).fit(sample)
+    micro_labels = model.labels_
+    used = np.unique(micro_labels)
+    means = _unit(np.stack([sample[micro_labels == j].mean(axis=0) for j in used]))
+    if len(used) == 1:
+        return 1, means
+    groups = fcluster(linkage(means.astype(np.float64), method=MERGE_LINKAGE, metric="cosine"), t=merge_distance, criterion="distance")
+    if len(set(groups.tolist())) > k_max:
+        groups = fcluster(linkage(means.astype(np.float64), method=MERGE_LINKAGE, metric="cosine"), t=k_max, criterion="maxclust")
+    point_groups = groups[np.searchsorted(used, micro_labels)]
+    order = sorted(set(groups.tolist()))
+    centres = _unit(np.stack([sample[point_groups == g].mean(axis=0) for g in order]))
+    return len(order), centres
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def relabel_by_size(labels: np.ndarray) -> np.ndarray:
@@ -97,16 +176,33 @@ def _check(embeddings: np.ndarray) -> np.ndarray:
 
 
 class KMeansClusterer:
-    """k-means over embeddings; mini-batch k-means above ``minibatch_threshold`` points.
+    """k-means over embeddings, with the number of clusters read from the data by default.
+
+    With ``n_clusters=None`` (default), ``choose_granularity`` picks k and starting centres on a
+    seeded sample (complete-linkage merge of k-means micro-clusters, no two parts of a cluster
+    more than ``merge_distance`` apart); k-means over all rows then refines those centres. So
+    the granularity follows the data, not n, and large inputs cost one sample plus one pass.
+    Mini-batch k-means is used above ``minibatch_threshold`` points.
 
     Args:
-        n_clusters: number of clusters (None: ``choose_k(n)``); capped at n.
+        n_clusters: number of clusters (None: chosen from the data); capped at n.
         seed: random seed (same seed and input -> same labels).
         minibatch_threshold: from this many points on, MiniBatchKMeans is used (much faster at 100k).
-        n_init: k-means restarts (best inertia kept).
+        n_init: k-means restarts when k is given (best inertia kept).
+        merge_distance: automatic k only: largest cosine distance between two parts of one cluster.
+        sample_size: automatic k only: rows the granularity is chosen on.
 
     ``fit_predict(E (n, dim)) -> labels (n,) int64`` in [0, k), relabelled largest-first.
     After a fit, ``n_clusters_`` holds the k that was used.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> points = np.concatenate([rng.normal(0, 0.05, (40, 8)) + np.eye(8)[i] for i in range(5)])
+        >>> points /= np.linalg.norm(points, axis=1, keepdims=True)
+        >>> clusterer = KMeansClusterer(seed=0)
+        >>> labels = clusterer.fit_predict(points)
+        >>> clusterer.n_clusters_, labels.shape
+        (5, (200,))
     """
 
     def __init__(
@@ -115,19 +211,26 @@ class KMeansClusterer:
         seed: int = 0,
         minibatch_threshold: int = 20_000,
         n_init: int = 3,
+        merge_distance: float = MERGE_DISTANCE,
+        sample_size: int = GRANULARITY_SAMPLE,
     ) -> None:
         if n_clusters is not None and n_clusters < 1:
             raise ValueError("n_clusters must be >= 1")
+        if not 0.0 < merge_distance <= 2.0:
+            raise ValueError("merge_distance must be in (0, 2]")
         self.n_clusters = n_clusters
         self.seed = seed
         self.minibatch_threshold = minibatch_threshold
         self.n_init = n_init
+        self.merge_distance = merge_distance
+        self.sample_size = sample_size
         self.n_clusters_: int | None = None
 
     @property
     def name(self) -> str:
-        k = "auto" if self.n_clusters is None else str(self.n_clusters)
-        return f"kmeans(k={k},seed={self.seed})"
+        if self.n_clusters is None:
+            return f"kmeans(k=auto,merge={self.merge_distance:g},sample={self.sample_size},seed={self.seed})"
+        return f"kmeans(k={self.n_clusters},seed={self.seed})"
 
     def fit_predict(self, embeddings: np.ndarray) -> np.ndarray:
         array = _check(embeddings)
@@ -135,25 +238,34 @@ class KMeansClusterer:
         if n == 0:
             self.n_clusters_ = 0
             return np.zeros(0, dtype=np.int64)
-        k = min(n, self.n_clusters if self.n_clusters is not None else choose_k(n))
+        init: np.ndarray | None = None
+        if self.n_clusters is None:
+            k, init = choose_granularity(array, self.merge_distance, self.sample_size, self.seed)
+        else:
+            k = min(n, self.n_clusters)
         distinct = np.unique(array, axis=0).shape[0] if n <= 50_000 else n
-        k = max(1, min(k, distinct))
+        if k > distinct:
+            k, init = distinct, None
+        k = max(1, k)
         self.n_clusters_ = k
         if k == 1:
             return np.zeros(n, dtype=np.int64)
         from sklearn.cluster import KMeans, MiniBatchKMeans
 
+        start: np.ndarray | str = init.astype(array.dtype) if init is not None else "k-means++"
+        restarts = 1 if init is not None else self.n_init
         if n >= self.minibatch_threshold:
             model = MiniBatchKMeans(
                 n_clusters=k,
+                init=start,
                 random_state=self.seed,
-                n_init=self.n_init,
+                n_init=restarts,
                 batch_size=4096,
                 max_no_improvement=20,
                 reassignment_ratio=0.01,
             )
         else:
-            model = KMeans(n_clusters=k, random_state=self.seed, n_init=self.n_init)
+            model = KMeans(n_clusters=k, init=start, random_state=self.seed, n_init=restarts)
         labels = model.fit_predict(array)
         return relabel_by_size(labels)
 

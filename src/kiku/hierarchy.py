@@ -12,7 +12,10 @@ or plain Ward linkage; see benchmarks/results/quality.md), so it is the default.
   below the top has a parent exactly one level up and every top cluster is at the top level;
 - every parent has at least two children (a would-be single-child parent is not created: that
   child joins its nearest group instead), so there are no chains of single-child parents;
-- the number of clusters per level shrinks geometrically (by 3x to ``branching``x) until at most
+- no parent holds more than ``MAX_PARENT_SHARE`` (35%) of the conversations unless they are one
+  topic (mean resultant length of their vectors at least ``ONE_TOPIC_COHERENCE``): larger groups
+  are split in two (``split_oversized``), so the top is not one catch-all topic;
+- the number of clusters per level shrinks geometrically (by 3x to ``branching``x, default 15) until at most
   ``max_top`` remain (default 10), or for exactly ``levels`` levels when given;
 - parent ids are ``L{level}-{index:03d}`` (largest first), member_ids are the union of the
   children's, names come from the namer called once per level (so siblings never share a name;
@@ -40,9 +43,13 @@ from kiku.records import Cluster
 
 NOISE_TOP_ID = "unclustered-top"
 MIN_RATIO = 3.0
+#: A parent holding more than this share of the conversations is split (see split_oversized).
+MAX_PARENT_SHARE = 0.35
+#: ... unless its conversations are this coherent (mean resultant length of their unit vectors).
+ONE_TOPIC_COHERENCE = 0.75
 
 
-def level_sizes(n: int, levels: int | None = None, max_top: int | None = None, branching: float = 5.0) -> list[int]:
+def level_sizes(n: int, levels: int | None = None, max_top: int | None = None, branching: float = 15.0) -> list[int]:
     """Target number of clusters for each parent level above n base clusters.
 
     Default (neither given): shrink by the same ratio r in [3, branching] per level, using as few
@@ -50,9 +57,9 @@ def level_sizes(n: int, levels: int | None = None, max_top: int | None = None, b
     number of levels (ratio ``branching`` or what reaches ``max_top``). Counts below 2 are dropped.
 
     >>> level_sizes(114), level_sizes(400), level_sizes(8), level_sizes(114, levels=1)
-    ([34, 10], [117, 34, 10], [], [23])
+    ([10], [63, 10], [], [8])
     >>> level_sizes(114, max_top=3)
-    [34, 10, 3]
+    [18, 3]
     """
     if n <= 2:
         return []
@@ -172,6 +179,64 @@ def kmeans_groups(means: np.ndarray, weights: np.ndarray, n_groups: int, seed: i
     return _merge_singletons(groups, means, weights)
 
 
+def split_oversized(
+    groups: list[list[int]],
+    means: np.ndarray,
+    weights: np.ndarray,
+    max_share: float = MAX_PARENT_SHARE,
+    one_topic: float = ONE_TOPIC_COHERENCE,
+    seed: int = 0,
+    max_groups: int | None = None,
+) -> list[list[int]]:
+    """Split every group above ``max_share`` of the total weight in two, until none is (or can be).
+
+    ``means`` (m, dim) are the members' mean embeddings (not re-normalised) and ``weights`` (m,)
+    their sizes, so the weighted mean of a group's means is the mean of its points' unit
+    vectors; its length (the mean resultant length, 1 = all points identical) says how much
+    the group is about one thing. A group is left whole when that length is at least
+    ``one_topic`` (the data really is one topic), when it has fewer than 4 members (each half
+    keeps 2), or when a split would give more than ``max_groups`` groups. Halves come from
+    size-weighted k-means (``kmeans_groups``). Returns sorted lists, ordered by first index.
+
+    >>> means = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.7, 0.7]])
+    >>> split_oversized([[0, 1, 2, 3], [4]], means, np.array([5.0, 5, 5, 5, 1]))
+    [[0, 1], [2, 3], [4]]
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    means = np.asarray(means, dtype=np.float64)
+    total = float(weights.sum())
+    done: list[list[int]] = []
+    todo = [sorted(g) for g in groups]
+    while todo:
+        group = todo.pop()
+        w = weights[group]
+        too_big = total > 0 and w.sum() / total > max_share and len(group) >= 4
+        if too_big:
+            coherence = float(np.linalg.norm((means[group] * w[:, None]).sum(axis=0)) / w.sum())
+            too_big = coherence < one_topic
+        if not too_big or (max_groups is not None and len(done) + len(todo) + 2 > max_groups):
+            done.append(group)
+            continue
+        todo.extend([[group[i] for i in half] for half in _bisect(means[group], w, seed)])
+    return sorted((sorted(g) for g in done), key=lambda ids: ids[0])
+
+
+def _bisect(means: np.ndarray, weights: np.ndarray, seed: int) -> list[list[int]]:
+    """Two halves of m >= 4 weighted points, each of at least 2: 2-means, else a cut along the main axis."""
+    from sklearn.cluster import KMeans
+
+    labels = KMeans(n_clusters=2, random_state=seed, n_init=10).fit_predict(means, sample_weight=weights)
+    if min((labels == 0).sum(), (labels == 1).sum()) < 2:
+        centred = means - (means * weights[:, None]).sum(axis=0) / weights.sum()
+        axis = np.linalg.svd(centred * np.sqrt(weights)[:, None], full_matrices=False)[2][0]
+        order = np.argsort(centred @ axis, kind="stable")
+        half = int(np.searchsorted(np.cumsum(weights[order]), weights.sum() / 2))
+        half = min(max(half, 2), len(order) - 2)
+        labels = np.zeros(len(means), dtype=np.int64)
+        labels[order[half:]] = 1
+    return [np.flatnonzero(labels == j).tolist() for j in (0, 1)]
+
+
 class AgglomerativeHierarchy:
     """Offline hierarchy builder (protocols.HierarchyBuilder): bottom-up grouping of base centroids.
 
@@ -182,6 +247,8 @@ class AgglomerativeHierarchy:
         branching: largest shrink factor between two levels.
         seed: seed of the k-means grouping (same seed and input -> same tree).
         method: "kmeans" (size-weighted k-means per level, default) or "ward" (greedy weighted Ward).
+        max_share: a parent above this share of the conversations is split in two, unless its
+            children are one topic (``split_oversized``); 1.0 turns this off.
 
     ``build(base, corpus) -> list[Cluster]``: the base clusters (copies, ``parent_id`` set)
     followed by the parents, level by level.
@@ -192,9 +259,10 @@ class AgglomerativeHierarchy:
         namer: Any,
         levels: int | None = None,
         max_top: int | None = None,
-        branching: float = 5.0,
+        branching: float = 15.0,
         seed: int = 0,
         method: str = "kmeans",
+        max_share: float = MAX_PARENT_SHARE,
     ) -> None:
         if method not in ("kmeans", "ward"):
             raise ValueError(f"unknown method {method!r}; use 'kmeans' or 'ward'")
@@ -208,6 +276,7 @@ class AgglomerativeHierarchy:
         self.branching = branching
         self.seed = seed
         self.method = method
+        self.max_share = max_share
 
     @property
     def name(self) -> str:
@@ -243,6 +312,12 @@ class AgglomerativeHierarchy:
                 groups = ward_groups(means, weights, target)
             else:
                 groups = kmeans_groups(means, weights, target, seed=self.seed)
+            if self.max_share < 1.0:
+                last = level == len(sizes)
+                cap = (self.max_top if last and self.max_top is not None else len(current) - 1)
+                groups = split_oversized(groups, means, weights, self.max_share, seed=self.seed, max_groups=cap)
+            if len(groups) >= len(current):
+                break
             if len(groups) < 2:
                 break
             groups.sort(key=lambda g: (-sum(weights[i] for i in g), g[0]))

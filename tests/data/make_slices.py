@@ -88,6 +88,31 @@ def banking77(count: int = 40) -> None:
         csv.writer(dst).writerows(rows)
 
 
+#: banking77-quality.csv: 12 intents from 4 of the benchmark's coarse themes, 70 queries each.
+QUALITY_INTENTS = {
+    "card delivery & activation": ["card_arrival", "activate_my_card", "order_physical_card"],
+    "cash & ATM": ["atm_support", "cash_withdrawal_charge", "declined_cash_withdrawal"],
+    "top-up": ["automatic_top_up", "top_up_limits", "topping_up_by_card"],
+    "account & identity": ["age_limit", "terminate_account", "edit_personal_details"],
+}
+
+
+def banking77_quality(per_intent: int = 70) -> None:
+    """tests/data/banking77-quality.csv: the first ``per_intent`` rows (train.csv, then test.csv) of each of 12 intents."""
+    rows: list[list[str]] = []
+    for name in ("train.csv", "test.csv"):
+        with open(SHARED / "banking77" / name, encoding="utf-8", newline="") as src:
+            rows.extend(list(csv.reader(src))[1:])
+    coarse_of = {intent: group for group, items in QUALITY_INTENTS.items() for intent in items}
+    out = [["text", "category", "coarse"]]
+    for group, intents in QUALITY_INTENTS.items():
+        for intent in intents:
+            out.extend([text, category, group] for text, category in [r for r in rows if r[1] == intent][:per_intent])
+    assert len(out) == 1 + per_intent * len(coarse_of)
+    with open(HERE / "banking77-quality.csv", "w", encoding="utf-8", newline="") as dst:
+        csv.writer(dst).writerows(out)
+
+
 def mtbench(count: int = 12) -> None:
     with open(SHARED / "mtbench" / "conversations.jsonl", encoding="utf-8") as src:
         lines = [line for _, line in zip(range(count), src)]
@@ -127,4 +152,5 @@ if __name__ == "__main__":
     sharegpt_truncated()
     wandb_queries()
     banking77()
+    banking77_quality()
     mtbench()

