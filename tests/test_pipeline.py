@@ -178,3 +178,12 @@ def test_user_facets_are_stored_as_columns_and_filterable(tmp_path, example_rows
 def test_config_rejects_unknown_settings() -> None:
     with pytest.raises(Exception):
         RunConfig(cluster_count=3)  # type: ignore[call-arg]
+
+
+def test_no_parent_is_named_like_one_of_its_children(small_run) -> None:
+    clusters = small_run.clusters()
+    names = dict(zip(clusters["cluster_id"], clusters["name"]))
+    parents = clusters[clusters["parent_id"].notna()].groupby("parent_id")["name"].apply(lambda s: {n.casefold() for n in s})
+    assert len(parents) >= 2
+    for parent_id, child_names in parents.items():
+        assert names[parent_id].casefold() not in child_names, (names[parent_id], child_names)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from kiku.naming import deduplicate_names
+from kiku.naming import capitalise, deduplicate_names
 from kiku.protocols import Corpus, TopicDraft
 from kiku.records import Cluster
 
@@ -341,7 +341,7 @@ class AgglomerativeHierarchy:
                 parent = Cluster(
                     id=draft.key,
                     level=level,
-                    name=topic.name,
+                    name=name_apart_from_children(topic.name, topic.keyphrases, [c.name for c in draft.children]),
                     description=topic.description,
                     member_ids=[m for child in draft.children for m in child.member_ids],
                     keyphrases=list(topic.keyphrases),
@@ -371,6 +371,27 @@ class AgglomerativeHierarchy:
         result = nodes + parents
         _deduplicate_siblings(result)
         return result
+
+
+def name_apart_from_children(name: str, keyphrases: Sequence[str], child_names: Sequence[str]) -> str:
+    """A parent's name that no child already carries: the name, else its next keyphrase that no
+    child carries, else the name followed by "and related" (a parent "Table" over a child
+    "Table" tells a reader nothing).
+
+    >>> name_apart_from_children("Table", ["table", "confusion matrix"], ["Table", "Charts"])
+    'Confusion matrix'
+    >>> name_apart_from_children("Table", ["table"], ["Table", "Charts"])
+    'Table and related'
+    >>> name_apart_from_children("Tables and charts", [], ["Table"])
+    'Tables and charts'
+    """
+    taken = {child.strip().casefold() for child in child_names}
+    if name.strip().casefold() not in taken:
+        return name
+    for phrase in keyphrases:
+        if phrase.strip() and phrase.strip().casefold() not in taken:
+            return capitalise(phrase.strip())
+    return f"{name} and related"
 
 
 def _deduplicate_siblings(clusters: list[Cluster]) -> None:

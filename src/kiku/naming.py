@@ -374,10 +374,10 @@ def surface_forms(phrases: Sequence[str], document: str, limit: int = SURFACE_SC
     return forms
 
 
-def _capitalise(phrase: str) -> str:
+def capitalise(phrase: str) -> str:
     """Capitalise a phrase's first letter unless it has its own casing ("iPhone", "API").
 
-    >>> _capitalise("card arrival"), _capitalise("iPhone battery"), _capitalise("API keys")
+    >>> capitalise("card arrival"), capitalise("iPhone battery"), capitalise("API keys")
     ('Card arrival', 'iPhone battery', 'API keys')
     """
     head = phrase.split(" ", 1)[0]
@@ -967,7 +967,7 @@ class KeyphraseNamer:
                 name = MIXED_PREFIX + ", ".join(keyphrases[:3])
                 description = f"Conversations with little in common, about {_join(keyphrases[:DESCRIPTION_PHRASES])}"
             elif keyphrases:
-                name = _capitalise(keyphrases[0])
+                name = capitalise(keyphrases[0])
                 description = f"Conversations about {_join(keyphrases[:DESCRIPTION_PHRASES])}"
             elif example:
                 name = _clip(example, 48)
