@@ -85,13 +85,60 @@ def _stage(progress: Progress, stage: str, total: int | None) -> Iterator[Callab
 # --- helpers --------------------------------------------------------------------------------
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def component_params(component: Any) -> dict[str, Any]:
+    """A component's constructor parameters (scikit-learn's ``get_params`` convention).
+
+    The names come from the ``__init__`` signature and the values from the attributes of the
+    same name, so state an object gathers while it is used (a call counter, a lazily loaded
+    model) never shows up. Scalars and lists of scalars are kept as they are; a parameter
+    that is itself a component is replaced by its :func:`component_fingerprint`; a parameter
+    not stored under its own name is left out.
+
+    >>> class Clusterer:
+    ...     def __init__(self, k: int = 3, seed: int = 0) -> None:
+    ...         self.k, self.seed, self.calls = k, seed, 0
+    >>> component_params(Clusterer(k=5))
+    {'k': 5, 'seed': 0}
+    """
+    import inspect
+
+    try:
+        signature = inspect.signature(type(component).__init__)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return {}
+    params: dict[str, Any] = {}
+    for name, parameter in signature.parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if not hasattr(component, name):
+            continue
+        value = getattr(component, name)
+        if isinstance(value, _SCALARS):
+            params[name] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, _SCALARS) for v in value):
+            params[name] = list(value)
+        elif inspect.isroutine(value) or inspect.isclass(value):
+            params[name] = f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(type(value)))}"
+        else:
+            params[name] = component_fingerprint(value)
+    return params
+
+
 def component_fingerprint(component: Any) -> str:
-    """Identify a pluggable stage component: its ``fingerprint()``, else its name and settings."""
+    """Identify a pluggable stage component: its ``fingerprint()``, else its name and constructor
+    parameters (:func:`component_params`), so using a component never changes its fingerprint.
+
+    >>> from kiku.embed import MiniLMEmbedder
+    >>> component_fingerprint(MiniLMEmbedder(max_tokens=48)) == component_fingerprint(MiniLMEmbedder(max_tokens=48))
+    True
+    """
     method = getattr(component, "fingerprint", None)
     if callable(method):
         return str(method())
-    settings = {k: v for k, v in sorted(vars(component).items()) if isinstance(v, (str, int, float, bool, type(None)))}
-    return fingerprint(type(component).__qualname__, getattr(component, "name", ""), settings)
+    return fingerprint(type(component).__qualname__, getattr(component, "name", ""), component_params(component))
 
 
 CONVERSATION_SCHEMA = pa.schema([
