@@ -29,7 +29,18 @@ from kiku.describe import OfflineDescriber
 from kiku.errors import InputError, KikuError
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
 from kiku.records import Cluster, Conversation, Message, Summary
-from kiku.store import RunStore, file_fingerprint, fingerprint, now_iso, package_versions
+from kiku.store import (
+    ASSIGNMENT_SCHEMA,
+    CLUSTER_SCHEMA,
+    CONVERSATION_SCHEMA,
+    PROJECTION_SCHEMA,
+    RunStore,
+    file_fingerprint,
+    fingerprint,
+    now_iso,
+    package_versions,
+    with_facet_types,
+)
 
 STAGES = ("load", "describe", "embed", "project", "cluster", "name", "hierarchy")
 
@@ -141,16 +152,7 @@ def component_fingerprint(component: Any) -> str:
     return fingerprint(type(component).__qualname__, getattr(component, "name", ""), component_params(component))
 
 
-CONVERSATION_SCHEMA = pa.schema([
-    ("conversation_id", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-    ("messages", pa.string()),
-    ("metadata", pa.string()),
-    ("source", pa.string()),
-])
-
-
-def _conversation_row(conversation: Conversation, source: str) -> dict[str, Any]:
+def _conversation_row(conversation: Conversation, source: str, source_line: int | None = None) -> dict[str, Any]:
     messages = [
         {"role": m.role, "content": m.content, "created_at": m.created_at.isoformat() if m.created_at else None}
         for m in conversation.messages
@@ -166,6 +168,7 @@ def _conversation_row(conversation: Conversation, source: str) -> dict[str, Any]
         "messages": json.dumps(messages, ensure_ascii=False),
         "metadata": json.dumps(conversation.metadata, ensure_ascii=False, default=str),
         "source": source,
+        "source_line": source_line,
     }
 
 
@@ -239,7 +242,7 @@ def stage_load(
     source = input_path.name
     with _stage(progress, "load", None) as advance, store.table_writer("conversations", CONVERSATION_SCHEMA) as writer:
         for conversation in load_conversations(input_path, format=config.format, mapping=config.mapping, report=report):
-            rows.append(_conversation_row(conversation, source))
+            rows.append(_conversation_row(conversation, source, report.current_line))
             if len(rows) >= batch_size:
                 writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
                 count += len(rows)
@@ -296,7 +299,7 @@ def stage_describe(store: RunStore, describer: Describer, progress: Progress) ->
                 raise KikuError(f"describer {describer.name!r} returned {len(summaries)} summaries for {len(conversations)} conversations")
             tables.append(pa.Table.from_pylist(_summary_rows(summaries)))
             advance(len(conversations))
-        table = _unify_tables(tables)
+        table = with_facet_types(_unify_tables(tables))
         store.write_table("facets", table)
     return table.num_rows
 
@@ -376,7 +379,7 @@ def stage_project(store: RunStore, config: RunConfig, progress: Progress) -> int
         "conversation_id": ids,
         "x": coords[:, 0].astype(np.float32),
         "y": coords[:, 1].astype(np.float32),
-    }))
+    }, schema=PROJECTION_SCHEMA))
     return len(ids)
 
 
@@ -405,23 +408,6 @@ def build_corpus(store: RunStore) -> Corpus:
 def _normalise(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
-
-
-CLUSTER_SCHEMA = pa.schema([
-    ("cluster_id", pa.string()),
-    ("level", pa.int32()),
-    ("parent_id", pa.string()),
-    ("name", pa.string()),
-    ("description", pa.string()),
-    ("size", pa.int64()),
-    ("share", pa.float64()),
-    ("keyphrases", pa.list_(pa.string())),
-    ("representative_request", pa.string()),
-    ("is_noise", pa.bool_()),
-    ("x", pa.float64()),
-    ("y", pa.float64()),
-    ("member_ids", pa.list_(pa.string())),
-])
 
 
 def clusters_to_table(clusters: Sequence[Cluster], total: int) -> pa.Table:
@@ -530,11 +516,8 @@ def assignments_table(clusters: Sequence[Cluster]) -> pa.Table:
                 conversation_ids.append(member)
                 levels.append(level)
                 cluster_ids.append(covering.id)
-    return pa.table({
-        "conversation_id": pa.array(conversation_ids, pa.string()),
-        "level": pa.array(levels, pa.int32()),
-        "cluster_id": pa.array(cluster_ids, pa.string()),
-    })
+    return pa.table({"conversation_id": conversation_ids, "level": levels, "cluster_id": cluster_ids},
+                    schema=ASSIGNMENT_SCHEMA)
 
 
 def _apply_privacy(store: RunStore, tree: list[Cluster], config: RunConfig | None) -> list[Cluster]:

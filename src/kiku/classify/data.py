@@ -170,16 +170,14 @@ def _records(path: Path) -> Iterator[tuple[dict[str, Any], int | None]]:
 def _read_run(run_dir: Path) -> list[Item]:
     import pandas as pd
 
-    table = pd.read_parquet(run_dir / "conversations.parquet")
-    requests: dict[str, str] = {}
-    facets_path = run_dir / "facets.parquet"
-    if facets_path.exists():
-        facets = pd.read_parquet(facets_path, columns=["conversation_id", "request"])
-        requests = dict(zip(facets["conversation_id"], facets["request"]))
+    from kiku.store import read_frame, read_requests, table_file
+
+    table = read_frame(run_dir, "conversations")
+    requests = read_requests(run_dir, from_messages=False)
     items = []
     for index, row in enumerate(table.itertuples(index=False)):
         messages = json.loads(row.messages)
-        text = _conversation_text(messages, str(run_dir / "conversations.parquet"), None)
+        text = _conversation_text(messages, str(run_dir / table_file("conversations")), None)
         created = row.created_at if "created_at" in table.columns else None
         created = None if created is None or pd.isna(created) else created.to_pydatetime()
         items.append(Item(id=str(row.conversation_id), text=text, created_at=created,
