@@ -700,7 +700,7 @@ def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: Ru
     manifest["input"].update({"path": str(input_path), "fingerprint": input_hash, "bytes": input_bytes})
 
     fp: dict[str, str] = {}
-    fp["load"] = fingerprint("load-v1", input_hash, config.format, config.mapping)
+    fp["load"] = fingerprint("load-v2", input_hash, config.format, config.mapping)
     fp["describe"] = fingerprint(fp["load"], component_fingerprint(parts.describer))
     fp["embed"] = fingerprint(fp["describe"], component_fingerprint(parts.embedder))
     fp["project"] = fingerprint(fp["embed"], "umap-v1", config.seed, config.project_sample_size)
