@@ -25,6 +25,7 @@ from kiku.store import (
     FACET_BASE_FIELDS,
     PROJECTION_SCHEMA,
     RunStore,
+    embedding_schema,
     missing_tables,
     read_manifest,
     read_requests,
@@ -59,6 +60,7 @@ def test_the_pipeline_writes_the_schemas_the_store_declares(run_dir: Path) -> No
     assert store.read_table("base_clusters").schema.equals(CLUSTER_SCHEMA)
     assert store.read_table("assignments").schema.equals(ASSIGNMENT_SCHEMA)
     assert store.read_table("projection").schema.equals(PROJECTION_SCHEMA)
+    assert store.read_table("embeddings").schema.equals(embedding_schema(384))
     facets = store.read_table("facets").schema
     assert [(f.name, f.type) for f in facets][: len(FACET_BASE_FIELDS)] == list(FACET_BASE_FIELDS)
     assert read_manifest(run_dir)["counts"]["conversations"] == ROWS

@@ -35,6 +35,7 @@ from kiku.store import (
     CONVERSATION_SCHEMA,
     PROJECTION_SCHEMA,
     RunStore,
+    embedding_schema,
     file_fingerprint,
     fingerprint,
     now_iso,
@@ -341,7 +342,7 @@ def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress
         "text_hash": hashes,
         "truncated": truncated_flags,
         "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]),
-    })
+    }, schema=embedding_schema(vectors.shape[1]))
     store.write_table("embeddings", table)
     truncated = int(sum(truncated_flags))
     if truncated:

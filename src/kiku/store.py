@@ -133,6 +133,20 @@ PROJECTION_SCHEMA = pa.schema([
     ("y", pa.float32()),
 ])
 
+def embedding_schema(dim: int) -> pa.Schema:
+    """``embeddings.parquet``: one row per conversation, the vector as a fixed-size list of ``dim``.
+
+    >>> embedding_schema(384).field("embedding").type
+    FixedSizeListType(fixed_size_list<item: float>[384])
+    """
+    return pa.schema([
+        ("conversation_id", pa.string()),
+        ("text_hash", pa.string()),
+        ("truncated", pa.bool_()),
+        ("embedding", pa.list_(pa.float32(), dim)),
+    ])
+
+
 #: The tables a reader of a finished run (the explorer, ``kiku export``) needs.
 EXPLORER_TABLES: tuple[str, ...] = ("conversations", "clusters", "assignments", "projection")
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from kiku.errors import InputError
 from kiku.loaders import LoadReport, load_conversations
 from kiku.records import SkippedRecord
+from kiku.store import missing_tables, read_frame, read_requests, table_file
 
 CONTEXT_CHARS = 600
 MAX_USER_CHARS = 4000
@@ -198,8 +199,6 @@ def _record_id(record: Any) -> str | None:
 def _read_run(run_dir: Path) -> list[Item]:
     import pandas as pd
 
-    from kiku.store import read_frame, read_requests, table_file
-
     table = read_frame(run_dir, "conversations")
     requests = read_requests(run_dir, from_messages=False)
     items = []
@@ -242,7 +241,7 @@ def read_items(path: str | os.PathLike[str]) -> list[Item]:
     """
     path = Path(path)
     if path.is_dir():
-        if not (path / "conversations.parquet").exists():
+        if missing_tables(path, ("conversations",)):
             raise InputError(str(path), "folder is not a kiku run (no conversations.parquet)", "pass a run folder or a JSONL file")
         return _read_run(path)
     if not path.is_file():
