@@ -23,6 +23,7 @@ from kiku.store import (
     CONVERSATION_SCHEMA,
     EXPLORER_TABLES,
     FACET_BASE_FIELDS,
+    Manifest,
     PROJECTION_SCHEMA,
     RunStore,
     embedding_schema,
@@ -64,6 +65,10 @@ def test_the_pipeline_writes_the_schemas_the_store_declares(run_dir: Path) -> No
     facets = store.read_table("facets").schema
     assert [(f.name, f.type) for f in facets][: len(FACET_BASE_FIELDS)] == list(FACET_BASE_FIELDS)
     assert read_manifest(run_dir)["counts"]["conversations"] == ROWS
+    manifest = Manifest.read(run_dir)
+    assert manifest.input.format == "jsonl" and manifest.counts["conversations"] == ROWS
+    assert all(record.fingerprint and record.files for name, record in manifest.stages.items()), manifest.stages
+    assert manifest.stages["load"].files["conversations.parquet"].sha256
 
 
 def test_source_line_is_stored_for_every_conversation(run_dir: Path, input_rows: list[dict]) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
 
 try:
     import fcntl
@@ -39,6 +40,7 @@ except ImportError:  # pragma: no cover - Windows: no flock; runs are then not l
     fcntl = None  # type: ignore[assignment]
 
 from kiku.errors import KikuError
+from kiku.records import SkippedRecord
 
 MANIFEST = "manifest.json"
 #: The writer's lock file (holds the pid of the ``kiku run`` writing the folder).
@@ -479,6 +481,66 @@ class RunStore:
 
 
 # --- readers that never write: the explorer, export, classify -------------------------------
+
+
+class FileRecord(BaseModel):
+    """What the manifest records about one stage file."""
+
+    bytes: int
+    sha256: str
+
+
+class StageRecord(BaseModel):
+    """One stage's entry in ``manifest["stages"]``; stage-specific details are extra fields.
+
+    ``fingerprint`` is ``None`` while the stage is unfinished (a later ``kiku run`` redoes it).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    fingerprint: str | None = None
+    seconds: float | None = None
+    rows: int | None = None
+    completed_at: str | None = None
+    files: dict[str, FileRecord] = Field(default_factory=dict)
+
+
+class InputRecord(BaseModel):
+    """``manifest["input"]``: the file the run read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    path: str | None = None
+    format: str | None = None
+    fingerprint: str | None = None
+    bytes: int | None = None
+
+
+class Manifest(BaseModel):
+    """The typed view of ``manifest.json`` (see ``docs/run-store.md``); unknown keys are kept.
+
+    >>> Manifest.model_validate({"stages": {"load": {"fingerprint": "abc", "rows": 3}}}).stages["load"].rows
+    3
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    kiku_version: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    input: InputRecord = Field(default_factory=InputRecord)
+    config: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
+    counts: dict[str, Any] = Field(default_factory=dict)
+    skipped: list[SkippedRecord] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    llm: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: str | Path) -> Manifest:
+        """The manifest of a run folder (an empty one when absent or unreadable)."""
+        return cls.model_validate(read_manifest(folder))
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
