@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from kiku.classify._embedder import default_embedder
+from kiku.classify.backends import default_embedder
 from kiku.classify.bootstrap import taxonomy_from_run
 from kiku.classify.cli import classify_app, drift
 from kiku.classify.data import read_items
@@ -133,9 +133,9 @@ def test_init_without_run_writes_an_editable_template(app: typer.Typer, tmp_path
 
 def test_bad_input_is_one_line_not_a_traceback(app: typer.Typer, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "1", "text": "ok"}\n{"id": "2", "text": \n')
+    bad.write_text('{"id": "2", "text": \n')
     output = _run(app, "classify", "label", bad, "--taxonomy", DATA / "support-taxonomy.yaml", "--out", tmp_path / "w.jsonl", code=2)
-    assert f"{bad}:2: not valid JSON" in output and "Traceback" not in output
+    assert f"{bad}:1: malformed JSON" in output and "Traceback" not in output
     output = _run(app, "classify", "eval", DATA / "support-labelled.jsonl", "--taxonomy", tmp_path / "missing.yaml", code=2)
     assert "taxonomy file not found" in output
 

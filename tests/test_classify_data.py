@@ -43,8 +43,16 @@ def test_bad_records_name_file_and_line(tmp_path: Path, line: str, message: str)
         read_items(path)
 
 
+def test_a_bad_line_is_skipped_and_reported_not_the_end_of_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"id": "1", "text": "refund"}\n{"id": "2", "text": \n{"id": "3", "text": ""}\n{"id": "4", "text": "crash"}\n')
+    items = read_items(path)
+    assert [item.id for item in items] == ["1", "4"]
+    err = capsys.readouterr().err
+    assert "2 records" in err and f"{path}:2: malformed JSON" in err and f"{path}:3 (id 3): record has no text" in err
+
+
 def test_csv_goes_through_kiku_loaders(tmp_path: Path) -> None:
-    pytest.importorskip("kiku.loaders")
     path = tmp_path / "t.csv"
     path.write_text("id,text,created_at\nr1,how do I get a refund,2024-05-01T10:00:00Z\nr2,app crashes,2024-05-02T10:00:00Z\n")
     items = read_items(path)

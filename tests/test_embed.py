@@ -99,3 +99,24 @@ def test_embed_texts_progress_per_batch(embedder: MiniLMEmbedder) -> None:
     vectors, _ = embed_texts([f"question number {i}" for i in range(20)], embedder, None, progress.append)
     assert vectors.shape == (20, MODEL_DIM)
     assert progress == [8, 8, 4]  # amounts per batch: they add up to the texts embedded
+
+
+def test_cached_embedder_embeds_each_distinct_text_once(embedder: MiniLMEmbedder) -> None:
+    from kiku.embed import CachedEmbedder
+
+    counting = CountingEmbedder(embedder)
+    cached = CachedEmbedder(counting)
+    first = cached.embed(["refund please", "where is my card", "refund please"])
+    again = cached.embed(["where is my card", "new question"])
+    assert counting.seen == ["refund please", "where is my card", "new question"]
+    np.testing.assert_array_equal(first[1], again[0])
+    assert cached.embed([]).shape == (0, MODEL_DIM)
+
+
+def test_classify_uses_the_core_embedder_at_its_own_token_limit() -> None:
+    from kiku.classify.backends import default_embedder
+    from kiku.embed import CLASSIFY_MAX_TOKENS, CachedEmbedder
+
+    chosen = default_embedder()
+    assert isinstance(chosen, CachedEmbedder) and isinstance(chosen.embedder, MiniLMEmbedder)
+    assert chosen.embedder.max_tokens == CLASSIFY_MAX_TOKENS > 48

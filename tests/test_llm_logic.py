@@ -22,7 +22,7 @@ from llm_fixtures import ScriptedBackend, retryable  # noqa: E402
 
 from kiku.errors import KikuError
 from kiku.llm import ClioHierarchy, ContrastiveNamer, LLMClient, LLMDescriber, ResponseCache, ShortText, cache_key, run_sync
-from kiku.llm.client import LLMCallError, backoff_delay, parse_json_object
+from kiku.llm.client import InvalidOutputError, LLMCallError, backoff_delay, parse_json_object
 from kiku.llm.hierarchy import dedupe_candidates, fix_single_children, level_sizes, match_candidate
 from kiku.llm.models import ModelIntegrityError, PartedModel, assemble, local_model_path
 from kiku.llm.naming import make_unique, nearest_outside
@@ -181,7 +181,7 @@ def test_usage_cost_from_price_table() -> None:
 
 def test_parse_json_object_is_lenient_but_not_blind() -> None:
     assert parse_json_object('Here: {"a": "x\ny"} done') == {"a": "x\ny"}
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidOutputError, match="no JSON object"):
         parse_json_object('{"summary": "cut off')
 
 

@@ -60,7 +60,8 @@ def server(weak_file: Path, request: pytest.FixtureRequest):
 
 @pytest.fixture()
 def page():
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api as playwright_api  # the test extra: missing is an error, never a skip
+
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),

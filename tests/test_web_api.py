@@ -14,8 +14,8 @@ import pytest
 from kiku.errors import InputError
 from kiku.web import RunData, export_html, running_server
 from kiku.web.data import MAX_PAGE, clamp_page, encode_facet
-from kiku.web.export import script_safe_json
-from kiku.web.server import SERVER_CSP, static_path
+from kiku.web.export import app_script, script_safe_json
+from kiku.web.server import SERVER_CSP, static_body, static_path
 
 import web_runs
 
@@ -76,7 +76,7 @@ def test_script_safe_json_cannot_close_the_script_block() -> None:
 
 def test_clamp_page_and_static_whitelist() -> None:
     assert clamp_page(10**9, -3) == (MAX_PAGE, 0)
-    assert static_path("app.js") is not None
+    assert static_path("app.css") is not None and static_body("app.js") == app_script().encode()
     for bad in ["../data.py", "..%2fdata.py", "/etc/passwd", "index.html", "static/app.js", "../../manifest.json"]:
         assert static_path(bad) is None
 
@@ -223,3 +223,17 @@ def test_export_is_one_offline_file_with_escaped_data(llm_run: Path, tmp_path: P
     served = httpx.get(server + "api/export.html")
     assert served.status_code == 200 and "attachment" in served.headers["content-disposition"]
     assert served.text.count("<script") == 4
+
+
+def test_every_front_end_module_is_bundled_once_and_the_export_hashes_the_bundle(llm_run: Path, tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    from kiku.web.export import APP_DIR, APP_MODULES
+
+    assert sorted(p.stem for p in APP_DIR.glob("*.js")) == sorted(APP_MODULES) and len(set(APP_MODULES)) == len(APP_MODULES)
+    page = export_html(llm_run, tmp_path / "r.html").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(app_script().encode()).digest()).decode()
+    import html
+
+    assert html.escape(f"script-src 'sha256-{digest}'") in page and f"<script>{app_script()}</script>" in page

@@ -25,6 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kiku.store import ASSIGNMENT_SCHEMA, CLUSTER_SCHEMA, CONVERSATION_SCHEMA, FACET_BASE_FIELDS, PROJECTION_SCHEMA
+
 TEST_DATA = Path(__file__).resolve().parent / "data"
 KURA_WANDB = TEST_DATA / "kura-wandb"  # Kura's complete W&B checkpoint (MIT, see NOTICE)
 WANDB_LABELS = TEST_DATA / "wandb-labels-dev.jsonl"
@@ -54,51 +56,6 @@ def _write(df: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> Non
     pq.write_table(table, path)
 
 
-FACET_SCHEMA_BASE = [
-    ("conversation_id", pa.string()),
-    ("request", pa.string()),
-    ("turns", pa.int64()),
-    ("messages", pa.int64()),
-    ("language", pa.string()),
-    ("programming_languages", pa.list_(pa.string())),
-    ("user_chars", pa.int64()),
-    ("assistant_chars", pa.int64()),
-    ("summary", pa.string()),
-    ("task", pa.string()),
-    ("concern", pa.int64()),
-    ("frustration", pa.int64()),
-    ("assistant_errors", pa.list_(pa.string())),
-]
-
-CONVERSATION_SCHEMA = pa.schema(
-    [
-        ("conversation_id", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("messages", pa.string()),
-        ("metadata", pa.string()),
-        ("source", pa.string()),
-        ("source_line", pa.int64()),
-    ]
-)
-
-CLUSTER_SCHEMA = pa.schema(
-    [
-        ("cluster_id", pa.string()),
-        ("level", pa.int64()),
-        ("parent_id", pa.string()),
-        ("name", pa.string()),
-        ("description", pa.string()),
-        ("size", pa.int64()),
-        ("share", pa.float64()),
-        ("keyphrases", pa.list_(pa.string())),
-        ("representative_request", pa.string()),
-        ("is_noise", pa.bool_()),
-        ("x", pa.float64()),
-        ("y", pa.float64()),
-    ]
-)
-
-
 def write_run(
     out_dir: Path,
     conversations: pd.DataFrame,
@@ -111,13 +68,16 @@ def write_run(
     """Write the Parquet files and manifest.json of one run folder; returns ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     _write(conversations, out_dir / "conversations.parquet", CONVERSATION_SCHEMA)
-    facet_fields = list(FACET_SCHEMA_BASE) + [
+    facet_fields = list(FACET_BASE_FIELDS) + [
         (c, pa.string()) for c in facets.columns if c.startswith("facet_")
     ]
     _write(facets[[n for n, _ in facet_fields]], out_dir / "facets.parquet", pa.schema(facet_fields))
-    _write(clusters, out_dir / "clusters.parquet", CLUSTER_SCHEMA)
-    _write(assignments, out_dir / "assignments.parquet")
-    _write(projection, out_dir / "projection.parquet")
+    if "member_ids" not in clusters.columns:
+        members = assignments.groupby("cluster_id")["conversation_id"].apply(list)
+        clusters = clusters.assign(member_ids=[members.get(c, []) for c in clusters.cluster_id])
+    _write(clusters[CLUSTER_SCHEMA.names], out_dir / "clusters.parquet", CLUSTER_SCHEMA)
+    _write(assignments[ASSIGNMENT_SCHEMA.names], out_dir / "assignments.parquet", ASSIGNMENT_SCHEMA)
+    _write(projection[PROJECTION_SCHEMA.names], out_dir / "projection.parquet", PROJECTION_SCHEMA)
     levels = clusters.groupby("level").size()
     now = datetime.now(timezone.utc).isoformat()
     manifest = {

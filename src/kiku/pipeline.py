@@ -29,7 +29,19 @@ from kiku.describe import OfflineDescriber
 from kiku.errors import InputError, KikuError
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
 from kiku.records import Cluster, Conversation, Message, Summary
-from kiku.store import RunStore, file_fingerprint, fingerprint, now_iso, package_versions
+from kiku.store import (
+    ASSIGNMENT_SCHEMA,
+    CLUSTER_SCHEMA,
+    CONVERSATION_SCHEMA,
+    PROJECTION_SCHEMA,
+    RunStore,
+    embedding_schema,
+    file_fingerprint,
+    fingerprint,
+    now_iso,
+    package_versions,
+    with_facet_types,
+)
 
 STAGES = ("load", "describe", "embed", "project", "cluster", "name", "hierarchy")
 
@@ -85,25 +97,63 @@ def _stage(progress: Progress, stage: str, total: int | None) -> Iterator[Callab
 # --- helpers --------------------------------------------------------------------------------
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def component_params(component: Any) -> dict[str, Any]:
+    """A component's constructor parameters (scikit-learn's ``get_params`` convention).
+
+    The names come from the ``__init__`` signature and the values from the attributes of the
+    same name, so state an object gathers while it is used (a call counter, a lazily loaded
+    model) never shows up. Scalars and lists of scalars are kept as they are; a parameter
+    that is itself a component is replaced by its :func:`component_fingerprint`; a parameter
+    not stored under its own name is left out.
+
+    >>> class Clusterer:
+    ...     def __init__(self, k: int = 3, seed: int = 0) -> None:
+    ...         self.k, self.seed, self.calls = k, seed, 0
+    >>> component_params(Clusterer(k=5))
+    {'k': 5, 'seed': 0}
+    """
+    import inspect
+
+    try:
+        signature = inspect.signature(type(component).__init__)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return {}
+    params: dict[str, Any] = {}
+    for name, parameter in signature.parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if not hasattr(component, name):
+            continue
+        value = getattr(component, name)
+        if isinstance(value, _SCALARS):
+            params[name] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, _SCALARS) for v in value):
+            params[name] = list(value)
+        elif inspect.isroutine(value) or inspect.isclass(value):
+            params[name] = f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(type(value)))}"
+        else:
+            params[name] = component_fingerprint(value)
+    return params
+
+
 def component_fingerprint(component: Any) -> str:
-    """Identify a pluggable stage component: its ``fingerprint()``, else its name and settings."""
+    """Identify a pluggable stage component: its ``fingerprint()``, else its name and constructor
+    parameters (:func:`component_params`), so using a component never changes its fingerprint.
+
+    >>> from kiku.embed import MiniLMEmbedder
+    >>> component_fingerprint(MiniLMEmbedder(max_tokens=48)) == component_fingerprint(MiniLMEmbedder(max_tokens=48))
+    True
+    """
     method = getattr(component, "fingerprint", None)
     if callable(method):
         return str(method())
-    settings = {k: v for k, v in sorted(vars(component).items()) if isinstance(v, (str, int, float, bool, type(None)))}
-    return fingerprint(type(component).__qualname__, getattr(component, "name", ""), settings)
+    return fingerprint(type(component).__qualname__, getattr(component, "name", ""), component_params(component))
 
 
-CONVERSATION_SCHEMA = pa.schema([
-    ("conversation_id", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-    ("messages", pa.string()),
-    ("metadata", pa.string()),
-    ("source", pa.string()),
-])
-
-
-def _conversation_row(conversation: Conversation, source: str) -> dict[str, Any]:
+def _conversation_row(conversation: Conversation, source: str, source_line: int | None = None) -> dict[str, Any]:
     messages = [
         {"role": m.role, "content": m.content, "created_at": m.created_at.isoformat() if m.created_at else None}
         for m in conversation.messages
@@ -119,6 +169,7 @@ def _conversation_row(conversation: Conversation, source: str) -> dict[str, Any]
         "messages": json.dumps(messages, ensure_ascii=False),
         "metadata": json.dumps(conversation.metadata, ensure_ascii=False, default=str),
         "source": source,
+        "source_line": source_line,
     }
 
 
@@ -192,7 +243,7 @@ def stage_load(
     source = input_path.name
     with _stage(progress, "load", None) as advance, store.table_writer("conversations", CONVERSATION_SCHEMA) as writer:
         for conversation in load_conversations(input_path, format=config.format, mapping=config.mapping, report=report):
-            rows.append(_conversation_row(conversation, source))
+            rows.append(_conversation_row(conversation, source, report.current_line))
             if len(rows) >= batch_size:
                 writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
                 count += len(rows)
@@ -249,7 +300,7 @@ def stage_describe(store: RunStore, describer: Describer, progress: Progress) ->
                 raise KikuError(f"describer {describer.name!r} returned {len(summaries)} summaries for {len(conversations)} conversations")
             tables.append(pa.Table.from_pylist(_summary_rows(summaries)))
             advance(len(conversations))
-        table = _unify_tables(tables)
+        table = with_facet_types(_unify_tables(tables))
         store.write_table("facets", table)
     return table.num_rows
 
@@ -291,7 +342,7 @@ def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress
         "text_hash": hashes,
         "truncated": truncated_flags,
         "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]),
-    })
+    }, schema=embedding_schema(vectors.shape[1]))
     store.write_table("embeddings", table)
     truncated = int(sum(truncated_flags))
     if truncated:
@@ -329,7 +380,7 @@ def stage_project(store: RunStore, config: RunConfig, progress: Progress) -> int
         "conversation_id": ids,
         "x": coords[:, 0].astype(np.float32),
         "y": coords[:, 1].astype(np.float32),
-    }))
+    }, schema=PROJECTION_SCHEMA))
     return len(ids)
 
 
@@ -358,23 +409,6 @@ def build_corpus(store: RunStore) -> Corpus:
 def _normalise(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
-
-
-CLUSTER_SCHEMA = pa.schema([
-    ("cluster_id", pa.string()),
-    ("level", pa.int32()),
-    ("parent_id", pa.string()),
-    ("name", pa.string()),
-    ("description", pa.string()),
-    ("size", pa.int64()),
-    ("share", pa.float64()),
-    ("keyphrases", pa.list_(pa.string())),
-    ("representative_request", pa.string()),
-    ("is_noise", pa.bool_()),
-    ("x", pa.float64()),
-    ("y", pa.float64()),
-    ("member_ids", pa.list_(pa.string())),
-])
 
 
 def clusters_to_table(clusters: Sequence[Cluster], total: int) -> pa.Table:
@@ -483,11 +517,8 @@ def assignments_table(clusters: Sequence[Cluster]) -> pa.Table:
                 conversation_ids.append(member)
                 levels.append(level)
                 cluster_ids.append(covering.id)
-    return pa.table({
-        "conversation_id": pa.array(conversation_ids, pa.string()),
-        "level": pa.array(levels, pa.int32()),
-        "cluster_id": pa.array(cluster_ids, pa.string()),
-    })
+    return pa.table({"conversation_id": conversation_ids, "level": levels, "cluster_id": cluster_ids},
+                    schema=ASSIGNMENT_SCHEMA)
 
 
 def _apply_privacy(store: RunStore, tree: list[Cluster], config: RunConfig | None) -> list[Cluster]:
@@ -670,7 +701,7 @@ def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: Ru
     manifest["input"].update({"path": str(input_path), "fingerprint": input_hash, "bytes": input_bytes})
 
     fp: dict[str, str] = {}
-    fp["load"] = fingerprint("load-v1", input_hash, config.format, config.mapping)
+    fp["load"] = fingerprint("load-v2", input_hash, config.format, config.mapping)
     fp["describe"] = fingerprint(fp["load"], component_fingerprint(parts.describer))
     fp["embed"] = fingerprint(fp["describe"], component_fingerprint(parts.embedder))
     fp["project"] = fingerprint(fp["embed"], "umap-v1", config.seed, config.project_sample_size)

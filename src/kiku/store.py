@@ -32,6 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
 
 try:
     import fcntl
@@ -39,6 +40,7 @@ except ImportError:  # pragma: no cover - Windows: no flock; runs are then not l
     fcntl = None  # type: ignore[assignment]
 
 from kiku.errors import KikuError
+from kiku.records import SkippedRecord
 
 MANIFEST = "manifest.json"
 #: The writer's lock file (holds the pid of the ``kiku run`` writing the folder).
@@ -58,6 +60,106 @@ STAGE_TABLES: dict[str, tuple[str, ...]] = {
 }
 #: Table name -> the stage that writes it.
 TABLE_STAGE: dict[str, str] = {table: stage for stage, tables in STAGE_TABLES.items() for table in tables}
+
+# --- schemas: the one definition of each table's columns (docs/run-store.md) ----------------
+
+#: ``conversations.parquet``: one row per conversation. ``source_line`` is the 1-based line
+#: (or row) of the input where the conversation starts (null when the format has no lines).
+CONVERSATION_SCHEMA = pa.schema([
+    ("conversation_id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("messages", pa.string()),
+    ("metadata", pa.string()),
+    ("source", pa.string()),
+    ("source_line", pa.int64()),
+])
+
+#: ``facets.parquet``: the built-in facet columns; user facets follow as ``facet_<name>``.
+FACET_BASE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("conversation_id", pa.string()),
+    ("request", pa.string()),
+    ("turns", pa.int64()),
+    ("messages", pa.int64()),
+    ("language", pa.string()),
+    ("programming_languages", pa.list_(pa.string())),
+    ("user_chars", pa.int64()),
+    ("assistant_chars", pa.int64()),
+    ("summary", pa.string()),
+    ("task", pa.string()),
+    ("concern", pa.int64()),
+    ("frustration", pa.int64()),
+    ("assistant_errors", pa.list_(pa.string())),
+)
+
+def with_facet_types(table: pa.Table) -> pa.Table:
+    """Cast a facets table's built-in columns to :data:`FACET_BASE_FIELDS` (an all-null column,
+    e.g. ``summary`` without an LLM, is otherwise inferred as type ``null``); ``facet_<name>``
+    columns keep their inferred types.
+
+    >>> with_facet_types(pa.table({"conversation_id": ["a"], "summary": [None]})).schema.field("summary").type
+    DataType(string)
+    """
+    declared = dict(FACET_BASE_FIELDS)
+    schema = pa.schema([pa.field(f.name, declared.get(f.name, f.type)) for f in table.schema])
+    return table.cast(schema)
+
+
+#: ``clusters.parquet`` and ``base_clusters.parquet``: one row per cluster.
+CLUSTER_SCHEMA = pa.schema([
+    ("cluster_id", pa.string()),
+    ("level", pa.int32()),
+    ("parent_id", pa.string()),
+    ("name", pa.string()),
+    ("description", pa.string()),
+    ("size", pa.int64()),
+    ("share", pa.float64()),
+    ("keyphrases", pa.list_(pa.string())),
+    ("representative_request", pa.string()),
+    ("is_noise", pa.bool_()),
+    ("x", pa.float64()),
+    ("y", pa.float64()),
+    ("member_ids", pa.list_(pa.string())),
+])
+
+#: ``assignments.parquet``: one row per conversation and level.
+ASSIGNMENT_SCHEMA = pa.schema([
+    ("conversation_id", pa.string()),
+    ("level", pa.int32()),
+    ("cluster_id", pa.string()),
+])
+
+#: ``projection.parquet``: one row per conversation (map coordinates, float32).
+PROJECTION_SCHEMA = pa.schema([
+    ("conversation_id", pa.string()),
+    ("x", pa.float32()),
+    ("y", pa.float32()),
+])
+
+def embedding_schema(dim: int) -> pa.Schema:
+    """``embeddings.parquet``: one row per conversation, the vector as a fixed-size list of ``dim``.
+
+    >>> embedding_schema(384).field("embedding").type
+    FixedSizeListType(fixed_size_list<item: float>[384])
+    """
+    return pa.schema([
+        ("conversation_id", pa.string()),
+        ("text_hash", pa.string()),
+        ("truncated", pa.bool_()),
+        ("embedding", pa.list_(pa.float32(), dim)),
+    ])
+
+
+#: The tables a reader of a finished run (the explorer, ``kiku export``) needs.
+EXPLORER_TABLES: tuple[str, ...] = ("conversations", "clusters", "assignments", "projection")
+
+
+def table_file(name: str) -> str:
+    """The file name of a run table.
+
+    >>> table_file("clusters")
+    'clusters.parquet'
+    """
+    return f"{name}.parquet"
 
 
 def now_iso() -> str:
@@ -345,7 +447,7 @@ class RunStore:
 
     # --- tables ---------------------------------------------------------------------------
     def table_path(self, name: str) -> Path:
-        return self.path / f"{name}.parquet"
+        return self.path / table_file(name)
 
     def has_table(self, name: str) -> bool:
         return self.table_path(name).exists()
@@ -374,26 +476,171 @@ class RunStore:
 
     # --- SQL ------------------------------------------------------------------------------
     def connect(self, read_only: bool = False):  # noqa: ANN201 - duckdb.DuckDBPyConnection
-        """An in-memory DuckDB connection with one view per Parquet file, named after it.
+        """An in-memory DuckDB connection with one view per Parquet file (:func:`open_views`)."""
+        return open_views(self.path, read_only=read_only)
 
-        ``read_only``: DuckDB may then open only the run's Parquet files (no other file, no
-        network, no extension) and its settings are locked; pair it with
-        :func:`check_read_only` so that no statement writes (``COPY`` into the run, ``EXPORT``).
-        """
-        import duckdb
 
-        connection = duckdb.connect()
-        files = sorted(self.path.glob("*.parquet"))
-        for file in files:
-            connection.execute(f'CREATE VIEW "{file.stem}" AS SELECT * FROM read_parquet({_sql_literal(str(file))})')
-        if read_only:
-            try:
-                connection.execute(f"SET allowed_paths = [{', '.join(_sql_literal(str(f)) for f in files)}]")
-            except duckdb.Error as exc:
-                raise KikuError(f"read-only SQL needs duckdb>=1.2 ({exc}); upgrade it: pip install -U duckdb") from None
-            connection.execute("SET enable_external_access = false")
-            connection.execute("SET lock_configuration = true")
-        return connection
+# --- readers that never write: the explorer, export, classify -------------------------------
+
+
+class FileRecord(BaseModel):
+    """What the manifest records about one stage file."""
+
+    bytes: int
+    sha256: str
+
+
+class StageRecord(BaseModel):
+    """One stage's entry in ``manifest["stages"]``; stage-specific details are extra fields.
+
+    ``fingerprint`` is ``None`` while the stage is unfinished (a later ``kiku run`` redoes it).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    fingerprint: str | None = None
+    seconds: float | None = None
+    rows: int | None = None
+    completed_at: str | None = None
+    files: dict[str, FileRecord] = Field(default_factory=dict)
+
+
+class InputRecord(BaseModel):
+    """``manifest["input"]``: the file the run read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    path: str | None = None
+    format: str | None = None
+    fingerprint: str | None = None
+    bytes: int | None = None
+
+
+class Manifest(BaseModel):
+    """The typed view of ``manifest.json`` (see ``docs/run-store.md``); unknown keys are kept.
+
+    >>> Manifest.model_validate({"stages": {"load": {"fingerprint": "abc", "rows": 3}}}).stages["load"].rows
+    3
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    kiku_version: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    input: InputRecord = Field(default_factory=InputRecord)
+    config: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
+    counts: dict[str, Any] = Field(default_factory=dict)
+    skipped: list[SkippedRecord] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    llm: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: str | Path) -> Manifest:
+        """The manifest of a run folder (an empty one when absent or unreadable)."""
+        return cls.model_validate(read_manifest(folder))
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """A run folder's manifest as a dict, ``{}`` when it is absent or unreadable (never writes).
+
+    Writers use :class:`RunStore`, which refuses an unreadable manifest instead.
+
+    >>> import tempfile
+    >>> read_manifest(tempfile.mkdtemp())
+    {}
+    """
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def missing_tables(folder: str | Path, tables: tuple[str, ...] = EXPLORER_TABLES) -> list[str]:
+    """The file names of ``tables`` that the run folder lacks.
+
+    >>> import tempfile
+    >>> missing_tables(tempfile.mkdtemp(), ("clusters",))
+    ['clusters.parquet']
+    """
+    return [table_file(t) for t in tables if not (Path(folder) / table_file(t)).is_file()]
+
+
+def read_frame(folder: str | Path, table: str, columns: list[str] | None = None) -> Any:
+    """One run table as a pandas DataFrame (never writes; the caller checks the file exists).
+
+    >>> import tempfile, pyarrow as pa
+    >>> store = RunStore(tempfile.mkdtemp())
+    >>> store.write_table("projection", pa.table({"conversation_id": ["a"], "x": [0.0], "y": [1.0]}))
+    >>> read_frame(store.path, "projection", ["conversation_id"]).conversation_id.tolist()
+    ['a']
+    """
+    return pq.read_table(Path(folder) / table_file(table), columns=columns).to_pandas()
+
+
+def read_requests(folder: str | Path, from_messages: bool = True) -> dict[str, str]:
+    """Conversation id -> its opening request: the ``request`` facet when the run has facets,
+    else (``from_messages``) the first user message (:attr:`Conversation.first_user_message`).
+    Empty requests are left out.
+
+    >>> import tempfile, json, pyarrow as pa
+    >>> store = RunStore(tempfile.mkdtemp())
+    >>> messages = json.dumps([{"role": "assistant", "content": "Hi"}, {"role": "user", "content": " Refund? "}])
+    >>> store.write_table("conversations", pa.table({"conversation_id": ["a"], "messages": [messages]}))
+    >>> read_requests(store.path)
+    {'a': 'Refund?'}
+    """
+    from kiku.records import Conversation, Message
+
+    folder = Path(folder)
+    if (folder / table_file("facets")).is_file():
+        table = pq.read_table(folder / table_file("facets"), columns=["conversation_id", "request"])
+        return {str(k): str(v) for k, v in zip(table["conversation_id"].to_pylist(), table["request"].to_pylist()) if v}
+    if not from_messages:
+        return {}
+    requests: dict[str, str] = {}
+    columns = ["conversation_id", "messages"]
+    for batch in pq.ParquetFile(folder / table_file("conversations")).iter_batches(columns=columns):
+        for cid, messages in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+            turns = [Message.model_construct(role=m.get("role"), content=str(m.get("content", "")))
+                     for m in json.loads(messages or "[]")]
+            request = Conversation.model_construct(id=str(cid), messages=turns).first_user_message.strip()
+            if request:
+                requests[str(cid)] = request
+    return requests
+
+
+def open_views(folder: str | Path, read_only: bool = False):  # noqa: ANN201 - duckdb.DuckDBPyConnection
+    """An in-memory DuckDB connection with one view per Parquet file of ``folder``, named after it.
+
+    Files whose name is not an identifier are not part of a run and get no view.
+    ``read_only``: DuckDB may then open only the run's Parquet files (no other file, no
+    network, no extension) and its settings are locked; pair it with
+    :func:`check_read_only` so that no statement writes (``COPY`` into the run, ``EXPORT``).
+
+    >>> import tempfile, pyarrow as pa
+    >>> store = RunStore(tempfile.mkdtemp())
+    >>> store.write_table("projection", pa.table({"conversation_id": ["a"], "x": [0.0], "y": [1.0]}))
+    >>> open_views(store.path).execute("select count(*) from projection").fetchone()
+    (1,)
+    """
+    import duckdb
+
+    connection = duckdb.connect()
+    files = sorted(f for f in Path(folder).glob("*.parquet") if f.stem.isidentifier())
+    for file in files:
+        connection.execute(f'CREATE VIEW "{file.stem}" AS SELECT * FROM read_parquet({_sql_literal(str(file))})')
+    if read_only:
+        try:
+            connection.execute(f"SET allowed_paths = [{', '.join(_sql_literal(str(f)) for f in files)}]")
+        except duckdb.Error as exc:
+            raise KikuError(f"read-only SQL needs duckdb>=1.2 ({exc}); upgrade it: pip install -U duckdb") from None
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+    return connection
 
 
 def _sql_literal(text: str) -> str:

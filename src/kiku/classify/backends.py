@@ -29,15 +29,17 @@ import asyncio
 import json
 import random
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any, Literal, Protocol, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from kiku.classify._embedder import TextEmbedder, default_embedder
 from kiku.classify.data import Item
 from kiku.classify.taxonomy import Taxonomy
+from kiku.embed import CLASSIFY_MAX_TOKENS, CachedEmbedder, MiniLMEmbedder
 from kiku.errors import KikuError
+from kiku.protocols import Embedder
 
 Mode = Literal["zero-shot", "prototypes", "logistic"]
 
@@ -60,6 +62,17 @@ class Classifier(Protocol):
     def fit(self, items: Sequence[Item]) -> Classifier: ...
 
     def predict(self, items: Sequence[Item], progress: Any = None) -> list[Prediction]: ...
+
+
+@lru_cache(maxsize=1)
+def default_embedder() -> CachedEmbedder:
+    """kiku's packaged MiniLM at the classify token limit (:data:`~kiku.embed.CLASSIFY_MAX_TOKENS`),
+    behind a per-process cache; loaded once per process.
+
+    >>> default_embedder() is default_embedder()
+    True
+    """
+    return CachedEmbedder(MiniLMEmbedder(max_tokens=CLASSIFY_MAX_TOKENS))
 
 
 def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -89,7 +102,7 @@ class LocalClassifier:
     def __init__(
         self,
         taxonomy: Taxonomy,
-        embedder: TextEmbedder | None = None,
+        embedder: Embedder | None = None,
         min_examples: int = 8,
         use_taxonomy_examples: bool = True,
         c_grid: Sequence[float] = (0.25, 1.0, 4.0, 16.0, 64.0),
@@ -112,7 +125,7 @@ class LocalClassifier:
         self._fitted = False
 
     @property
-    def embedder(self) -> TextEmbedder:
+    def embedder(self) -> Embedder:
         if self._embedder is None:
             self._embedder = default_embedder()
         return self._embedder

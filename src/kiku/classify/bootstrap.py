@@ -14,15 +14,14 @@ negative examples (near misses). An ``other`` label collects the rest.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from kiku.classify.taxonomy import DEFAULT_SYSTEM_PROMPT, Label, Taxonomy
 from kiku.errors import InputError
+from kiku.store import missing_tables, read_frame, read_requests
 
 OTHER_DESCRIPTION = "Anything that fits none of the other labels."
 
@@ -41,32 +40,16 @@ def slug(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _requests(run: Path) -> dict[str, str]:
-    facets = run / "facets.parquet"
-    if facets.exists():
-        table = pd.read_parquet(facets, columns=["conversation_id", "request"])
-        return {str(k): str(v) for k, v in zip(table["conversation_id"], table["request"]) if v}
-    conversations = pd.read_parquet(run / "conversations.parquet", columns=["conversation_id", "messages"])
-    requests = {}
-    for cid, messages in zip(conversations["conversation_id"], conversations["messages"]):
-        for message in json.loads(messages):
-            if message.get("role") == "user" and str(message.get("content", "")).strip():
-                requests[str(cid)] = str(message["content"]).strip()
-                break
-    return requests
-
-
 def taxonomy_from_run(
     run_dir: str | Path, top_n: int = 8, level: int | None = None, examples_per_label: int = 5,
     negatives_per_label: int = 2, add_other: bool = True, max_example_chars: int = 300,
 ) -> Taxonomy:
     """Draft a :class:`Taxonomy` from a run folder's topics (see the module docstring)."""
     run = Path(run_dir)
-    needed = ["clusters.parquet", "assignments.parquet", "embeddings.parquet"]
-    missing = [name for name in needed if not (run / name).exists()]
+    missing = missing_tables(run, ("clusters", "assignments", "embeddings"))
     if missing:
         raise InputError(str(run), f"not a finished kiku run (missing {', '.join(missing)})", "run: kiku run DATA --out RUN first")
-    clusters = pd.read_parquet(run / "clusters.parquet")
+    clusters = read_frame(run, "clusters")
     clusters = clusters[~clusters["is_noise"].astype(bool)]
     levels = sorted(set(clusters["level"]))
     if level is None:
@@ -77,11 +60,11 @@ def taxonomy_from_run(
     elif level not in levels:
         raise InputError(str(run), f"no topics at level {level}", f"use one of levels {levels}")
     topics = clusters[clusters["level"] == level].sort_values("size", ascending=False).head(top_n)
-    assignments = pd.read_parquet(run / "assignments.parquet")
+    assignments = read_frame(run, "assignments")
     assignments = assignments[assignments["level"] == level]
-    embeddings = pd.read_parquet(run / "embeddings.parquet", columns=["conversation_id", "embedding"])
+    embeddings = read_frame(run, "embeddings", ["conversation_id", "embedding"])
     vectors = dict(zip(embeddings["conversation_id"].astype(str), embeddings["embedding"]))
-    requests = _requests(run)
+    requests = read_requests(run)
     members: dict[str, list[str]] = assignments.groupby("cluster_id")["conversation_id"].apply(lambda s: [str(x) for x in s]).to_dict()
 
     centroids: dict[str, np.ndarray] = {}

@@ -27,7 +27,9 @@ from typing import Any, Iterator
 from pydantic import BaseModel, Field
 
 from kiku.errors import InputError
+from kiku.loaders import LoadReport, load_conversations
 from kiku.records import SkippedRecord
+from kiku.store import missing_tables, read_frame, read_requests, table_file
 
 CONTEXT_CHARS = 600
 MAX_USER_CHARS = 4000
@@ -109,8 +111,8 @@ def item_from_record(record: dict[str, Any], source: str, line: int | None, inde
     """Build an Item from one JSON record of any supported shape."""
     if not isinstance(record, dict):
         raise InputError(source, "record is not a JSON object", "write one object per line", line)
-    record_id = record.get("id", record.get("conversation_id", record.get("query_id", record.get("item_id"))))
-    item_id = str(record_id) if record_id not in (None, "") else f"{Path(source).stem}-{index + 1}"
+    record_id = _record_id(record)
+    item_id = record_id if record_id is not None else f"{Path(source).stem}-{index + 1}"
     context = record.get("context")
     if "messages" in record:
         text = _conversation_text(record["messages"], source, line)
@@ -143,7 +145,11 @@ def item_from_record(record: dict[str, Any], source: str, line: int | None, inde
     )
 
 
-def _records(path: Path) -> Iterator[tuple[dict[str, Any], int | None]]:
+def _records(path: Path, report: LoadReport) -> Iterator[tuple[dict[str, Any], int | None]]:
+    """The JSON records of ``path``: a JSON document (a list, or ``{"items": [...]}``) read whole,
+    else JSON Lines through kiku's loaders (a malformed line is skipped and recorded in ``report``)."""
+    from kiku.loaders.json_formats import iter_json_records
+
     source = str(path)
     if path.suffix == ".json":
         try:
@@ -157,29 +163,48 @@ def _records(path: Path) -> Iterator[tuple[dict[str, Any], int | None]]:
         for record in data:
             yield record, None
         return
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield json.loads(raw), number
-            except json.JSONDecodeError as exc:
-                raise InputError(source, f"not valid JSON ({exc.msg})", "fix or remove this line", number) from None
+    for line, record in iter_json_records(path, report):
+        yield record, line
+
+
+def _note_skipped(path: Path, skipped: list[SkippedRecord]) -> None:
+    """Say on stderr how many records of ``path`` were skipped, and the first few, one a line."""
+    if not skipped:
+        return
+    import sys
+
+    print(f"note: {len(skipped)} records of {path} skipped:", file=sys.stderr)
+    for record in skipped[:5]:
+        print(f"  {record.one_line()}", file=sys.stderr)
+    if len(skipped) > 5:
+        print(f"  ... and {len(skipped) - 5} more", file=sys.stderr)
+
+
+def _nothing_usable(path: Path, skipped: list[SkippedRecord], what: str) -> InputError:
+    """The error for a file none of whose records could be used: the first skipped one's reason."""
+    if not skipped:
+        return InputError(str(path), f"no {what} found", "the file is empty")
+    first = skipped[0]
+    return InputError(first.source, first.reason, "", first.line)
+
+
+def _record_id(record: Any) -> str | None:
+    """The id a record names, for the skip report (None when it names none)."""
+    if not isinstance(record, dict):
+        return None
+    value = record.get("id", record.get("conversation_id", record.get("query_id", record.get("item_id"))))
+    return None if value in (None, "") else str(value)
 
 
 def _read_run(run_dir: Path) -> list[Item]:
     import pandas as pd
 
-    table = pd.read_parquet(run_dir / "conversations.parquet")
-    requests: dict[str, str] = {}
-    facets_path = run_dir / "facets.parquet"
-    if facets_path.exists():
-        facets = pd.read_parquet(facets_path, columns=["conversation_id", "request"])
-        requests = dict(zip(facets["conversation_id"], facets["request"]))
+    table = read_frame(run_dir, "conversations")
+    requests = read_requests(run_dir, from_messages=False)
     items = []
     for index, row in enumerate(table.itertuples(index=False)):
         messages = json.loads(row.messages)
-        text = _conversation_text(messages, str(run_dir / "conversations.parquet"), None)
+        text = _conversation_text(messages, str(run_dir / table_file("conversations")), None)
         created = row.created_at if "created_at" in table.columns else None
         created = None if created is None or pd.isna(created) else created.to_pydatetime()
         items.append(Item(id=str(row.conversation_id), text=text, created_at=created,
@@ -192,10 +217,6 @@ KNOWN_KEYS = {"text", "query", "messages", "decision", "predicted_label"}
 
 def _read_with_loaders(path: Path) -> list[Item]:
     """Any other format kiku's loaders read (csv, parquet, ChatGPT/Claude exports, ShareGPT...)."""
-    try:
-        from kiku.loaders import LoadReport, load_conversations
-    except ImportError:
-        raise InputError(str(path), "unsupported file type", "use JSONL with 'text', 'query' or 'messages' per line") from None
     report = LoadReport()
     items = []
     for conversation in load_conversations(path, report=report):
@@ -206,10 +227,7 @@ def _read_with_loaders(path: Path) -> list[Item]:
             report.skipped.append(SkippedRecord(source=str(path), record_id=conversation.id, reason="no user message"))
             continue
         items.append(Item(id=conversation.id, text=text, created_at=conversation.created_at, metadata=conversation.metadata))
-    if report.skipped:
-        import sys
-
-        print(f"note: {len(report.skipped)} records of {path} skipped, e.g. {report.skipped[0].one_line()}", file=sys.stderr)
+    _note_skipped(path, report.skipped)
     if not items:
         raise InputError(str(path), "no conversations found", "check the format")
     return items
@@ -223,23 +241,32 @@ def read_items(path: str | os.PathLike[str]) -> list[Item]:
     """
     path = Path(path)
     if path.is_dir():
-        if not (path / "conversations.parquet").exists():
+        if missing_tables(path, ("conversations",)):
             raise InputError(str(path), "folder is not a kiku run (no conversations.parquet)", "pass a run folder or a JSONL file")
         return _read_run(path)
     if not path.is_file():
         raise InputError(str(path), "file not found", "check the path")
     if path.suffix not in (".jsonl", ".json", ".ndjson"):
         return _read_with_loaders(path)
-    records = list(_records(path))
+    report = LoadReport(source=str(path))
+    records = list(_records(path, report))
     if records and isinstance(records[0][0], dict) and not KNOWN_KEYS & set(records[0][0]):
         return _read_with_loaders(path)
     if records and isinstance(records[0][0], dict) and "decision" in records[0][0]:
         from kiku.classify.review import fold_decisions
 
+        _note_skipped(path, report.skipped)
         return fold_decisions([r for r, _ in records], source=str(path))
-    items = [item_from_record(record, str(path), line, index) for index, (record, line) in enumerate(records)]
+    items = []
+    for index, (record, line) in enumerate(records):
+        try:
+            items.append(item_from_record(record, str(path), line, index))
+        except InputError as exc:
+            reason = f"{exc.problem}; {exc.hint}" if exc.hint else exc.problem
+            report.skip(line, reason, record_id=_record_id(record))
     if not items:
-        raise InputError(str(path), "no items found", "the file is empty")
+        raise _nothing_usable(path, report.skipped, "items")
+    _note_skipped(path, report.skipped)
     seen: set[str] = set()
     for item in items:
         if item.id in seen:

@@ -23,11 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import duckdb
 
 from kiku.errors import InputError
+from kiku.store import EXPLORER_TABLES, missing_tables, open_views, read_manifest, table_file
 
-REQUIRED_FILES = ("conversations.parquet", "clusters.parquet", "assignments.parquet", "projection.parquet")
+REQUIRED_FILES = tuple(table_file(t) for t in EXPLORER_TABLES)  # what the explorer needs
 MAX_PAGE = 500
 BUNDLE_REQUEST_CHARS = 600
 MAX_CATEGORIES = 40
@@ -159,7 +159,7 @@ class RunData:
         self.run_dir = Path(run_dir).resolve()
         if not self.run_dir.is_dir():
             raise InputError(str(run_dir), "is not a run folder", "pass the folder `kiku run` wrote")
-        missing = [f for f in REQUIRED_FILES if not (self.run_dir / f).is_file()]
+        missing = missing_tables(self.run_dir, EXPLORER_TABLES)
         if missing:
             raise InputError(
                 str(run_dir),
@@ -167,13 +167,8 @@ class RunData:
                 "finish it with `kiku run` first",
             )
         self._lock = threading.Lock()
-        self._con = duckdb.connect(":memory:")
-        for path in sorted(self.run_dir.glob("*.parquet")):
-            if path.stem.isidentifier():
-                self._con.execute(
-                    f"create view {_quote(path.stem)} as select * from read_parquet('{_sql_str(str(path))}')"
-                )
-        self.has_facets = (self.run_dir / "facets.parquet").is_file()
+        self._con = open_views(self.run_dir)
+        self.has_facets = not missing_tables(self.run_dir, ("facets",))
         self._bundle: dict[str, Any] | None = None
         self._bundle_lock = threading.Lock()
 
@@ -185,18 +180,14 @@ class RunData:
 
     def _numbered(self, name: str) -> str:
         """SQL for one run file read with its row numbers (``file_row_number``), for stable order."""
-        return f"read_parquet('{_sql_str(str(self.run_dir / (name + '.parquet')))}', file_row_number=true)"
+        return f"read_parquet('{_sql_str(str(self.run_dir / table_file(name)))}', file_row_number=true)"
 
     def _columns(self, view: str) -> list[str]:
         return [r["column_name"] for r in self._rows(f"describe {_quote(view)}")]
 
     def manifest(self) -> dict[str, Any]:
         """The run's manifest.json as a dict ({} when absent or unreadable)."""
-        path = self.run_dir / "manifest.json"
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+        return read_manifest(self.run_dir)
 
     def run_info(self) -> dict[str, Any]:
         """Name, counts and provenance shown in the header."""

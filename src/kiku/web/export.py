@@ -1,7 +1,8 @@
 """The self-contained HTML report: the explorer app and the run's data in one file.
 
-The export runs exactly the served front-end (``static/app.js``, ``static/app.css``) inlined,
-with the data embedded instead of the JSON API:
+The export runs exactly the served front-end (``app.js``, bundled by :func:`app_script` from the
+modules in ``static/app/``, and ``static/app.css``) inlined, with the data embedded instead of
+the JSON API:
 
 - the bundle (what the tree, map, filters and trends need) as a JSON
   ``<script type="application/json">`` block, escaped so conversation text cannot end the block
@@ -52,6 +53,41 @@ def script_safe_json(value: Any) -> str:
     return text
 
 
+#: The explorer's front-end, one file per view, in the order :func:`app_script` bundles them:
+#: data access (JSON API or embedded export), DOM helpers, state and loading, search and filters
+#: (with the header and theme), tree, details panel, conversation viewer, map, trends, start-up.
+APP_MODULES: tuple[str, ...] = ("api", "dom", "state", "filters", "tree", "details", "conversation", "map",
+                                "trends", "main")
+APP_DIR = STATIC_DIR / "app"
+_APP_OPEN = """/* kiku explorer. Vanilla JS, no dependencies, no build step.
+ *
+ * One code path for the served UI and the self-contained export: all data comes through
+ * `source` (the JSON API, or the JSON block embedded in the export). Conversation text is
+ * untrusted: it only ever reaches the page through textContent / createTextNode, never
+ * innerHTML, and no data value is used as a URL.
+ */
+(function () {
+  "use strict";
+
+"""
+_APP_CLOSE = "})();\n"
+
+
+def app_script() -> str:
+    """The explorer's script: the modules of ``static/app/`` (:data:`APP_MODULES`) in order,
+    inside one closure. The server sends it as ``/static/app.js``; the export inlines the same
+    text, so the CSP hash the export computes is the hash of what runs.
+
+    The modules share the closure's scope (a module calls another's functions directly), so they
+    are concatenated, never loaded one by one.
+
+    >>> script = app_script()
+    >>> script.startswith("/* kiku explorer"), script.rstrip().endswith("})();"), "function renderTree" in script
+    (True, True, True)
+    """
+    return _APP_OPEN + "".join((APP_DIR / f"{name}.js").read_text(encoding="utf-8") for name in APP_MODULES) + _APP_CLOSE
+
+
 def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
@@ -77,7 +113,7 @@ def render_page(mode: str, title: str, data_json: str | None = None, chunks: lis
         )
         tail = ""
     elif mode == "embedded":
-        css, js = _asset("app.css"), _asset("app.js")
+        css, js = _asset("app.css"), app_script()
         if "</style" in css.lower() or "</script" in js.lower():
             raise ValueError("static assets must not contain closing style/script tags")
         csp = (

@@ -22,36 +22,52 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kiku.web.data import MAX_PAGE, RunData
-from kiku.web.export import STATIC_DIR, render_page
+from kiku.web.export import STATIC_DIR, app_script, render_page
 from kiku.web.security import SERVER_CSP, hosts_for, secure
 
-__all__ = ["SERVER_CSP", "create_app", "running_server", "serve", "static_path"]
+__all__ = ["SERVER_CSP", "create_app", "running_server", "serve", "static_body", "static_path"]
 # The only files /static/ will ever send, with their media types.
 STATIC_FILES: dict[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
+#: Assets built from several files when sent (the explorer's modules, see ``export.APP_MODULES``).
+BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script}
 
 
 def static_path(name: str) -> Path | None:
     """The file a ``/static/<name>`` request may send, or ``None`` (not whitelisted / escapes).
 
-    >>> static_path("../data.py") is None, static_path("app.js").name
-    (True, 'app.js')
+    ``app.js`` is not a file: :func:`static_body` bundles it from ``static/app/``.
+
+    >>> static_path("../data.py") is None, static_path("app.css").name, static_path("app.js")
+    (True, 'app.css', None)
     """
-    if name not in STATIC_FILES:
+    if name not in STATIC_FILES or name in BUNDLED:
         return None
     root = STATIC_DIR.resolve()
     path = (root / name).resolve()
     if path.parent != root or not path.is_file():
         return None
     return path
+
+
+def static_body(name: str) -> bytes | None:
+    """What ``/static/<name>`` sends: a whitelisted file, or the bundled ``app.js``; else ``None``.
+
+    >>> static_body("app.js").startswith(b"/* kiku explorer"), static_body("index.html")
+    (True, None)
+    """
+    if name in BUNDLED:
+        return BUNDLED[name]().encode("utf-8")
+    path = static_path(name)
+    return None if path is None else path.read_bytes()
 
 
 def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # noqa: ANN201 - FastAPI
@@ -89,10 +105,10 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
 
     @app.get("/static/{name:path}")
     def static(name: str) -> Response:
-        path = static_path(name)
-        if path is None:
+        body = static_body(name)
+        if body is None:
             raise HTTPException(404, "not found")
-        return Response(path.read_bytes(), media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
+        return Response(body, media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/run")
     def api_run() -> JSONResponse:
