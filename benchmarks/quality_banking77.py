@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -39,50 +40,13 @@ from kiku.project import project_embeddings
 from kiku.protocols import Corpus, TopicDraft
 from kiku.records import Cluster
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from labelled_sets import BANKING77_COARSE  # noqa: E402
+
 DATA = Path(os.environ.get("KIKU_BANKING77", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77")))
 
-#: A coarse grouping of the 77 intents into 10 themes, by what the customer is dealing with.
-COARSE: dict[str, list[str]] = {
-    "card delivery & activation": [
-        "card_arrival", "card_delivery_estimate", "get_physical_card", "order_physical_card",
-        "getting_spare_card", "card_about_to_expire", "activate_my_card", "card_linking",
-    ],
-    "card not working / security": [
-        "card_not_working", "lost_or_stolen_card", "compromised_card", "card_swallowed",
-        "contactless_not_working", "pin_blocked", "change_pin", "card_acceptance",
-    ],
-    "virtual & disposable cards": [
-        "getting_virtual_card", "virtual_card_not_working", "get_disposable_virtual_card", "disposable_card_limits",
-    ],
-    "card payments & charges": [
-        "card_payment_wrong_exchange_rate", "card_payment_fee_charged", "card_payment_not_recognised",
-        "declined_card_payment", "pending_card_payment", "reverted_card_payment?", "transaction_charged_twice",
-        "extra_charge_on_statement", "direct_debit_payment_not_recognised", "apple_pay_or_google_pay",
-    ],
-    "cash & ATM": [
-        "pending_cash_withdrawal", "wrong_amount_of_cash_received", "declined_cash_withdrawal",
-        "cash_withdrawal_not_recognised", "cash_withdrawal_charge", "wrong_exchange_rate_for_cash_withdrawal", "atm_support",
-    ],
-    "top-up": [
-        "automatic_top_up", "top_up_by_bank_transfer_charge", "pending_top_up", "top_up_limits", "top_up_reverted",
-        "topping_up_by_card", "top_up_by_cash_or_cheque", "verify_top_up", "top_up_failed", "top_up_by_card_charge",
-    ],
-    "transfers & balance": [
-        "cancel_transfer", "transfer_not_received_by_recipient", "declined_transfer", "pending_transfer",
-        "transfer_timing", "beneficiary_not_allowed", "transfer_fee_charged", "receiving_money", "failed_transfer",
-        "transfer_into_account", "balance_not_updated_after_bank_transfer",
-        "balance_not_updated_after_cheque_or_cash_deposit",
-    ],
-    "exchange, currencies & support": [
-        "exchange_rate", "fiat_currency_support", "exchange_via_app", "exchange_charge",
-        "supported_cards_and_currencies", "visa_or_mastercard", "country_support",
-    ],
-    "account & identity": [
-        "age_limit", "edit_personal_details", "why_verify_identity", "unable_to_verify_identity",
-        "verify_source_of_funds", "verify_my_identity", "terminate_account", "passcode_forgotten", "lost_or_stolen_phone",
-    ],
-    "refunds": ["request_refund", "Refund_not_showing_up"],
-}
+#: The coarse grouping of the 77 intents into 10 themes (one home: labelled_sets.py).
+COARSE = BANKING77_COARSE
 
 
 def scores(truth: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

