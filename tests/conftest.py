@@ -9,7 +9,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "wandb-queries.jsonl"
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

