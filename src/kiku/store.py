@@ -307,6 +307,7 @@ class RunStore:
         except OSError as exc:
             raise KikuError(f"{self.path}: cannot create the run folder ({exc.strerror}); choose another --out") from None
         self.manifest: dict[str, Any] = self._read_manifest()
+        self._verified: dict[tuple[str, int, int, str | None], bool] = {}
 
     # --- the writer's lock ----------------------------------------------------------------
     @contextlib.contextmanager
@@ -384,9 +385,14 @@ class RunStore:
         expected = (self.manifest["stages"].get(stage) or {}).get("files", {}).get(path.name) if stage else None
         if expected is None:
             return _parquet_footer_ok(path)
-        if path.stat().st_size != expected.get("bytes"):
+        status = path.stat()
+        if status.st_size != expected.get("bytes"):
             return False
-        return file_record(path)["sha256"] == expected.get("sha256")
+        # One hash per file version and process: reuse checks and readers ask again and again.
+        key = (name, status.st_size, status.st_mtime_ns, expected.get("sha256"))
+        if key not in self._verified:
+            self._verified[key] = file_record(path)["sha256"] == expected.get("sha256")
+        return self._verified[key]
 
     def complete_stage(self, stage: str, fingerprint: str, seconds: float, rows: int, **extra: Any) -> None:
         """Record that ``stage`` finished: its fingerprint, timing, rows and its files' sizes and sha256."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiku.errors import KikuError
+from kiku.paths import file_sha256
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,6 @@ def cache_dir() -> Path:
     return cache_root() / "models"
 
 
-def file_sha256(path: Path, chunk: int = 8 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def installed(module: str) -> bool:
