@@ -272,7 +272,7 @@ def test_report_table_names_every_column(finished_run: Path, small_input: Path) 
 
 
 def test_ctrl_c_in_classify_is_one_line(example_rows: list[dict], tmp_path: Path) -> None:
-    rows = [dict(row, id=f"{i}-{row.get('id', '')}") for i in range(12) for row in example_rows]
+    rows = [dict(row, id=f"{i}-{row.get('id', '')}") for i in range(150) for row in example_rows]  # ~84k rows: labelling outlasts the 0.5 s wait on an idle machine
     data = write_jsonl(tmp_path / "queries.jsonl", rows)
     taxonomy = tmp_path / "taxonomy.yaml"
     assert kiku("classify", "init", taxonomy).returncode == 0
