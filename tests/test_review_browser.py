@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from kiku.classify.data import read_items, write_jsonl
-from kiku.classify.review import ReviewSession, create_review_app
+from kiku.classify.review import ReviewSession
+from kiku.web.review import create_review_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium)")

@@ -12,7 +12,7 @@ from kiku.classify.bootstrap import taxonomy_from_run
 from kiku.classify.data import Item, read_items
 from kiku.classify.drift import DriftReport, detect_drift
 from kiku.classify.evaluate import EvalResult, evaluate, split_items
-from kiku.classify.review import ReviewSession, create_review_app, fold_decisions
+from kiku.classify.review import ReviewSession, fold_decisions
 from kiku.classify.taxonomy import Label, Taxonomy, load_taxonomy, parse_taxonomy
 
 __all__ = [
@@ -21,3 +21,13 @@ __all__ = [
     "label_distribution", "load_taxonomy", "make_llm_client", "parse_taxonomy", "read_items", "split_items",
     "taxonomy_from_run",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The review page is served by the web layer (kiku.web.review); imported on first use so
+    # that ``import kiku.classify`` does not load the web server.
+    if name == "create_review_app":
+        from kiku.web.review import create_review_app
+
+        return create_review_app
+    raise AttributeError(f"module 'kiku.classify' has no attribute {name!r}")

@@ -158,7 +158,8 @@ def review(
 ) -> None:
     """Open a review page: accept (a), reject (r), relabel (1-9), skip (s), undo (u)."""
     from kiku.classify.data import read_items
-    from kiku.classify.review import ReviewSession, serve_review
+    from kiku.classify.review import ReviewSession
+    from kiku.web.review import serve_review
     from kiku.classify.taxonomy import load_taxonomy
 
     with user_errors():
