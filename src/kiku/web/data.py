@@ -23,9 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 
 from kiku.errors import InputError
-from kiku.store import EXPLORER_TABLES, missing_tables, open_views, read_manifest, table_file
+from kiku.store import EXPLORER_TABLES, Manifest, missing_tables, open_views, table_file
 
 REQUIRED_FILES = tuple(table_file(t) for t in EXPLORER_TABLES)  # what the explorer needs
 MAX_PAGE = 500
@@ -185,9 +186,12 @@ class RunData:
     def _columns(self, view: str) -> list[str]:
         return [r["column_name"] for r in self._rows(f"describe {_quote(view)}")]
 
-    def manifest(self) -> dict[str, Any]:
-        """The run's manifest.json as a dict ({} when absent or unreadable)."""
-        return read_manifest(self.run_dir)
+    def manifest(self) -> Manifest:
+        """The run's manifest, typed (empty when absent, unreadable or not a kiku manifest)."""
+        try:
+            return Manifest.read(self.run_dir)
+        except ValidationError:
+            return Manifest()
 
     def run_info(self) -> dict[str, Any]:
         """Name, counts and provenance shown in the header."""
@@ -199,13 +203,13 @@ class RunData:
         return {
             "name": self.run_dir.name,
             "conversations": int(n),
-            "kiku_version": m.get("kiku_version"),
-            "created_at": m.get("created_at"),
-            "updated_at": m.get("updated_at"),
-            "input": (m.get("input") or {}).get("path"),
+            "kiku_version": m.kiku_version,
+            "created_at": m.created_at,
+            "updated_at": m.updated_at,
+            "input": m.input.path,
             "llm": llm,
-            "skipped": (m.get("counts") or {}).get("skipped", 0),
-            "warnings": m.get("warnings") or [],
+            "skipped": m.counts.get("skipped", 0),
+            "warnings": list(m.warnings),
         }
 
     # ---- the bundle ----------------------------------------------------------------------
