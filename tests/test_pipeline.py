@@ -140,6 +140,21 @@ def test_rerun_reuses_every_stage_and_a_changed_setting_reruns_only_what_it_affe
     assert (run.clusters().query("level == 0 and not is_noise").shape[0]) == 7
 
 
+def test_a_changed_projection_reruns_the_hierarchy_so_topic_positions_follow_the_map(tmp_path, small_input) -> None:
+    """Issue 12: the hierarchy reads the projection (topic x, y), so its fingerprint includes it."""
+    out = tmp_path / "run"
+    analyze(small_input, out, seed=0)
+    changed = Recorder()
+    run = analyze(small_input, out, seed=0, project_sample_size=100, progress=changed)
+    assert [s for s in STAGES if not changed.finished[s]] == ["project", "hierarchy"]
+    projection = run.store.read_table("projection").to_pandas().set_index("conversation_id")
+    clusters = run.store.read_table("clusters").to_pandas()
+    for row in clusters.itertuples():
+        members = projection.loc[list(row.member_ids)]
+        assert row.x == pytest.approx(float(members.x.mean()), abs=1e-5), row.cluster_id
+        assert row.y == pytest.approx(float(members.y.mean()), abs=1e-5), row.cluster_id
+
+
 class Crash(Exception):
     pass
 
