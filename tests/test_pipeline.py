@@ -235,3 +235,18 @@ def test_no_parent_is_named_like_one_of_its_children(small_run) -> None:
     assert len(parents) >= 2
     for parent_id, child_names in parents.items():
         assert names[parent_id].casefold() not in child_names, (names[parent_id], child_names)
+
+
+def test_levels_and_max_top_reach_the_llm_hierarchy(tmp_path, monkeypatch) -> None:
+    """--levels is honoured with --llm (issue 12: it was silently ignored)."""
+    pytest.importorskip("openai")
+    from kiku.llm.hierarchy import level_sizes
+    from kiku.pipeline import default_components
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-never-sent")
+    monkeypatch.setenv("KIKU_CACHE_DIR", str(tmp_path))
+    fixed = default_components(RunConfig(llm="openai/gpt-4o-mini", levels=1, max_top=5)).hierarchy
+    free = default_components(RunConfig(llm="openai/gpt-4o-mini", max_top=5)).hierarchy
+    assert (fixed.levels, fixed.top_size) == (1, 5)
+    assert component_fingerprint(fixed) != component_fingerprint(free)
+    assert len(level_sizes(200, 5)) == 3 and level_sizes(200, 5, levels=1) == [5] and level_sizes(200, 5, levels=0) == []
