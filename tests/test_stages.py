@@ -53,3 +53,12 @@ def test_the_hierarchy_reads_the_projection() -> None:
     assert "project" in stage("hierarchy").inputs
     assert downstream("project") == ("project", "hierarchy")
     assert downstream("load") == STAGES
+
+
+def test_the_architecture_page_shows_the_declared_stage_table() -> None:
+    from pathlib import Path
+
+    from kiku.stages import stage_table_markdown
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert stage_table_markdown() in page, "regenerate the table: python -c 'import kiku.stages as s; print(s.stage_table_markdown())'"

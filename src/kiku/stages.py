@@ -213,3 +213,25 @@ def stage_fingerprints(config: RunConfig, component_fingerprints: Mapping[str, s
                                          [fps[i] for i in declared.inputs])
     del fps[INPUT]
     return fps
+
+
+#: The default component of each Components attribute, for the documentation table.
+DEFAULT_COMPONENTS: dict[str, str] = {
+    "describer": "`describe.OfflineDescriber` (`llm.LLMDescriber` with `--llm`)",
+    "embedder": "`embed.make_embedder(config.embedder)`: `MiniLMEmbedder` (int8 all-MiniLM-L6-v2)",
+    "clusterer": "`cluster.KMeansClusterer` / `HDBSCANClusterer`",
+    "namer": "`naming.KeyphraseNamer` (`llm.ContrastiveNamer`)",
+    "hierarchy": "`hierarchy.AgglomerativeHierarchy` (`llm.ClioHierarchy`)",
+}
+
+
+def stage_table_markdown() -> str:
+    """The stage table of ``docs/architecture.md``, rendered from :data:`PIPELINE` (a test keeps them equal)."""
+    lines = ["| stage | function | reads (stages) | writes (tables) | settings in its fingerprint | component |",
+             "|---|---|---|---|---|---|"]
+    for s in PIPELINE:
+        reads = ", ".join("the input file" if i == INPUT else i for i in s.inputs)
+        component = f"`{s.component}`: {DEFAULT_COMPONENTS[s.component]}" if s.component else "-"
+        lines.append(f"| {s.name} | `stage_{s.name}` | {reads} | {', '.join(f'`{t}`' for t in s.outputs)} | "
+                     f"{', '.join(f'`{x}`' for x in s.settings) or '-'} | {component} |")
+    return "\n".join(lines)
