@@ -77,3 +77,41 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, content: str | None, args: 
 def test_commands_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     result = kiku("tree", tmp_path)
     assert result.returncode == 2 and "not a kiku run" in result.stderr
+
+
+def test_every_run_setting_is_a_kiku_run_option_with_its_default_and_help() -> None:
+    """RunConfig is the one configuration model: `kiku run` offers each field once, as declared."""
+    import typer.main
+
+    from kiku.cli import RUN_OPTION_FIELDS, app
+    from kiku.config import RunConfig
+
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    params = {p.name: p for p in command.params}
+    list_options = {"mapping"}  # --map FIELD=COLUMN ..., parsed into the mapping dict
+    for name, info in RunConfig.model_fields.items():
+        param = params.get(RUN_OPTION_FIELDS.get(name, name))
+        assert param is not None, f"RunConfig.{name} has no kiku run option"
+        assert param.help == info.description, name
+        if name not in list_options:
+            assert param.default == info.default, (name, param.default, info.default)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--clusterer", "hdbscan", "--clusters", "5"], "--clusters sets the number of k-means clusters"),
+    (["--min-cluster-size", "5"], "--min-cluster-size is an HDBSCAN setting"),
+    (["--concurrency", "2"], "--concurrency sets LLM requests in flight; add --llm"),
+    (["--llm-threads", "2"], "--llm-threads sets the local model's CPU threads"),
+    (["--llm", "openai/gpt-4o-mini", "--llm-threads", "2"], "--llm-threads sets the local model's CPU threads"),
+    (["--privacy-min-users", "3"], "--privacy-min-users counts distinct users; add --user-field"),
+    (["--user-field", "user"], "--user-field is read by --privacy-min-users"),
+    (["--embedder", "bert"], "unknown embedder 'bert'; choose one of: minilm"),
+    (["--clusterer", "dbscan"], "--clusterer dbscan: expected 'kmeans' or 'hdbscan'"),
+])
+def test_options_the_mode_would_ignore_are_refused_in_one_line(small_input: Path, tmp_path: Path,
+                                                               args: list[str], message: str) -> None:
+    result = kiku("run", small_input, "--out", tmp_path / "run", *args)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "run").exists()

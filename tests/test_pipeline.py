@@ -140,6 +140,21 @@ def test_rerun_reuses_every_stage_and_a_changed_setting_reruns_only_what_it_affe
     assert (run.clusters().query("level == 0 and not is_noise").shape[0]) == 7
 
 
+def test_a_changed_projection_reruns_the_hierarchy_so_topic_positions_follow_the_map(tmp_path, small_input) -> None:
+    """Issue 12: the hierarchy reads the projection (topic x, y), so its fingerprint includes it."""
+    out = tmp_path / "run"
+    analyze(small_input, out, seed=0)
+    changed = Recorder()
+    run = analyze(small_input, out, seed=0, project_sample_size=100, progress=changed)
+    assert [s for s in STAGES if not changed.finished[s]] == ["project", "hierarchy"]
+    projection = run.store.read_table("projection").to_pandas().set_index("conversation_id")
+    clusters = run.store.read_table("clusters").to_pandas()
+    for row in clusters.itertuples():
+        members = projection.loc[list(row.member_ids)]
+        assert row.x == pytest.approx(float(members.x.mean()), abs=1e-5), row.cluster_id
+        assert row.y == pytest.approx(float(members.y.mean()), abs=1e-5), row.cluster_id
+
+
 class Crash(Exception):
     pass
 
@@ -220,3 +235,18 @@ def test_no_parent_is_named_like_one_of_its_children(small_run) -> None:
     assert len(parents) >= 2
     for parent_id, child_names in parents.items():
         assert names[parent_id].casefold() not in child_names, (names[parent_id], child_names)
+
+
+def test_levels_and_max_top_reach_the_llm_hierarchy(tmp_path, monkeypatch) -> None:
+    """--levels is honoured with --llm (issue 12: it was silently ignored)."""
+    pytest.importorskip("openai")
+    from kiku.llm.hierarchy import level_sizes
+    from kiku.pipeline import default_components
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-never-sent")
+    monkeypatch.setenv("KIKU_CACHE_DIR", str(tmp_path))
+    fixed = default_components(RunConfig(llm="openai/gpt-4o-mini", levels=1, max_top=5)).hierarchy
+    free = default_components(RunConfig(llm="openai/gpt-4o-mini", max_top=5)).hierarchy
+    assert (fixed.levels, fixed.top_size) == (1, 5)
+    assert component_fingerprint(fixed) != component_fingerprint(free)
+    assert len(level_sizes(200, 5)) == 3 and level_sizes(200, 5, levels=1) == [5] and level_sizes(200, 5, levels=0) == []

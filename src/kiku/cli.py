@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -18,18 +18,22 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress as RichBars,
     SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.progress import (
+    Progress as RichBars,
+)
 from rich.table import Table
 from rich.text import Text
 
 from kiku.cli_common import RESUME_HINT, error_console, friendly_errors, stop_bars
+from kiku.config import RunConfig, check_settings
 from kiku.errors import KikuError
+from kiku.pipeline import Progress
 from kiku.store import UNSAFE_SQL_FLAG
 
 app = typer.Typer(
@@ -41,10 +45,11 @@ app = typer.Typer(
 )
 console = Console()
 #: RunConfig fields set by an option of another name (the error wrapper names the option).
-RUN_OPTION_FIELDS = {"llm_concurrency": "concurrency", "privacy_user_field": "user_field"}
+#: Every RunConfig field is a ``kiku run`` option (tests/test_cli.py checks it); these are the renamed ones.
+RUN_OPTION_FIELDS = {"llm_concurrency": "concurrency", "privacy_user_field": "user_field", "mapping": "map_"}
 
 
-class RichProgress:
+class RichProgress(Progress):
     """Rich progress bars with ETA for every stage (a spinner where the total is unknown)."""
 
     def __init__(self, console: Console) -> None:
@@ -81,8 +86,8 @@ class RichProgress:
     def stage_finished(self, stage: str, seconds: float, reused: bool) -> None:
         self.timings[stage] = (seconds, reused)
         if reused:
-            task = self.bars.add_task(f"{stage} (reused)", total=1)
-            self.bars.update(task, completed=1)  # marks it finished: no spinner, no growing clock
+            reused_task = self.bars.add_task(f"{stage} (reused)", total=1)
+            self.bars.update(reused_task, completed=1)  # marks it finished: no spinner, no growing clock
             return
         task = self.tasks.get(stage)
         if task is not None:
@@ -108,41 +113,56 @@ def _parse_mapping(items: list[str]) -> dict[str, Any] | None:
     return mapping
 
 
+def _setting(field: str, *flags: str, default: Any = ...) -> Any:
+    """A ``kiku run`` option for a RunConfig field: its default and help come from the field.
+
+    ``default`` overrides the field's default where the option's type differs (``--map`` takes
+    a list of FIELD=COLUMN that becomes the ``mapping`` dict).
+    """
+    info = RunConfig.model_fields[field]
+    return typer.Option(info.default if default is ... else default, *flags, help=info.description)
+
+
 @app.command()
 @friendly_errors(on_interrupt=RESUME_HINT, fields=RUN_OPTION_FIELDS)
 def run(
     input_path: Path = typer.Argument(..., help="input file or folder (JSONL, JSON export, CSV, Parquet, Kura checkpoint, HF dataset)"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder to write (resumes when it exists)"),
-    format: Optional[str] = typer.Option(None, "--format", "-f", help="input format; detected when omitted"),
-    map_: list[str] = typer.Option([], "--map", help="column mapping for tabular input, FIELD=COLUMN (id, text, user, assistant, created_at, metadata=a,b)"),
-    clusters: Optional[int] = typer.Option(None, "--clusters", "-k", help="number of base clusters (default: automatic)"),
-    clusterer: str = typer.Option("kmeans", "--clusterer", help="kmeans or hdbscan"),
-    min_cluster_size: Optional[int] = typer.Option(None, "--min-cluster-size", help="HDBSCAN minimum cluster size"),
-    levels: Optional[int] = typer.Option(None, "--levels", help="number of parent levels above the base clusters"),
-    max_top: Optional[int] = typer.Option(None, "--max-top", help="maximum number of top-level topics"),
-    seed: int = typer.Option(0, "--seed", help="random seed"),
+    format: str | None = _setting("format", "--format", "-f"),
+    map_: list[str] = _setting("mapping", "--map", default=[]),
+    clusters: int | None = _setting("clusters", "--clusters", "-k"),
+    clusterer: str = _setting("clusterer", "--clusterer"),
+    min_cluster_size: int | None = _setting("min_cluster_size", "--min-cluster-size"),
+    levels: int | None = _setting("levels", "--levels"),
+    max_top: int | None = _setting("max_top", "--max-top"),
+    seed: int = _setting("seed", "--seed"),
     facet: list[str] = typer.Option([], "--facet", help="user facet function, module:function or file.py:function"),
-    embed_max_tokens: int = typer.Option(48, "--embed-max-tokens", help="word pieces kept per conversation for embedding (longer text is truncated and counted)"),
-    llm: Optional[str] = typer.Option(None, "--llm", help="LLM for facets, names and hierarchy: local, local/FILE.gguf, openai/MODEL, anthropic/MODEL, gemini/MODEL, ollama/MODEL, openai-compatible/MODEL@URL"),
+    embedder: str = _setting("embedder", "--embedder"),
+    embed_max_tokens: int = _setting("embed_max_tokens", "--embed-max-tokens"),
+    embed_batch_size: int = _setting("embed_batch_size", "--embed-batch-size"),
+    project_sample_size: int = _setting("project_sample_size", "--project-sample-size"),
+    llm: str | None = _setting("llm", "--llm"),
     dry_run: bool = typer.Option(False, "--dry-run", help="with --llm: estimate LLM calls, tokens and cost, then stop"),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", help="LLM requests in flight at once (default per provider; local: 1)"),
-    privacy_min_conversations: int = typer.Option(1, "--privacy-min-conversations", help="fold topics with fewer conversations into 'Other (below privacy threshold)'"),
-    privacy_min_users: int = typer.Option(0, "--privacy-min-users", help="fold topics with fewer distinct users (with --user-field)"),
-    user_field: Optional[str] = typer.Option(None, "--user-field", help="metadata field holding the user id (for --privacy-min-users)"),
+    concurrency: int | None = _setting("llm_concurrency", "--concurrency"),
+    llm_threads: int | None = _setting("llm_threads", "--llm-threads"),
+    privacy_min_conversations: int = _setting("privacy_min_conversations", "--privacy-min-conversations"),
+    privacy_min_users: int = _setting("privacy_min_users", "--privacy-min-users"),
+    user_field: str | None = _setting("privacy_user_field", "--user-field"),
 ) -> None:
     """Describe, embed, cluster, name and map the conversations in INPUT_PATH."""
     from kiku.describe import OfflineDescriber, load_facet_functions
-    from kiku.pipeline import Components, RunConfig, analyze
+    from kiku.pipeline import Components, analyze
 
-    if clusterer not in ("kmeans", "hdbscan"):
-        raise KikuError(f"--clusterer {clusterer!r}: expected kmeans or hdbscan")
-    config = RunConfig(
-        format=format, mapping=_parse_mapping(map_), clusterer=clusterer, clusters=clusters,  # type: ignore[arg-type]
-        min_cluster_size=min_cluster_size, levels=levels, max_top=max_top, seed=seed,
-        embed_max_tokens=embed_max_tokens, llm=llm, llm_concurrency=concurrency,
-        privacy_min_conversations=privacy_min_conversations, privacy_min_users=privacy_min_users,
-        privacy_user_field=user_field,
-    )
+    settings = {
+        "format": format, "mapping": _parse_mapping(map_), "clusterer": clusterer, "clusters": clusters,
+        "min_cluster_size": min_cluster_size, "levels": levels, "max_top": max_top, "seed": seed,
+        "embedder": embedder, "embed_max_tokens": embed_max_tokens, "embed_batch_size": embed_batch_size,
+        "project_sample_size": project_sample_size, "llm": llm, "llm_concurrency": concurrency,
+        "llm_threads": llm_threads, "privacy_min_conversations": privacy_min_conversations,
+        "privacy_min_users": privacy_min_users, "privacy_user_field": user_field,
+    }
+    config = RunConfig.model_validate(settings)
+    check_settings(config)
     components = Components(describer=OfflineDescriber(load_facet_functions(facet))) if facet else None
     if dry_run:
         if not llm:
@@ -220,7 +240,7 @@ def _open_store(run_dir: Path):  # noqa: ANN202 - kiku.store.RunStore
 @friendly_errors
 def tree(
     run_dir: Path = typer.Argument(..., help="run folder"),
-    depth: Optional[int] = typer.Option(None, "--depth", help="levels to show below the top"),
+    depth: int | None = typer.Option(None, "--depth", help="levels to show below the top"),
     min_share: float = typer.Option(0.0, "--min-share", help="hide topics below this share (0-1)"),
 ) -> None:
     """Print the named topic hierarchy with counts and shares."""
@@ -278,7 +298,7 @@ def ui(
 def sql(
     run_dir: Path = typer.Argument(..., help="run folder"),
     query: str = typer.Argument(..., help="DuckDB SQL; tables: conversations, facets, clusters, assignments, projection, embeddings"),
-    output: Optional[Path] = typer.Option(None, "--output", help="write the result to .csv/.parquet/.jsonl instead of printing"),
+    output: Path | None = typer.Option(None, "--output", help="write the result to .csv/.parquet/.jsonl instead of printing"),
     limit: int = typer.Option(50, "--limit", help="rows to print"),
     unsafe_full_duckdb: bool = typer.Option(False, UNSAFE_SQL_FLAG, help="run any DuckDB statement (COPY, ATTACH, INSTALL, CREATE...) with full file and network access; by default queries only read the run"),
 ) -> None:
@@ -330,7 +350,8 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-from kiku.classify.cli import classify_app, drift as _drift_command  # noqa: E402 - sub-app wiring
+from kiku.classify.cli import classify_app  # noqa: E402 - sub-app wiring
+from kiku.classify.cli import drift as _drift_command
 
 app.add_typer(classify_app, name="classify")
 app.command("drift")(_drift_command)

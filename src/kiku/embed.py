@@ -320,3 +320,26 @@ class CachedEmbedder:
             self._cache.clear()
         vectors, _ = embed_texts(texts, self.embedder, self._cache)
         return vectors
+
+
+#: Embedder name (``RunConfig.embedder``, ``kiku run --embedder``) -> its factory
+#: ``(batch_size, max_tokens) -> Embedder``. Add a model here and in the field's description.
+EMBEDDERS: dict[str, Callable[[int, int], Any]] = {
+    "minilm": lambda batch_size, max_tokens: MiniLMEmbedder(batch_size=batch_size, max_tokens=max_tokens),
+}
+
+
+def make_embedder(name: str, batch_size: int = 32, max_tokens: int = 48) -> Any:
+    """The embedder called ``name`` (see :data:`EMBEDDERS`); a KikuError listing the known ones otherwise.
+
+    >>> make_embedder("minilm", batch_size=16, max_tokens=48).max_tokens
+    48
+    >>> make_embedder("bert")
+    Traceback (most recent call last):
+    ...
+    kiku.errors.KikuError: unknown embedder 'bert'; choose one of: minilm
+    """
+    factory = EMBEDDERS.get(name)
+    if factory is None:
+        raise KikuError(f"unknown embedder {name!r}; choose one of: {', '.join(sorted(EMBEDDERS))}")
+    return factory(batch_size, max_tokens)

@@ -19,56 +19,41 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
 
+from kiku.config import RunConfig, check_settings
 from kiku.describe import OfflineDescriber
 from kiku.errors import InputError, KikuError
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
-from kiku.records import Cluster, Conversation, Message, Summary
+from kiku.records import Cluster, Conversation, Summary
+from kiku.stages import PIPELINE, STAGES, ReportsStage, StageContext, downstream, stage_fingerprints
 from kiku.store import (
     ASSIGNMENT_SCHEMA,
     CLUSTER_SCHEMA,
     CONVERSATION_SCHEMA,
     PROJECTION_SCHEMA,
     RunStore,
+    conversation_row,
+    conversations_from_batch,
     embedding_schema,
     file_fingerprint,
     fingerprint,
+    iter_conversations,
     now_iso,
     package_versions,
     with_facet_types,
 )
 
-STAGES = ("load", "describe", "embed", "project", "cluster", "name", "hierarchy")
+__all__ = [
+    "STAGES", "Components", "Progress", "Run", "RunConfig", "analyze", "component_fingerprint", "component_params",
+    "conversations_from_batch", "default_components", "embedding_text", "iter_conversations",
+]
+
 
 NOISE_NAME = "Unclustered"
-
-
-class RunConfig(BaseModel):
-    """Every setting that shapes a run's output (stored in the manifest)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: str | None = Field(None, description="input format; detected when None")
-    mapping: dict[str, Any] | None = Field(None, description="column mapping for csv/parquet/hf inputs")
-    clusterer: Literal["kmeans", "hdbscan"] = "kmeans"
-    clusters: int | None = Field(None, ge=2, description="number of base clusters (k-means); automatic when None")
-    min_cluster_size: int | None = Field(None, ge=2, description="HDBSCAN minimum cluster size")
-    levels: int | None = Field(None, ge=0, description="number of parent levels above the base clusters")
-    max_top: int | None = Field(None, ge=2, description="maximum number of top-level topics")
-    seed: int = 0
-    embed_max_tokens: int = Field(48, ge=16, le=512, description="word pieces per conversation kept for embedding (the opening request fits; more costs time)")
-    embed_batch_size: int = Field(32, ge=1)
-    project_sample_size: int = Field(20_000, ge=100)
-    llm: str | None = Field(None, description="LLM for facets, naming and hierarchy, e.g. local or openai/gpt-4o-mini")
-    llm_concurrency: int | None = Field(None, ge=1, description="LLM requests in flight at once (default per provider)")
-    privacy_min_conversations: int = Field(1, ge=1, description="fold topics with fewer conversations into 'Other (below privacy threshold)'")
-    privacy_min_users: int = Field(0, ge=0, description="fold topics with fewer distinct users (needs privacy_user_field)")
-    privacy_user_field: str | None = Field(None, description="metadata field holding the user id")
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -153,60 +138,6 @@ def component_fingerprint(component: Any) -> str:
     return fingerprint(type(component).__qualname__, getattr(component, "name", ""), component_params(component))
 
 
-def _conversation_row(conversation: Conversation, source: str, source_line: int | None = None) -> dict[str, Any]:
-    messages = [
-        {"role": m.role, "content": m.content, "created_at": m.created_at.isoformat() if m.created_at else None}
-        for m in conversation.messages
-    ]
-    created_at = conversation.created_at
-    if created_at is not None and created_at.tzinfo is None:
-        from datetime import timezone
-
-        created_at = created_at.replace(tzinfo=timezone.utc)
-    return {
-        "conversation_id": conversation.id,
-        "created_at": created_at,
-        "messages": json.dumps(messages, ensure_ascii=False),
-        "metadata": json.dumps(conversation.metadata, ensure_ascii=False, default=str),
-        "source": source,
-        "source_line": source_line,
-    }
-
-
-def conversations_from_batch(batch: pa.RecordBatch) -> list[Conversation]:
-    """Rebuild Conversation records from a batch of ``conversations.parquet``.
-
-    The rows were validated when they were loaded, so they are rebuilt without validating
-    again (``model_construct``): several times faster on long conversations.
-    """
-    from datetime import datetime
-
-    columns = batch.to_pydict()
-    conversations = []
-    for cid, created, messages, metadata in zip(
-        columns["conversation_id"], columns["created_at"], columns["messages"], columns["metadata"]
-    ):
-        turns = [
-            Message.model_construct(
-                role=m["role"], content=m["content"],
-                created_at=datetime.fromisoformat(m["created_at"]) if m.get("created_at") else None,
-            )
-            for m in json.loads(messages)
-        ]
-        conversations.append(
-            Conversation.model_construct(
-                id=cid, created_at=created, messages=turns, metadata=json.loads(metadata) if metadata else {}
-            )
-        )
-    return conversations
-
-
-def iter_conversations(store: RunStore, batch_size: int = 2048) -> Iterator[list[Conversation]]:
-    """Stream a run's conversations in batches."""
-    for batch in store.iter_batches("conversations", batch_size=batch_size):
-        yield conversations_from_batch(batch)
-
-
 def embedding_text(conversation: Conversation, summary: str | None = None) -> str:
     """The text kiku embeds for a conversation: never ids or metadata.
 
@@ -243,7 +174,7 @@ def stage_load(
     source = input_path.name
     with _stage(progress, "load", None) as advance, store.table_writer("conversations", CONVERSATION_SCHEMA) as writer:
         for conversation in load_conversations(input_path, format=config.format, mapping=config.mapping, report=report):
-            rows.append(_conversation_row(conversation, source, report.current_line))
+            rows.append(conversation_row(conversation, source, report.current_line))
             if len(rows) >= batch_size:
                 writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
                 count += len(rows)
@@ -593,12 +524,13 @@ class Components:
 def default_components(config: RunConfig, components: Components | None = None) -> Components:
     """Fill the offline defaults for every component the caller did not give."""
     from kiku.cluster import HDBSCANClusterer, KMeansClusterer
-    from kiku.embed import MiniLMEmbedder
+    from kiku.embed import make_embedder
     from kiku.hierarchy import AgglomerativeHierarchy
     from kiku.naming import KeyphraseNamer
 
     given = components or Components()
-    embedder = given.embedder or MiniLMEmbedder(batch_size=config.embed_batch_size, max_tokens=config.embed_max_tokens)
+    embedder = given.embedder or make_embedder(config.embedder, config.embed_batch_size, config.embed_max_tokens)
+    clusterer: Any
     if given.clusterer is not None:
         clusterer = given.clusterer
     elif config.clusterer == "hdbscan":
@@ -608,14 +540,14 @@ def default_components(config: RunConfig, components: Components | None = None) 
     llm_client = given.llm_client
     describer = given.describer
     namer = given.namer
-    hierarchy = given.hierarchy
+    hierarchy: Any = given.hierarchy
     if config.llm and not (describer and namer and hierarchy):
         from kiku.llm import build_llm_stages
 
         offline = describer if isinstance(describer, OfflineDescriber) else None
         llm_describer, llm_namer, llm_hierarchy, llm_client = build_llm_stages(
             config.llm, concurrency=config.llm_concurrency, embedder=embedder, seed=config.seed,
-            top_size=config.max_top or 8,
+            top_size=config.max_top or 8, levels=config.levels, threads=config.llm_threads,
         )
         if offline is not None:
             llm_describer.offline = offline
@@ -676,13 +608,14 @@ def analyze(
     560
     """
     config = RunConfig(**{**(config or RunConfig()).model_dump(), **settings})
+    check_settings(config)
     progress = progress or Progress()
     input_path = Path(input_path)
     hub_dataset = config.format == "hf" and not input_path.exists()
     if not input_path.exists() and not hub_dataset:
         raise InputError(str(input_path), "no such file or folder", "check the path")
+    parts = default_components(config, components)  # before the folder exists: a bad setting leaves no trace
     store = RunStore(out)
-    parts = default_components(config, components)
     with store.lock():
         return _run_stages(store, input_path, hub_dataset, config, parts, progress)
 
@@ -700,61 +633,40 @@ def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: Ru
     manifest.setdefault("input", {})
     manifest["input"].update({"path": str(input_path), "fingerprint": input_hash, "bytes": input_bytes})
 
-    fp: dict[str, str] = {}
-    fp["load"] = fingerprint("load-v2", input_hash, config.format, config.mapping)
-    fp["describe"] = fingerprint(fp["load"], component_fingerprint(parts.describer))
-    fp["embed"] = fingerprint(fp["describe"], component_fingerprint(parts.embedder))
-    fp["project"] = fingerprint(fp["embed"], "umap-v1", config.seed, config.project_sample_size)
-    fp["cluster"] = fingerprint(fp["embed"], component_fingerprint(parts.clusterer))
-    fp["name"] = fingerprint(fp["cluster"], component_fingerprint(parts.namer))
-    fp["hierarchy"] = fingerprint(fp["name"], component_fingerprint(parts.hierarchy),
-                                  *(() if config.privacy_min_conversations <= 1 and config.privacy_min_users <= 1 else (
-                                      "privacy", config.privacy_min_conversations, config.privacy_min_users,
-                                      config.privacy_user_field)))
-
-    steps: dict[str, Callable[[], Any]] = {
-        "load": lambda: stage_load(store, input_path, config, progress),
-        "describe": lambda: stage_describe(store, parts.describer, progress),
-        "embed": lambda: stage_embed(store, parts.embedder, config, progress),
-        "project": lambda: stage_project(store, config, progress),
-        "cluster": lambda: stage_cluster(store, parts.clusterer, progress),
-        "name": lambda: stage_name(store, parts.namer, progress),
-        "hierarchy": lambda: stage_hierarchy(store, parts.hierarchy, progress, config),
-    }
-    stage_components = {"describe": parts.describer, "name": parts.namer, "hierarchy": parts.hierarchy}
-    rerunning = False
-    for stage in STAGES:
-        if not rerunning and store.stage_is_current(stage, fp[stage]):
+    fp = stage_fingerprints(config, {
+        name: component_fingerprint(getattr(parts, name)) for name in {s.component for s in PIPELINE if s.component}
+    }, input_hash)
+    context = StageContext(store=store, input_path=input_path, config=config, components=parts, progress=progress)
+    rerun: set[str] = set()  # stages that ran in this invocation: what reads them runs again too
+    for declared in PIPELINE:
+        stage = declared.name
+        upstream_ran = any(i in rerun for i in declared.inputs)
+        if not upstream_ran and store.stage_is_current(stage, fp[stage]):
             progress.stage_finished(stage, 0.0, reused=True)
             continue
-        if not rerunning:
-            for name in store.damaged_tables(stage) if store.manifest["stages"].get(stage) else ():
-                if store.has_table(name):
-                    progress.message(f"{store.table_path(name)} is damaged (size/checksum mismatch); rebuilding it")
-            # this stage and every later one run again, and the run reads as unfinished until they have
-            store.invalidate_from(stage)
-            rerunning = True
+        for name in store.damaged_tables(stage) if store.manifest["stages"].get(stage) else ():
+            if store.has_table(name):
+                progress.message(f"{store.table_path(name)} is damaged (size/checksum mismatch); rebuilding it")
+        # this stage and every one reading it run again, and the run reads as unfinished until they have
+        store.invalidate_from(stage)
+        rerun.update(downstream(stage))
         stage_start = time.perf_counter()
-        result = steps[stage]()
+        result = declared.run(context)
         details = result if isinstance(result, dict) else {"rows": int(result)}
         rows = details.pop("rows")
-        # An LLM stage with failed items is kept but not marked current, so the next run retries
-        # them (answers that succeeded come from the response cache).
-        failed = list(getattr(stage_components.get(stage), "failed_ids", None) or [])
-        if failed:
-            details["failed_items"] = len(failed)
-            manifest.setdefault("warnings", []).append(
-                f"{stage}: {len(failed)} item(s) failed their LLM call and kept fallback output; run again to retry them"
-            )
-        grouped = list(getattr(stage_components.get(stage), "embedding_grouped_levels", None) or [])
-        if grouped:
-            details["embedding_grouped_levels"] = grouped
-            manifest.setdefault("warnings", []).append(
-                f"{stage}: the LLM proposed too few usable parent topics for level(s) {', '.join(map(str, grouped))}; "
-                "those levels were grouped by embedding and named by the LLM (a larger model usually avoids this)"
-            )
-            progress.message(f"warning: {manifest['warnings'][-1]}")
-        store.complete_stage(stage, fp[stage] + ("-incomplete" if failed else ""), time.perf_counter() - stage_start, rows, **details)
+        incomplete = False
+        component = getattr(parts, declared.component) if declared.component else None
+        if isinstance(component, ReportsStage):
+            # The one hook for components (kiku.stages): details, warnings, and whether to retry next run.
+            report = component.stage_report()
+            details.update(report.details)
+            for warning in report.warnings:
+                manifest.setdefault("warnings", []).append(f"{stage}: {warning}")
+                if report.show:
+                    progress.message(f"warning: {manifest['warnings'][-1]}")
+            incomplete = report.incomplete
+        store.complete_stage(stage, fp[stage] + ("-incomplete" if incomplete else ""), time.perf_counter() - stage_start,
+                             rows, **details)
     if parts.llm_client is not None:
         manifest["llm"] = parts.llm_client.usage.model_dump(mode="json")
 

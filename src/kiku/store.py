@@ -26,7 +26,7 @@ import json
 import os
 import platform
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ except ImportError:  # pragma: no cover - Windows: no flock; runs are then not l
     fcntl = None  # type: ignore[assignment]
 
 from kiku.errors import KikuError
-from kiku.records import SkippedRecord
+from kiku.records import Conversation, Message, SkippedRecord
+from kiku.stages import PIPELINE
 
 MANIFEST = "manifest.json"
 #: The writer's lock file (holds the pid of the ``kiku run`` writing the folder).
@@ -48,16 +49,8 @@ LOCK_FILE = ".kiku.lock"
 #: Temporary files of atomic writes: ``.NAME.tmp-PID``.
 TEMP_PATTERN = ".*.tmp-*"
 
-#: Stage name -> the Parquet tables it writes (without ``.parquet``).
-STAGE_TABLES: dict[str, tuple[str, ...]] = {
-    "load": ("conversations",),
-    "describe": ("facets",),
-    "embed": ("embeddings",),
-    "project": ("projection",),
-    "cluster": ("cluster_labels",),
-    "name": ("base_clusters",),
-    "hierarchy": ("clusters", "assignments"),
-}
+#: Stage name -> the Parquet tables it writes (without ``.parquet``), from ``kiku.stages.PIPELINE``.
+STAGE_TABLES: dict[str, tuple[str, ...]] = {stage.name: stage.outputs for stage in PIPELINE}
 #: Table name -> the stage that writes it.
 TABLE_STAGE: dict[str, str] = {table: stage for stage, tables in STAGE_TABLES.items() for table in tables}
 
@@ -149,8 +142,72 @@ def embedding_schema(dim: int) -> pa.Schema:
     ])
 
 
-#: The tables a reader of a finished run (the explorer, ``kiku export``) needs.
+#: The tables a reader of a finished run (the explorer, ``kiku export``) needs; every one is
+#: a declared stage output (``tests/test_stages.py`` checks it).
 EXPLORER_TABLES: tuple[str, ...] = ("conversations", "clusters", "assignments", "projection")
+
+
+# --- conversations: rows <-> records -------------------------------------------------------
+
+
+def conversation_row(conversation: Conversation, source: str, source_line: int | None = None) -> dict[str, Any]:
+    """One row of ``conversations.parquet`` (:data:`CONVERSATION_SCHEMA`) for a conversation.
+
+    Messages and metadata are stored as JSON text; a naive ``created_at`` is read as UTC.
+
+    >>> from kiku.records import Message
+    >>> row = conversation_row(Conversation(id="c1", messages=[Message(role="user", content="hi")]), "q.jsonl", 3)
+    >>> row["conversation_id"], row["source_line"], conversations_from_batch(pa.RecordBatch.from_pylist([row]))[0].messages[0].content
+    ('c1', 3, 'hi')
+    """
+    messages = [
+        {"role": m.role, "content": m.content, "created_at": m.created_at.isoformat() if m.created_at else None}
+        for m in conversation.messages
+    ]
+    created_at = conversation.created_at
+    if created_at is not None and created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    return {
+        "conversation_id": conversation.id,
+        "created_at": created_at,
+        "messages": json.dumps(messages, ensure_ascii=False),
+        "metadata": json.dumps(conversation.metadata, ensure_ascii=False, default=str),
+        "source": source,
+        "source_line": source_line,
+    }
+
+
+def conversations_from_batch(batch: pa.RecordBatch) -> list[Conversation]:
+    """Rebuild Conversation records from a batch of ``conversations.parquet``.
+
+    The inverse of :func:`conversation_row`. The rows were validated when they were loaded, so they are rebuilt without validating
+    again (``model_construct``): several times faster on long conversations.
+    """
+    columns = batch.to_pydict()
+    conversations = []
+    for cid, created, messages, metadata in zip(
+        columns["conversation_id"], columns["created_at"], columns["messages"], columns["metadata"]
+    ):
+        turns = [
+            Message.model_construct(
+                role=m["role"], content=m["content"],
+                created_at=datetime.fromisoformat(m["created_at"]) if m.get("created_at") else None,
+            )
+            for m in json.loads(messages)
+        ]
+        conversations.append(
+            Conversation.model_construct(
+                id=cid, created_at=created, messages=turns, metadata=json.loads(metadata) if metadata else {}
+            )
+        )
+    return conversations
+
+
+def iter_conversations(store: RunStore, batch_size: int = 2048) -> Iterator[list[Conversation]]:
+    """Stream a run's conversations (``conversations.parquet``) in batches of ``batch_size``."""
+    for batch in store.iter_batches("conversations", batch_size=batch_size):
+        yield conversations_from_batch(batch)
+
 
 
 def table_file(name: str) -> str:
@@ -163,7 +220,7 @@ def table_file(name: str) -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def fingerprint(*parts: Any) -> str:
@@ -225,7 +282,7 @@ def rerun_command(run: Path, manifest: dict[str, Any]) -> str:
 
 def _parquet_footer_ok(path: Path) -> bool:
     try:
-        pq.ParquetFile(path).metadata
+        _ = pq.ParquetFile(path).metadata
     except (OSError, pa.ArrowException):
         return False
     return True
@@ -409,7 +466,7 @@ class RunStore:
         self.save_manifest()
 
     def invalidate_from(self, stage: str) -> None:
-        """Mark ``stage`` and every stage after it unfinished, and save the manifest.
+        """Mark ``stage`` and every stage that reads it (``kiku.stages.downstream``) unfinished, and save the manifest.
 
         A record whose files are whole keeps its details (the embedding stage reuses its
         vectors as a cache) but loses its fingerprint; a record with damaged files keeps nothing
@@ -417,8 +474,9 @@ class RunStore:
         Readers then refuse the run until a ``kiku run`` finishes it, so the folder never
         passes off results computed from other input or settings as current.
         """
-        stages = list(STAGE_TABLES)
-        for later in stages[stages.index(stage):] if stage in stages else [stage]:
+        from kiku.stages import STAGES, downstream
+
+        for later in downstream(stage) if stage in STAGES else (stage,):
             record = self.manifest["stages"].get(later)
             if record is None:
                 continue

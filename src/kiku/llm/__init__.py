@@ -49,6 +49,8 @@ def build_llm_stages(
     schema: type[BaseModel] | None = None,
     embedder: Embedder | None = None,
     top_size: int = 8,
+    levels: int | None = None,
+    threads: int | None = None,
     sample_size: int = 12,
     contrastive: int = 8,
     seed: int = 0,
@@ -60,6 +62,9 @@ def build_llm_stages(
     (``$KIKU_CACHE_DIR/llm-cache.sqlite``). ``redact``: None = on for hosted providers.
     ``timeout_s``: per attempt (default 120 s hosted, 600 s local). ``prompt``/``schema``:
     custom describe prompt and response model. ``embedder``: embeds topic names in the hierarchy.
+    ``top_size``/``levels``: the hierarchy's top-level topics and number of parent levels (None:
+    as many as it needs). ``threads``: the local model's CPU threads (None: ``$KIKU_LLM_THREADS``
+    or min(2, cores)); ignored by hosted providers.
 
     Returns ``(describer, namer, hierarchy, client)``; ``client.usage`` accumulates calls,
     tokens and cost for ``manifest["llm"]``.
@@ -71,6 +76,8 @@ def build_llm_stages(
         cache = ResponseCache(Path(cache))
     options: dict[str, Any] = {"seed": seed}
     if parsed.provider == "local":
+        if threads is not None:
+            options["n_threads"] = threads
         options.update(backend_options or {})
     else:
         options = dict(backend_options or {})
@@ -80,5 +87,5 @@ def build_llm_stages(
     )
     describer = LLMDescriber(client, prompt=prompt, schema=schema)
     namer = ContrastiveNamer(client, sample_size=sample_size, contrastive=contrastive, seed=seed)
-    hierarchy = ClioHierarchy(client, top_size=top_size, embedder=embedder, seed=seed)
+    hierarchy = ClioHierarchy(client, top_size=top_size, embedder=embedder, seed=seed, levels=levels)
     return describer, namer, hierarchy, client

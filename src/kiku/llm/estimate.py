@@ -59,7 +59,7 @@ def estimate_run(
     if hierarchy is not None:
         calls = prompt = completion = 0
         children = k
-        for target in level_sizes(k, hierarchy.top_size, hierarchy.branching):
+        for target in level_sizes(k, hierarchy.top_size, hierarchy.branching, hierarchy.levels):
             hoods = max(1, round(children / hierarchy.neighbourhood_size))
             candidates = target
             calls += hoods + children + target
@@ -88,7 +88,7 @@ def dry_run_report(input_path: object, config: object) -> str:
     hosted_sdk = parse_llm_spec(spec).provider != "local"
     describer, namer, hierarchy, client = build_llm_stages(
         spec, concurrency=getattr(config, "llm_concurrency", None), seed=getattr(config, "seed", 0),
-        top_size=getattr(config, "max_top", None) or 8, backend_options={"check_sdk": False} if hosted_sdk else None,
+        top_size=getattr(config, "max_top", None) or 8, levels=getattr(config, "levels", None), backend_options={"check_sdk": False} if hosted_sdk else None,
     )
     estimate = estimate_run(conversations, describer, namer, hierarchy, clusters=getattr(config, "clusters", None))
     lines = [f"{len(conversations)} conversations, --llm {client.backend.provider}/{client.backend.model}", estimate.one_line()]

@@ -25,6 +25,20 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from kiku.llm.client import LLMCallError, LLMClient, run_sync
 from kiku.records import Conversation, Summary
+from kiku.stages import StageReport
+
+
+def failure_report(failed_ids: Sequence[str]) -> StageReport:
+    """The stage report of an LLM component (``kiku.stages``): failed items keep their fallback
+    output, and the stage stays incomplete so the next run retries them (finished answers come
+    from the response cache)."""
+    if not failed_ids:
+        return StageReport()
+    return StageReport(
+        details={"failed_items": len(failed_ids)},
+        warnings=[f"{len(failed_ids)} item(s) failed their LLM call and kept fallback output; run again to retry them"],
+        incomplete=True,
+    )
 
 
 def _truncate(limit: int) -> Callable[[Any], Any]:
@@ -192,6 +206,10 @@ class LLMDescriber:
     def _offline(self, conversations: Sequence[Conversation]) -> list[Summary]:
         describe = getattr(self.offline, "describe", None)
         return list(describe(conversations) if callable(describe) else self.offline(conversations))
+
+    def stage_report(self) -> StageReport:
+        """Failed describe calls (the ``kiku.stages`` hook)."""
+        return failure_report(self.failed_ids)
 
     def messages_for(self, conversation: Conversation) -> list[dict[str, str]]:
         """The exact messages sent for one conversation (no id, no metadata)."""

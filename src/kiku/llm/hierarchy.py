@@ -34,10 +34,11 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from kiku.llm.client import LLMClient, run_sync
-from kiku.llm.facets import ShortText
+from kiku.llm.facets import ShortText, failure_report
 from kiku.llm.naming import ClusterNaming, make_unique, nearest_outside, normalise_name
 from kiku.protocols import Corpus, Embedder
 from kiku.records import Cluster
+from kiku.stages import StageReport
 
 
 class ParentCandidates(BaseModel):
@@ -84,15 +85,21 @@ NOT_A_CATEGORY_FEEDBACK = ("Your previous answer was not one of the categories. 
                            "Answer with one category name copied exactly from the list.")
 
 
-def level_sizes(n_base: int, top_size: int, branching: float = 6.0) -> list[int]:
+def level_sizes(n_base: int, top_size: int, branching: float = 6.0, levels: int | None = None) -> list[int]:
     """Target number of clusters on each parent level, shrinking geometrically to ``top_size``.
+
+    ``levels`` fixes the number of parent levels (``kiku run --levels``; 0: none); by default
+    as many as the ``branching`` factor needs. Levels that would not shrink are dropped.
 
     >>> level_sizes(200, 8), level_sizes(30, 8), level_sizes(8, 8)
     ([40, 8], [8], [])
+    >>> level_sizes(200, 8, levels=1), level_sizes(200, 8, levels=3), level_sizes(200, 8, levels=0)
+    ([8], [68, 23, 8], [])
     """
-    if n_base <= top_size or top_size < 1:
+    if n_base <= top_size or top_size < 1 or levels == 0:
         return []
-    levels = max(1, math.ceil(math.log(n_base / top_size) / math.log(max(branching, 1.5))))
+    if levels is None:
+        levels = max(1, math.ceil(math.log(n_base / top_size) / math.log(max(branching, 1.5))))
     ratio = (top_size / n_base) ** (1 / levels)
     sizes: list[int] = []
     previous = n_base
@@ -252,9 +259,11 @@ class ClioHierarchy:
     stage = "hierarchy"
 
     def __init__(self, client: LLMClient, top_size: int = 8, branching: float = 6.0, neighbourhood_size: int = 40,
-                 outsiders: int = 5, embedder: Embedder | None = None, seed: int = 0) -> None:
+                 outsiders: int = 5, embedder: Embedder | None = None, seed: int = 0,
+                 levels: int | None = None) -> None:
         self.client = client
         self.top_size = top_size
+        self.levels = levels
         self.branching = branching
         self.neighbourhood_size = neighbourhood_size
         self.outsiders = outsiders
@@ -272,6 +281,7 @@ class ClioHierarchy:
             self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
             CANDIDATES_PROMPT, ASSIGN_PROMPT, RENAME_PROMPT, self.top_size, self.branching, self.neighbourhood_size,
             self.outsiders, self.seed, getattr(self._embedder, "name", "minilm"),
+            *(() if self.levels is None else (("levels", self.levels),)),
         )
 
     @property
@@ -285,6 +295,18 @@ class ClioHierarchy:
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         return _unit(self.embedder.embed(list(texts)))
 
+    def stage_report(self) -> StageReport:
+        """Failed calls and levels grouped by embedding (the ``kiku.stages`` hook)."""
+        report = failure_report(self.failed_ids)
+        if self.embedding_grouped_levels:
+            report.details["embedding_grouped_levels"] = list(self.embedding_grouped_levels)
+            report.warnings.append(
+                "the LLM proposed too few usable parent topics for level(s) "
+                f"{', '.join(map(str, self.embedding_grouped_levels))}; those levels were grouped by embedding "
+                "and named by the LLM (a larger model usually avoids this)")
+            report.show = True
+        return report
+
     def build(self, base: Sequence[Cluster], corpus: Corpus | None = None) -> list[Cluster]:
         """Base clusters (with ``parent_id`` set) followed by every parent level."""
         return run_sync(self.abuild(base, corpus))
@@ -295,7 +317,7 @@ class ClioHierarchy:
         topics = [c for c in base if not c.is_noise]
         out: list[Cluster] = list(base)
         children = topics
-        for level, target in enumerate(level_sizes(len(topics), self.top_size, self.branching), start=1):
+        for level, target in enumerate(level_sizes(len(topics), self.top_size, self.branching, self.levels), start=1):
             if len(children) <= target or len(children) < 3:
                 break
             parents = await self._build_level(children, target, level)

@@ -18,8 +18,9 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, Field
 
 from kiku.llm.client import LLMClient, run_sync
-from kiku.llm.facets import ShortText
+from kiku.llm.facets import ShortText, failure_report
 from kiku.protocols import Corpus, TopicDraft, TopicName
+from kiku.stages import StageReport
 
 MAX_NAME_WORDS = 10
 
@@ -183,6 +184,10 @@ class ContrastiveNamer:
         contrast_idx = nearest_outside(draft.centroid, corpus.embeddings, draft.member_index, self.contrastive * 2)
         contrast = [t for t in _dedupe([texts[i] for i in contrast_idx]) if t not in set(sample)][: self.contrastive]
         return [{"role": "user", "content": NAMING_PROMPT.format(members=_bullet(_dedupe(sample)), contrast=_bullet(contrast), taken=taken_text)}]
+
+    def stage_report(self) -> StageReport:
+        """Failed naming calls (the ``kiku.stages`` hook)."""
+        return failure_report(self.failed_ids)
 
     def name_topics(self, drafts: Sequence[TopicDraft], corpus: Corpus) -> list[TopicName]:
         """One :class:`TopicName` per draft, same order; sibling names are unique."""
