@@ -6,12 +6,12 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from stage_corpus import THEMES, shared_embedder, theme_corpus
 
 from kiku.hierarchy import NOISE_TOP_ID, AgglomerativeHierarchy, kmeans_groups, level_sizes, ward_groups
 from kiku.naming import KeyphraseNamer
 from kiku.protocols import Corpus, HierarchyBuilder, TopicName
 from kiku.records import Cluster
+from stage_corpus import THEMES, shared_embedder, theme_corpus
 
 
 class SameNameNamer:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from stage_corpus import THEMES, shared_embedder, theme_corpus
 
 from kiku.naming import KeyphraseNamer, class_tfidf, deduplicate_names, mmr
 from kiku.protocols import Corpus, TopicDraft, TopicNamer
 from kiku.records import Cluster
+from stage_corpus import THEMES, shared_embedder, theme_corpus
 
 THEME_WORDS = {
     "password": ("password",),

@@ -12,8 +12,9 @@ Output columns: ``conversation_id`` str, ``created_at`` timestamp (UTC, nullable
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

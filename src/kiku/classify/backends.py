@@ -29,8 +29,9 @@ import asyncio
 import json
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model

@@ -14,8 +14,9 @@ backends or taxonomies evaluated with the same seed and items see the same split
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel

@@ -327,7 +327,7 @@ class LLMClient:
                 with self._lock:
                     self._stage(stage).seconds += time.perf_counter() - started
                 return value, CallUsage(raw.prompt_tokens, raw.completion_tokens, attempts=attempt)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._account(stage, 0, 0, sent=True)
                 last = TimeoutError(f"no answer within {self.timeout_s:g}s")
             except RetryableError as exc:

@@ -84,7 +84,7 @@ def dry_run_report(input_path: object, config: object) -> str:
     from kiku.loaders import load_conversations
 
     conversations = list(load_conversations(Path(str(input_path)), getattr(config, "format", None), getattr(config, "mapping", None)))
-    spec = getattr(config, "llm")
+    spec = config.llm
     hosted_sdk = parse_llm_spec(spec).provider != "local"
     describer, namer, hierarchy, client = build_llm_stages(
         spec, concurrency=getattr(config, "llm_concurrency", None), seed=getattr(config, "seed", 0),

@@ -19,10 +19,9 @@ from __future__ import annotations
 import json
 import math
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
 
 from kiku.errors import InputError
 from kiku.store import EXPLORER_TABLES, missing_tables, open_views, read_manifest, table_file
@@ -514,7 +513,7 @@ def _iso(v: Any) -> str | None:
         return None
     if isinstance(v, datetime):
         if v.tzinfo is None:
-            v = v.replace(tzinfo=timezone.utc)
+            v = v.replace(tzinfo=UTC)
         return v.isoformat()
     return str(v)
 
