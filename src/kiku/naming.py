@@ -788,10 +788,10 @@ class KeyphraseNamer:
         shares = [held[labels == c].mean(axis=0) for c in range(len(draft.children)) if (labels == c).any()]
         if len(shares) < 2:
             return candidates
-        shares = np.stack(shares)
-        mean = shares.mean(axis=0)
+        stacked = np.stack(shares)
+        mean = stacked.mean(axis=0)
         # a phrase found in half of the children or fewer is not what they share
-        shared = (shares >= CHILD_PRESENCE).mean(axis=0) > 0.5
+        shared = (stacked >= CHILD_PRESENCE).mean(axis=0) > 0.5
         return [(p, w, float(m) if ok else 0.0) for (p, w, _), m, ok in zip(candidates, mean, shared)]
 
     def _gist_candidates(

@@ -57,7 +57,8 @@ def estimate_run(
         per_call = TEMPLATE_TOKENS + (min(namer.sample_size, max(1, len(conversations) // k)) + namer.contrastive) * SUMMARY_TOKENS
         estimate.add("name", k, 0, k * per_call, k * NAME_COMPLETION_TOKENS, price)
     if hierarchy is not None:
-        calls = prompt = completion = 0
+        calls = completion = 0
+        prompt = 0.0
         children = k
         for target in level_sizes(k, hierarchy.top_size, hierarchy.branching):
             hoods = max(1, round(children / hierarchy.neighbourhood_size))

@@ -277,7 +277,7 @@ class ClioHierarchy:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from kiku.embed import MiniLMEmbedder  # type: ignore[import-not-found]
+            from kiku.embed import MiniLMEmbedder
 
             self._embedder = MiniLMEmbedder()
         return self._embedder
