@@ -41,6 +41,7 @@ from kiku.classify.taxonomy import Taxonomy
 from kiku.embed import CLASSIFY_MAX_TOKENS, CachedEmbedder, MiniLMEmbedder
 from kiku.errors import KikuError
 from kiku.protocols import Embedder
+from kiku.vectors import l2_normalise
 
 Mode = Literal["zero-shot", "prototypes", "logistic"]
 
@@ -81,10 +82,6 @@ def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     scaled -= scaled.max(axis=1, keepdims=True)
     weights = np.exp(scaled)
     return weights / weights.sum(axis=1, keepdims=True)
-
-
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 class LocalClassifier:
@@ -220,9 +217,9 @@ class LocalClassifier:
             prototype = description_vectors[index]
             if by_label[label.name]:
                 # the description is written to define the label; examples refine it (weight 1/3)
-                example_centroid = _normalise(self.embedder.embed(by_label[label.name]).mean(axis=0))
+                example_centroid = l2_normalise(self.embedder.embed(by_label[label.name]).mean(axis=0))
                 prototype = 2.0 * prototype + example_centroid
-            prototypes.append(_normalise(prototype))
+            prototypes.append(l2_normalise(prototype))
             if label.negative_examples:
                 self._negatives[index] = self.embedder.embed(label.negative_examples)
         self._prototypes = np.array(prototypes, dtype=np.float32)

@@ -38,6 +38,7 @@ from kiku.llm.facets import ShortText
 from kiku.llm.naming import ClusterNaming, make_unique, nearest_outside, normalise_name
 from kiku.protocols import Corpus, Embedder
 from kiku.records import Cluster
+from kiku.vectors import l2_normalise
 
 
 class ParentCandidates(BaseModel):
@@ -223,9 +224,7 @@ def fix_single_children(assignment: list[int], candidate_vectors: np.ndarray) ->
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1, norms)
+    return l2_normalise(np.asarray(matrix, dtype=np.float32))
 
 
 def _bullets(lines: Sequence[str]) -> str:
