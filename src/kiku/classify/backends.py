@@ -419,7 +419,7 @@ class LLMClassifier:
     def predict(self, items: Sequence[Item], progress: Any = None) -> list[Prediction]:
         """Predict every item; an answer that fails to parse becomes the last label at confidence 0
         and is counted in ``failures``."""
-        from kiku.llm.client import run_sync
+        from kiku.aio import run_sync
 
         return run_sync(self.apredict(items, progress))
 

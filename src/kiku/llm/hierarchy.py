@@ -33,7 +33,8 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from kiku.llm.client import LLMClient, run_sync
+from kiku.aio import run_sync
+from kiku.llm.client import LLMClient
 from kiku.llm.facets import ShortText
 from kiku.llm.naming import ClusterNaming, make_unique, nearest_outside, normalise_name
 from kiku.protocols import Corpus, Embedder

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, Field
 
-from kiku.llm.client import LLMClient, run_sync
+from kiku.aio import run_sync
+from kiku.llm.client import LLMClient
 from kiku.llm.facets import ShortText
 from kiku.protocols import Corpus, TopicDraft, TopicName
 
