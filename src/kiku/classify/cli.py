@@ -9,18 +9,20 @@ Wiring in kiku's main CLI::
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from kiku.cli_common import error_console as errors
-from kiku.cli_common import stop_bars, user_errors
+from kiku.cli_common import progress_bar, user_errors
 from kiku.errors import InputError
+
+if TYPE_CHECKING:
+    from kiku.classify.backends import Classifier
 
 classify_app = typer.Typer(help="Turn topics into classifiers: define, weak-label, review, evaluate, apply.", no_args_is_help=True)
 console = Console()
@@ -47,25 +49,7 @@ class BaselineName(StrEnum):
     previous = "previous"
 
 
-@contextlib.contextmanager
-def _progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar with ETA on stderr; yields ``advance(n)``. After a failure or Ctrl-C the
-    unfinished bar is removed before the error is printed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("eta"), TimeRemainingColumn(), console=errors, transient=False)
-    task = progress.add_task(description, total=total)
-    progress.start()
-    failed = True
-    try:
-        yield lambda n: progress.advance(task, n)
-        failed = False
-    finally:
-        stop_bars(progress, failed)
-
-
-def build_classifier(taxonomy_path: Path, backend: BackendName, llm: str | None, few_shot: bool = True, seed: int = 0):  # noqa: ANN201
+def build_classifier(taxonomy_path: Path, backend: BackendName, llm: str | None, few_shot: bool = True, seed: int = 0) -> Classifier:
     """A classifier for the CLI: local (MiniLM) or LLM (``--llm SPEC``, default ``local``)."""
     from kiku.classify.backends import LLMClassifier, LocalClassifier, make_llm_client
     from kiku.classify.taxonomy import load_taxonomy
@@ -132,9 +116,9 @@ def label(
         classifier = build_classifier(taxonomy, backend, llm, seed=seed)
         items = read_items(data)
         _fit_with_gold(classifier, gold)
-        with _progress(len(items), "labelling") as advance:
+        with progress_bar(len(items), "labelling") as advance:
             predictions = classifier.predict(items, progress=advance)
-        rows = [{
+        rows: list[dict[str, Any]] = [{
             "id": item.id, "text": item.text, "context": item.context,
             "created_at": item.created_at.isoformat() if item.created_at else None,
             "predicted_label": p.label, "predicted_labels": p.labels, "confidence": round(p.confidence, 4), "scores": p.scores,
@@ -215,7 +199,7 @@ def evaluate_command(
         for path, which in runs:
             classifier = build_classifier(path, which, llm if which == BackendName.llm else None, few_shot=not no_examples, seed=seed)
             name = f"{path.stem} v{classifier.taxonomy.version} ({which.value})"
-            with _progress(None, f"evaluating {name}") as advance:
+            with progress_bar(None, f"evaluating {name}") as advance:
                 result = evaluate(classifier, items, test_size=test_size, seed=seed, train=not no_train, name=name, progress=advance)
             results.append(result)
             console.print(summary_table(result))
@@ -253,7 +237,7 @@ def apply_command(
         classifier = build_classifier(taxonomy, backend, llm, seed=seed)
         items = read_items(data)
         _fit_with_gold(classifier, gold)
-        with _progress(len(items), "applying") as advance:
+        with progress_bar(len(items), "applying") as advance:
             frame = apply_classifier(classifier, items, progress=advance)
         write_parquet(frame, out)
         distribution = label_distribution(frame, classifier.taxonomy.label_names)
