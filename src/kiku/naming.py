@@ -868,20 +868,6 @@ class KeyphraseNamer:
         return kept
 
     @staticmethod
-    def _central_request(draft: TopicDraft, corpus: Corpus) -> str | None:
-        members = np.asarray(draft.member_index, dtype=np.int64)
-        if len(members) == 0:
-            return None
-        requests = corpus.requests if corpus.requests else corpus.texts
-        with_request = np.array([i for i in members if i < len(requests) and str(requests[i]).strip()], dtype=np.int64)
-        if len(with_request) == 0:
-            return None
-        centroid = np.asarray(draft.centroid, dtype=np.float32)
-        similarity = corpus.embeddings[with_request] @ centroid
-        best = int(with_request[int(np.argmax(similarity))])
-        return redact(str(requests[best]))
-
-    @staticmethod
     def _corpus_coherence(corpus: Corpus, limit: int = 5_000) -> float:
         n = len(corpus.embeddings)
         rows = np.unique(np.linspace(0, n - 1, min(n, limit)).astype(np.int64)) if n else np.zeros(0, dtype=np.int64)
@@ -961,7 +947,7 @@ class KeyphraseNamer:
             keyphrases = self._keyphrases(ranked, None if mixed else phrase, diversity=0.7 if mixed else self.diversity)
             written = surface_forms(keyphrases, documents[t])
             keyphrases = [self._gist_forms.get(p, written[p]) if written[p] == p else written[p] for p in keyphrases]
-            request = hide_names(self._central_request(draft, corpus), people)
+            request = hide_names(_redacted(central_request(draft, corpus)), people)
             example = _clip(request, MAX_REQUEST_CHARS) if request else None
             if keyphrases and mixed:
                 name = MIXED_PREFIX + ", ".join(keyphrases[:3])
@@ -994,6 +980,29 @@ _GIST_OPENERS = frozenset(
     "am be i me my we our you your it its there here please hi hello hey help so and but or if just also "
     "anyone somebody someone tell explain show give need want like know get got have has had let lets".split()
 )
+
+
+def central_request(draft: TopicDraft, corpus: Corpus) -> str | None:
+    """The opening request of the member closest to the topic centroid (members without one skipped).
+
+    Without ``corpus.requests`` the member texts stand in; None when no member has any text.
+    Not redacted: callers that show it redact it.
+    """
+    members = np.asarray(draft.member_index, dtype=np.int64)
+    if len(members) == 0:
+        return None
+    requests = corpus.requests if corpus.requests else corpus.texts
+    with_request = np.array([i for i in members if i < len(requests) and str(requests[i]).strip()], dtype=np.int64)
+    if len(with_request) == 0:
+        return None
+    centroid = np.asarray(draft.centroid, dtype=np.float32)
+    similarity = corpus.embeddings[with_request] @ centroid
+    best = int(with_request[int(np.argmax(similarity))])
+    return str(requests[best])
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else redact(text)
 
 
 def request_gist(request: str, max_words: int = 6) -> str:
