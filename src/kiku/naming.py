@@ -84,6 +84,19 @@ def stop_words() -> frozenset[str]:
     return frozenset((ENGLISH_STOP_WORDS - CONTENT_WORDS) | CHAT_STOP_WORDS)
 
 
+def class_idf(words_per_topic: np.ndarray, term_freq: np.ndarray) -> np.ndarray:
+    """The c-TF-IDF term weight ``log(1 + A / f(t))`` (A = mean words per topic; no topics: A = 0).
+
+    The one formula behind :func:`class_tfidf` (dense) and :func:`sparse_class_tfidf`.
+
+    >>> np.round(class_idf(np.array([2.0, 2.0]), np.array([3.0, 1.0])), 3).tolist()
+    [0.511, 1.099]
+    """
+    words = np.asarray(words_per_topic, dtype=np.float64)
+    average = float(words.mean()) if words.size else 0.0
+    return np.log(1.0 + average / np.clip(np.asarray(term_freq, dtype=np.float64), 1e-12, None))
+
+
 def class_tfidf(counts: Any) -> np.ndarray:
     """BERTopic's c-TF-IDF of a (topics x terms) count matrix -> dense (topics x terms) float64.
 
@@ -96,8 +109,7 @@ def class_tfidf(counts: Any) -> np.ndarray:
     matrix = np.asarray(counts.todense() if hasattr(counts, "todense") else counts, dtype=np.float64)
     words_per_topic = matrix.sum(axis=1, keepdims=True)
     term_freq = matrix.sum(axis=0)
-    average = float(words_per_topic.mean()) if matrix.size else 0.0
-    idf = np.log(1.0 + average / np.clip(term_freq, 1e-12, None))
+    idf = class_idf(words_per_topic, term_freq) if matrix.size else class_idf(np.zeros(0), term_freq)
     tf = matrix / np.clip(words_per_topic, 1e-12, None)
     return tf * idf[None, :]
 
@@ -143,8 +155,7 @@ def sparse_class_tfidf(counts: Any) -> Any:
     counts = sparse.csr_matrix(counts, dtype=np.float64)
     words_per_topic = np.asarray(counts.sum(axis=1)).ravel()
     term_freq = np.asarray(counts.sum(axis=0)).ravel()
-    average = float(words_per_topic.mean()) if counts.shape[0] else 0.0
-    idf = np.log(1.0 + average / np.clip(term_freq, 1e-12, None))
+    idf = class_idf(words_per_topic, term_freq)
     weighted = sparse.diags(1.0 / np.clip(words_per_topic, 1e-12, None)) @ counts @ sparse.diags(idf)
     weighted = weighted.tocsr()
     weighted.sort_indices()
