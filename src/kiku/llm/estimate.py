@@ -58,18 +58,18 @@ def estimate_run(
         estimate.add("name", k, 0, k * per_call, k * NAME_COMPLETION_TOKENS, price)
     if hierarchy is not None:
         calls = completion = 0
-        prompt = 0.0
+        tokens = 0.0  # prompt tokens of the hierarchy calls (fractional per call)
         children = k
         for target in level_sizes(k, hierarchy.top_size, hierarchy.branching):
             hoods = max(1, round(children / hierarchy.neighbourhood_size))
             candidates = target
             calls += hoods + children + target
-            prompt += hoods * (TEMPLATE_TOKENS + (children / hoods + hierarchy.outsiders) * SUMMARY_TOKENS)
-            prompt += children * (TEMPLATE_TOKENS // 2 + SUMMARY_TOKENS + candidates * 12)
-            prompt += target * (TEMPLATE_TOKENS + (children / target + hierarchy.outsiders) * SUMMARY_TOKENS)
+            tokens += hoods * (TEMPLATE_TOKENS + (children / hoods + hierarchy.outsiders) * SUMMARY_TOKENS)
+            tokens += children * (TEMPLATE_TOKENS // 2 + SUMMARY_TOKENS + candidates * 12)
+            tokens += target * (TEMPLATE_TOKENS + (children / target + hierarchy.outsiders) * SUMMARY_TOKENS)
             completion += hoods * 120 + children * ASSIGN_COMPLETION_TOKENS + target * NAME_COMPLETION_TOKENS
             children = target
-        estimate.add("hierarchy", calls, 0, int(prompt), int(completion), price)
+        estimate.add("hierarchy", calls, 0, int(tokens), int(completion), price)
     return estimate
 
 
