@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from kiku.classify._embedder import CachedEmbedder, default_embedder
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from kiku.classify._embedder import CachedEmbedder, default_embedder
 from kiku.classify.backends import LLMClassifier, LocalClassifier, make_llm_client
 from kiku.classify.data import read_items
 from kiku.classify.taxonomy import load_taxonomy

@@ -23,10 +23,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from labelled_sets import CACHE, LOADERS  # noqa: E402
-
 from kiku.cluster import KMeansClusterer  # noqa: E402
 from kiku.embed import MiniLMEmbedder  # noqa: E402
+from labelled_sets import CACHE, LOADERS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -4,11 +4,16 @@ Rules for the complete-linkage cut over micro-centroids (P = 12): fixed tau; wit
 point-to-micro-centroid distance; nn = alpha x median nearest-neighbour centroid distance; quant = a
 quantile of pairwise centroid distances. Run: python benchmarks/granularity_sweep.py bbc,chitchat,banking77,chatterbot,mtbench,wandb
 """
-import math, sys, glob
+import glob
+import math
+import sys
+
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score as ari, normalized_mutual_info_score as nmi
+from sklearn.metrics import adjusted_rand_score as ari
+from sklearn.metrics import normalized_mutual_info_score as nmi
+
 SUITE_T = dict(banking77=48, wandb=48, chatterbot=48, mtbench=256, bbc=256, chitchat=256)
 def unit(v): return v / np.linalg.norm(v, axis=1, keepdims=True)
 def gran(E, rule, param, P=12, link="complete"):

@@ -47,14 +47,13 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import labelled_sets  # noqa: E402
-from labelled_sets import LabelledSet, embeddings  # noqa: E402
-from quality_suite import name_fidelity  # noqa: E402
-
 from kiku.cluster import KMeansClusterer, centroids, choose_k  # noqa: E402
 from kiku.embed import MiniLMEmbedder  # noqa: E402
 from kiku.hierarchy import AgglomerativeHierarchy  # noqa: E402
 from kiku.protocols import Corpus, TopicDraft  # noqa: E402
 from kiku.records import Cluster  # noqa: E402
+from labelled_sets import LabelledSet, embeddings  # noqa: E402
+from quality_suite import name_fidelity  # noqa: E402
 
 EMBED_TOKENS = 48  # the pipeline's default embed_max_tokens, for every set (labelled_sets uses 256 for long ones)
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from kiku.cluster import HDBSCANClusterer, KMeansClusterer, centroids, choose_k
+from kiku.cluster import HDBSCANClusterer, KMeansClusterer, centroids
 from kiku.embed import MiniLMEmbedder
 from kiku.hierarchy import AgglomerativeHierarchy
 from kiku.naming import KeyphraseNamer

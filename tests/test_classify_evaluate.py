@@ -9,8 +9,16 @@ import pytest
 
 from kiku.classify.backends import LocalClassifier, Prediction
 from kiku.classify.data import Item, read_items
-from kiku.classify.evaluate import (bootstrap_interval, check_gold, comparison_table, confusion_table, evaluate,
-                                    save_confusion_png, score, split_items)
+from kiku.classify.evaluate import (
+    bootstrap_interval,
+    check_gold,
+    comparison_table,
+    confusion_table,
+    evaluate,
+    save_confusion_png,
+    score,
+    split_items,
+)
 from kiku.classify.taxonomy import load_taxonomy
 from kiku.errors import InputError
 

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+
 from cli_helpers import kiku
 
 

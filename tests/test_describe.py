@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from kiku.describe import FacetRegistry, OfflineDescriber, describe_conversation, human_language, load_facet_functions, programming_languages
+from kiku.describe import (
+    FacetRegistry,
+    OfflineDescriber,
+    describe_conversation,
+    human_language,
+    load_facet_functions,
+    programming_languages,
+)
 from kiku.errors import KikuError
 from kiku.records import Conversation, Message
 

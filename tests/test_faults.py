@@ -7,7 +7,6 @@ locked and killed runs are made from copies of it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -15,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import kiku, kiku_command, kiku_env
 
+from cli_helpers import kiku, kiku_command, kiku_env
 from conftest import write_jsonl
 
 STAGE_FILES = ("conversations", "facets", "embeddings", "projection", "cluster_labels", "base_clusters", "clusters",

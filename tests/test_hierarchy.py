@@ -6,12 +6,12 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from stage_corpus import THEMES, shared_embedder, theme_corpus
 
 from kiku.hierarchy import NOISE_TOP_ID, AgglomerativeHierarchy, kmeans_groups, level_sizes, ward_groups
 from kiku.naming import KeyphraseNamer
 from kiku.protocols import Corpus, HierarchyBuilder, TopicName
 from kiku.records import Cluster
+from stage_corpus import THEMES, shared_embedder, theme_corpus
 
 
 class SameNameNamer:
@@ -180,3 +180,13 @@ def test_level_sizes_and_ward_groups() -> None:
     assert kmeans_groups(means, np.ones(40), 5, seed=2) == kmeans_groups(means, np.ones(40), 5, seed=2)
     with pytest.raises(ValueError, match="method"):
         AgglomerativeHierarchy(SameNameNamer(), method="average")
+
+
+def test_noise_cluster_is_the_one_unclustered_node() -> None:
+    from kiku.records import NOISE_NAME, noise_cluster
+
+    node = noise_cluster(["1", "2", "3"])
+    assert (node.id, node.level, node.name, node.is_noise, node.parent_id) == ("unclustered", 0, NOISE_NAME, True, None)
+    assert node.description.startswith("3 conversations")
+    top = noise_cluster(["1"], level=2, id=NOISE_TOP_ID, description="not a topic")
+    assert (top.id, top.level, top.name, top.description) == (NOISE_TOP_ID, 2, "Unclustered", "not a topic")

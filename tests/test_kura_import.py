@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 from kiku.describe import describe
 from kiku.loaders import LoadReport, load_conversations
 from kiku.records import IMPORTED_FACETS
-
 from loaders_helpers import DATA
 from test_cli import kiku
 

@@ -18,8 +18,6 @@ import pytest
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from llm_fixtures import ScriptedBackend, retryable  # noqa: E402
-
 from kiku.errors import KikuError
 from kiku.llm import ClioHierarchy, ContrastiveNamer, LLMClient, LLMDescriber, ResponseCache, ShortText, cache_key, run_sync
 from kiku.llm.client import InvalidOutputError, LLMCallError, backoff_delay, parse_json_object
@@ -28,6 +26,7 @@ from kiku.llm.models import ModelIntegrityError, PartedModel, assemble, local_mo
 from kiku.llm.naming import make_unique, nearest_outside
 from kiku.llm.providers import parse_llm_spec, price_per_million
 from kiku.records import Cluster, Conversation, Message
+from llm_fixtures import ScriptedBackend, retryable  # noqa: E402
 
 
 class Topic(BaseModel):

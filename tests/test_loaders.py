@@ -7,8 +7,8 @@ import inspect
 import json
 import os
 import subprocess
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,6 @@ import pytest
 from kiku.errors import InputError
 from kiku.loaders import FORMATS, ColumnMapping, LoadReport, detect_format, load_conversations, read_kura_checkpoint
 from kiku.records import Conversation
-
 from loaders_helpers import DATA
 
 EXAMPLE = DATA.parent.parent / "examples" / "wandb-queries.jsonl"

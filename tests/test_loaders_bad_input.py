@@ -13,7 +13,6 @@ import pytest
 
 from kiku.errors import InputError
 from kiku.loaders import LoadReport, load_conversations
-
 from loaders_helpers import DATA
 
 REAL = [line.rstrip("\n") for line in open(DATA / "mtbench-kura.jsonl", encoding="utf-8")]

@@ -12,7 +12,6 @@ import pytest
 from kiku.loaders import LoadReport, load_conversations
 from kiku.loaders._stream import iter_json_stream
 from kiku.records import Conversation
-
 from loaders_helpers import DATA, sharegpt_file
 
 SHAREGPT = sharegpt_file()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from stage_corpus import THEMES, shared_embedder, theme_corpus
 
 from kiku.naming import KeyphraseNamer, class_tfidf, deduplicate_names, mmr
 from kiku.protocols import Corpus, TopicDraft, TopicNamer
 from kiku.records import Cluster
+from stage_corpus import THEMES, shared_embedder, theme_corpus
 
 THEME_WORDS = {
     "password": ("password",),
@@ -272,3 +272,16 @@ def test_a_product_name_concentrated_in_one_cluster_still_names_nothing() -> Non
     product["password"] = [f"{t} in acmebot" if i % 2 else f"{t} in AcmeBot" for i, t in enumerate(THEMES["password"])]
     names, _, _ = named(product)
     assert not [n.name for n in names if "acmebot" in n.name.lower()]
+
+
+def test_central_request_skips_members_without_a_request() -> None:
+    from kiku.naming import central_request
+    from kiku.protocols import Corpus, TopicDraft
+
+    embeddings = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], dtype=np.float32)
+    corpus = Corpus(ids=["a", "b", "c"], texts=["ta", "tb", "tc"], requests=["", "second", "third"], embeddings=embeddings)
+    draft = TopicDraft(key="t", member_index=np.array([0, 1, 2]), centroid=np.array([1.0, 0.0], dtype=np.float32))
+    assert central_request(draft, corpus) == "second"  # "a" is closest but has no request
+    no_requests = Corpus(ids=["a", "b", "c"], texts=["ta", "tb", "tc"], requests=[], embeddings=embeddings)
+    assert central_request(draft, no_requests) == "ta"
+    assert central_request(TopicDraft(key="e", member_index=np.array([], dtype=np.int64), centroid=draft.centroid), corpus) is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,11 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 import kiku
+from conftest import write_jsonl
 from kiku.embed import MiniLMEmbedder, text_hash
 from kiku.pipeline import STAGES, Components, Progress, RunConfig, analyze, component_fingerprint, embedding_text
 from kiku.records import Conversation, Message
-
-from conftest import write_jsonl
 
 
 class Recorder(Progress):
@@ -63,7 +61,7 @@ def test_tree_invariants(small_run) -> None:
     for parent_id, count in children.items():
         assert count >= 2, f"{parent_id} has a single child"
         assert by_id.loc[parent_id, "level"] >= 1
-    for (level, parent), group in clusters.groupby(["level", clusters.parent_id.fillna("-")]):
+    for (_level, parent), group in clusters.groupby(["level", clusters.parent_id.fillna("-")]):
         names = [n.casefold() for n in group.name]
         assert len(names) == len(set(names)), f"siblings share a name under {parent}: {names}"
     assert clusters.name.str.len().min() > 0

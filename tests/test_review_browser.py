@@ -150,8 +150,6 @@ def test_cli_review_serves_and_resumes(weak_file: Path) -> None:
     import httpx
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
-    taxonomy = Path(__file__).resolve().parent / "data" / "support-taxonomy.yaml"
-
     def start() -> tuple[subprocess.Popen, str]:
         port = _free_port()
         process = subprocess.Popen([sys.executable, "-m", "kiku.classify.cli", "classify", "review", str(weak_file),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_helpers import kiku_command, kiku_env
 
+from cli_helpers import kiku_command, kiku_env
 from kiku.classify.data import write_jsonl
 from kiku.web.security import SERVER_CSP
 

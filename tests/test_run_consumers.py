@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import kiku
+from cli_helpers import kiku as run_kiku
+from conftest import EXAMPLE
 from kiku.classify.bootstrap import taxonomy_from_run
 from kiku.classify.data import read_items
 from kiku.store import (
@@ -23,8 +25,8 @@ from kiku.store import (
     CONVERSATION_SCHEMA,
     EXPLORER_TABLES,
     FACET_BASE_FIELDS,
-    Manifest,
     PROJECTION_SCHEMA,
+    Manifest,
     RunStore,
     embedding_schema,
     missing_tables,
@@ -32,9 +34,6 @@ from kiku.store import (
     read_requests,
 )
 from kiku.web import RunData, running_server
-
-from cli_helpers import kiku as run_kiku
-from conftest import EXAMPLE
 
 ROWS = 100
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -224,8 +224,8 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
         p.page.fill("#date-from", "2025-04-01")
         p.page.fill("#date-to", "2025-04-30")
         p.page.dispatch_event("#date-to", "change")
-        lo = datetime(2025, 4, 1, tzinfo=timezone.utc).timestamp() * 1000
-        hi = datetime(2025, 5, 1, tzinfo=timezone.utc).timestamp() * 1000
+        lo = datetime(2025, 4, 1, tzinfo=UTC).timestamp() * 1000
+        hi = datetime(2025, 5, 1, tzinfo=UTC).timestamp() * 1000
         expected_dates = sum(1 for c, t in zip(facet["codes"], bundle["time"]) if c == docs and lo <= t < hi)
         assert 0 < expected_dates < expected
         assert sum(root_counts(p).values()) == expected_dates

@@ -11,13 +11,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+import web_runs
 from kiku.errors import InputError
 from kiku.web import RunData, export_html, running_server
 from kiku.web.data import MAX_PAGE, clamp_page, encode_facet
 from kiku.web.export import app_script, script_safe_json
 from kiku.web.server import SERVER_CSP, static_body, static_path
-
-import web_runs
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def _utc(ts: str | None) -> datetime | None:
     if not ts:
         return None
     d = datetime.fromisoformat(ts)
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
 def _write(df: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> None:
@@ -79,7 +79,7 @@ def write_run(
     _write(assignments[ASSIGNMENT_SCHEMA.names], out_dir / "assignments.parquet", ASSIGNMENT_SCHEMA)
     _write(projection[PROJECTION_SCHEMA.names], out_dir / "projection.parquet", PROJECTION_SCHEMA)
     levels = clusters.groupby("level").size()
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     manifest = {
         "kiku_version": "0.1.0",
         "created_at": now,

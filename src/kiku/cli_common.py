@@ -181,3 +181,37 @@ def _flags_show_no_metavar() -> None:
 
 
 _flags_show_no_metavar()
+
+
+def new_bars(console: Console) -> Any:
+    """The Rich ``Progress`` every kiku command shows: spinner, stage, bar, done/total, elapsed, eta."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(), TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=console, transient=False,
+    )
+
+
+@contextlib.contextmanager
+def progress_bar(total: int | None, description: str, console: Console | None = None) -> Iterator[Callable[[int], None]]:
+    """One progress bar on stderr (or ``console``); yields ``advance(n)``. After a failure or Ctrl-C
+    the unfinished bar is removed before the error is printed (:func:`stop_bars`)."""
+    bars = new_bars(console or error_console)
+    task = bars.add_task(description, total=total)
+    bars.start()
+    failed = True
+    try:
+        yield lambda n: bars.advance(task, n)
+        failed = False
+    finally:
+        stop_bars(bars, failed)

@@ -281,16 +281,9 @@ def run_facets(
     """
     if not registry:
         return [{} for _ in conversations]
-    coroutine = _run_facets_async(registry, conversations, concurrency)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    # Called from inside an event loop (e.g. a notebook): run in a worker thread.
-    import concurrent.futures
+    from kiku.aio import run_sync
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+    return run_sync(_run_facets_async(registry, conversations, concurrency))
 
 
 class OfflineDescriber:

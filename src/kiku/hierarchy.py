@@ -39,7 +39,7 @@ import numpy as np
 
 from kiku.naming import capitalise, deduplicate_names
 from kiku.protocols import Corpus, TopicDraft
-from kiku.records import Cluster
+from kiku.records import Cluster, noise_cluster
 
 NOISE_TOP_ID = "unclustered-top"
 MIN_RATIO = 3.0
@@ -356,13 +356,11 @@ class AgglomerativeHierarchy:
 
         top_level = max((p.level for p in parents), default=0)
         if parents and noise:
-            top_noise = Cluster(
-                id=NOISE_TOP_ID,
+            top_noise = noise_cluster(
+                [m for c in noise for m in c.member_ids],
                 level=top_level,
-                name="Unclustered",
+                id=NOISE_TOP_ID,
                 description="Conversations no topic was dense enough to take in; not a topic.",
-                member_ids=[m for c in noise for m in c.member_ids],
-                is_noise=True,
             )
             for c in noise:
                 c.parent_id = top_noise.id

@@ -84,6 +84,19 @@ def stop_words() -> frozenset[str]:
     return frozenset((ENGLISH_STOP_WORDS - CONTENT_WORDS) | CHAT_STOP_WORDS)
 
 
+def class_idf(words_per_topic: np.ndarray, term_freq: np.ndarray) -> np.ndarray:
+    """The c-TF-IDF term weight ``log(1 + A / f(t))`` (A = mean words per topic; no topics: A = 0).
+
+    The one formula behind :func:`class_tfidf` (dense) and :func:`sparse_class_tfidf`.
+
+    >>> np.round(class_idf(np.array([2.0, 2.0]), np.array([3.0, 1.0])), 3).tolist()
+    [0.511, 1.099]
+    """
+    words = np.asarray(words_per_topic, dtype=np.float64)
+    average = float(words.mean()) if words.size else 0.0
+    return np.log(1.0 + average / np.clip(np.asarray(term_freq, dtype=np.float64), 1e-12, None))
+
+
 def class_tfidf(counts: Any) -> np.ndarray:
     """BERTopic's c-TF-IDF of a (topics x terms) count matrix -> dense (topics x terms) float64.
 
@@ -96,8 +109,7 @@ def class_tfidf(counts: Any) -> np.ndarray:
     matrix = np.asarray(counts.todense() if hasattr(counts, "todense") else counts, dtype=np.float64)
     words_per_topic = matrix.sum(axis=1, keepdims=True)
     term_freq = matrix.sum(axis=0)
-    average = float(words_per_topic.mean()) if matrix.size else 0.0
-    idf = np.log(1.0 + average / np.clip(term_freq, 1e-12, None))
+    idf = class_idf(words_per_topic, term_freq) if matrix.size else class_idf(np.zeros(0), term_freq)
     tf = matrix / np.clip(words_per_topic, 1e-12, None)
     return tf * idf[None, :]
 
@@ -143,8 +155,7 @@ def sparse_class_tfidf(counts: Any) -> Any:
     counts = sparse.csr_matrix(counts, dtype=np.float64)
     words_per_topic = np.asarray(counts.sum(axis=1)).ravel()
     term_freq = np.asarray(counts.sum(axis=0)).ravel()
-    average = float(words_per_topic.mean()) if counts.shape[0] else 0.0
-    idf = np.log(1.0 + average / np.clip(term_freq, 1e-12, None))
+    idf = class_idf(words_per_topic, term_freq)
     weighted = sparse.diags(1.0 / np.clip(words_per_topic, 1e-12, None)) @ counts @ sparse.diags(idf)
     weighted = weighted.tocsr()
     weighted.sort_indices()
@@ -788,10 +799,10 @@ class KeyphraseNamer:
         shares = [held[labels == c].mean(axis=0) for c in range(len(draft.children)) if (labels == c).any()]
         if len(shares) < 2:
             return candidates
-        shares = np.stack(shares)
-        mean = shares.mean(axis=0)
+        stacked = np.stack(shares)
+        mean = stacked.mean(axis=0)
         # a phrase found in half of the children or fewer is not what they share
-        shared = (shares >= CHILD_PRESENCE).mean(axis=0) > 0.5
+        shared = (stacked >= CHILD_PRESENCE).mean(axis=0) > 0.5
         return [(p, w, float(m) if ok else 0.0) for (p, w, _), m, ok in zip(candidates, mean, shared)]
 
     def _gist_candidates(
@@ -866,20 +877,6 @@ class KeyphraseNamer:
                 continue  # "cards" or "card payment" next to "card arrival" says little new
             kept.append(phrases[i])
         return kept
-
-    @staticmethod
-    def _central_request(draft: TopicDraft, corpus: Corpus) -> str | None:
-        members = np.asarray(draft.member_index, dtype=np.int64)
-        if len(members) == 0:
-            return None
-        requests = corpus.requests if corpus.requests else corpus.texts
-        with_request = np.array([i for i in members if i < len(requests) and str(requests[i]).strip()], dtype=np.int64)
-        if len(with_request) == 0:
-            return None
-        centroid = np.asarray(draft.centroid, dtype=np.float32)
-        similarity = corpus.embeddings[with_request] @ centroid
-        best = int(with_request[int(np.argmax(similarity))])
-        return redact(str(requests[best]))
 
     @staticmethod
     def _corpus_coherence(corpus: Corpus, limit: int = 5_000) -> float:
@@ -961,7 +958,7 @@ class KeyphraseNamer:
             keyphrases = self._keyphrases(ranked, None if mixed else phrase, diversity=0.7 if mixed else self.diversity)
             written = surface_forms(keyphrases, documents[t])
             keyphrases = [self._gist_forms.get(p, written[p]) if written[p] == p else written[p] for p in keyphrases]
-            request = hide_names(self._central_request(draft, corpus), people)
+            request = hide_names(_redacted(central_request(draft, corpus)), people)
             example = _clip(request, MAX_REQUEST_CHARS) if request else None
             if keyphrases and mixed:
                 name = MIXED_PREFIX + ", ".join(keyphrases[:3])
@@ -994,6 +991,29 @@ _GIST_OPENERS = frozenset(
     "am be i me my we our you your it its there here please hi hello hey help so and but or if just also "
     "anyone somebody someone tell explain show give need want like know get got have has had let lets".split()
 )
+
+
+def central_request(draft: TopicDraft, corpus: Corpus) -> str | None:
+    """The opening request of the member closest to the topic centroid (members without one skipped).
+
+    Without ``corpus.requests`` the member texts stand in; None when no member has any text.
+    Not redacted: callers that show it redact it.
+    """
+    members = np.asarray(draft.member_index, dtype=np.int64)
+    if len(members) == 0:
+        return None
+    requests = corpus.requests if corpus.requests else corpus.texts
+    with_request = np.array([i for i in members if i < len(requests) and str(requests[i]).strip()], dtype=np.int64)
+    if len(with_request) == 0:
+        return None
+    centroid = np.asarray(draft.centroid, dtype=np.float32)
+    similarity = corpus.embeddings[with_request] @ centroid
+    best = int(with_request[int(np.argmax(similarity))])
+    return str(requests[best])
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else redact(text)
 
 
 def request_gist(request: str, max_words: int = 6) -> str:

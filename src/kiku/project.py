@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 

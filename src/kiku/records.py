@@ -196,3 +196,23 @@ class SkippedRecord(BaseModel):
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         rid = f" (id {self.record_id})" if self.record_id else ""
         return f"{where}{rid}: {self.reason}"
+
+
+#: The name of the noise bucket (HDBSCAN's label -1) on every level.
+NOISE_NAME = "Unclustered"
+#: The id of the level-0 noise bucket.
+NOISE_ID = "unclustered"
+
+
+def noise_cluster(member_ids: list[str], level: int = 0, id: str = NOISE_ID, description: str | None = None,
+                  parent_id: str | None = None) -> Cluster:
+    """The *Unclustered* bucket: ``is_noise=True``, reported, never treated as a topic.
+
+    >>> node = noise_cluster(["a", "b"])
+    >>> node.id, node.level, node.name, node.is_noise, node.description
+    ('unclustered', 0, 'Unclustered', True, '2 conversations the clusterer left out of every topic (HDBSCAN noise).')
+    """
+    if description is None:
+        description = f"{len(member_ids)} conversations the clusterer left out of every topic (HDBSCAN noise)."
+    return Cluster(id=id, level=level, parent_id=parent_id, name=NOISE_NAME, description=description,
+                   member_ids=list(member_ids), is_noise=True)

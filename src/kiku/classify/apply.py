@@ -12,13 +12,15 @@ Output columns: ``conversation_id`` str, ``created_at`` timestamp (UTC, nullable
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from kiku.classify.backends import Classifier, Prediction
+from kiku.classify.charts import pyplot, save_png
 from kiku.classify.data import Item
 
 LABELLED_COLUMNS = ["conversation_id", "created_at", "label", "labels", "confidence", "taxonomy", "taxonomy_version"]
@@ -91,13 +93,7 @@ def distribution_table(distribution: pd.DataFrame, title: str = "label distribut
 
 def save_distribution_png(distribution: pd.DataFrame, path: str | Path, title: str = "label distribution") -> Path:
     """Horizontal bar chart of label shares as PNG."""
-    from kiku.errors import require
-
-    matplotlib = require("matplotlib", "classify")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
+    plt = pyplot()
     ordered = distribution.iloc[::-1]
     figure, axes = plt.subplots(figsize=(7, 0.45 * len(ordered) + 1.5))
     axes.barh(ordered["label"].astype(str), 100 * ordered["share"], color="#4C72B0")
@@ -106,7 +102,4 @@ def save_distribution_png(distribution: pd.DataFrame, path: str | Path, title: s
     axes.set_xlabel("share of items (%)")
     axes.set_xlim(0, max(100 * float(ordered["share"].max()) * 1.3, 1) if len(ordered) else 1)
     axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_png(figure, path)

@@ -29,8 +29,9 @@ import asyncio
 import json
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model
@@ -40,6 +41,7 @@ from kiku.classify.taxonomy import Taxonomy
 from kiku.embed import CLASSIFY_MAX_TOKENS, CachedEmbedder, MiniLMEmbedder
 from kiku.errors import KikuError
 from kiku.protocols import Embedder
+from kiku.vectors import l2_normalise
 
 Mode = Literal["zero-shot", "prototypes", "logistic"]
 
@@ -80,10 +82,6 @@ def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     scaled -= scaled.max(axis=1, keepdims=True)
     weights = np.exp(scaled)
     return weights / weights.sum(axis=1, keepdims=True)
-
-
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 class LocalClassifier:
@@ -219,9 +217,9 @@ class LocalClassifier:
             prototype = description_vectors[index]
             if by_label[label.name]:
                 # the description is written to define the label; examples refine it (weight 1/3)
-                example_centroid = _normalise(self.embedder.embed(by_label[label.name]).mean(axis=0))
+                example_centroid = l2_normalise(self.embedder.embed(by_label[label.name]).mean(axis=0))
                 prototype = 2.0 * prototype + example_centroid
-            prototypes.append(_normalise(prototype))
+            prototypes.append(l2_normalise(prototype))
             if label.negative_examples:
                 self._negatives[index] = self.embedder.embed(label.negative_examples)
         self._prototypes = np.array(prototypes, dtype=np.float32)
@@ -421,7 +419,7 @@ class LLMClassifier:
     def predict(self, items: Sequence[Item], progress: Any = None) -> list[Prediction]:
         """Predict every item; an answer that fails to parse becomes the last label at confidence 0
         and is counted in ``failures``."""
-        from kiku.llm.client import run_sync
+        from kiku.aio import run_sync
 
         return run_sync(self.apredict(items, progress))
 

@@ -22,6 +22,7 @@ import numpy as np
 from kiku.classify.taxonomy import DEFAULT_SYSTEM_PROMPT, Label, Taxonomy
 from kiku.errors import InputError
 from kiku.store import missing_tables, read_frame, read_requests
+from kiku.vectors import l2_normalise
 
 OTHER_DESCRIPTION = "Anything that fits none of the other labels."
 
@@ -74,8 +75,7 @@ def taxonomy_from_run(
         if not ids:
             continue
         matrix = np.array([vectors[cid] for cid in ids], dtype=np.float32)
-        centroid = matrix.mean(axis=0)
-        centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+        centroid = l2_normalise(matrix.mean(axis=0))
         centroids[topic.cluster_id] = centroid
         order = np.argsort(-(matrix @ centroid))
         seen: set[str] = set()

@@ -9,64 +9,47 @@ Wiring in kiku's main CLI::
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from kiku.cli_common import error_console as errors
-from kiku.cli_common import stop_bars, user_errors
+from kiku.cli_common import progress_bar, user_errors
 from kiku.errors import InputError
+
+if TYPE_CHECKING:
+    from kiku.classify.backends import Classifier
 
 classify_app = typer.Typer(help="Turn topics into classifiers: define, weak-label, review, evaluate, apply.", no_args_is_help=True)
 console = Console()
 
 
-class BackendName(str, Enum):
+class BackendName(StrEnum):
     local = "local"
     llm = "llm"
 
 
-class WindowName(str, Enum):
+class WindowName(StrEnum):
     day = "day"
     week = "week"
     month = "month"
 
 
-class MethodName(str, Enum):
+class MethodName(StrEnum):
     chi2 = "chi2"
     psi = "psi"
 
 
-class BaselineName(str, Enum):
+class BaselineName(StrEnum):
     first = "first"
     previous = "previous"
 
 
-@contextlib.contextmanager
-def _progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar with ETA on stderr; yields ``advance(n)``. After a failure or Ctrl-C the
-    unfinished bar is removed before the error is printed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("eta"), TimeRemainingColumn(), console=errors, transient=False)
-    task = progress.add_task(description, total=total)
-    progress.start()
-    failed = True
-    try:
-        yield lambda n: progress.advance(task, n)
-        failed = False
-    finally:
-        stop_bars(progress, failed)
-
-
-def build_classifier(taxonomy_path: Path, backend: BackendName, llm: Optional[str], few_shot: bool = True, seed: int = 0):  # noqa: ANN201
+def build_classifier(taxonomy_path: Path, backend: BackendName, llm: str | None, few_shot: bool = True, seed: int = 0) -> Classifier:
     """A classifier for the CLI: local (MiniLM) or LLM (``--llm SPEC``, default ``local``)."""
     from kiku.classify.backends import LLMClassifier, LocalClassifier, make_llm_client
     from kiku.classify.taxonomy import load_taxonomy
@@ -77,7 +60,7 @@ def build_classifier(taxonomy_path: Path, backend: BackendName, llm: Optional[st
     return LocalClassifier(taxonomy, seed=seed, use_taxonomy_examples=few_shot)
 
 
-def _fit_with_gold(classifier, gold: Optional[Path]) -> None:  # noqa: ANN001
+def _fit_with_gold(classifier, gold: Path | None) -> None:  # noqa: ANN001
     from kiku.classify.data import read_items
 
     items = read_items(gold) if gold else []
@@ -91,9 +74,9 @@ def _fit_with_gold(classifier, gold: Optional[Path]) -> None:  # noqa: ANN001
 @classify_app.command("init")
 def init(
     path: Path = typer.Argument(..., help="taxonomy YAML file to write"),
-    from_run: Optional[Path] = typer.Option(None, "--from-run", help="run folder whose top topics become labels"),
+    from_run: Path | None = typer.Option(None, "--from-run", help="run folder whose top topics become labels"),
     top: int = typer.Option(8, "--top", help="how many topics become labels"),
-    level: Optional[int] = typer.Option(None, "--level", help="hierarchy level to take topics from (default: highest)"),
+    level: int | None = typer.Option(None, "--level", help="hierarchy level to take topics from (default: highest)"),
     examples: int = typer.Option(5, "--examples", help="central members per topic kept as examples"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
 ) -> None:
@@ -122,8 +105,8 @@ def label(
     taxonomy: Path = typer.Option(..., "--taxonomy", "-t", help="taxonomy YAML"),
     out: Path = typer.Option(..., "--out", "-o", help="weak-label JSONL to write"),
     backend: BackendName = typer.Option(BackendName.local, "--backend"),
-    llm: Optional[str] = typer.Option(None, "--llm", help="LLM spec for --backend llm (default: local)"),
-    gold: Optional[Path] = typer.Option(None, "--gold", help="labelled items to learn from (JSONL or review log)"),
+    llm: str | None = typer.Option(None, "--llm", help="LLM spec for --backend llm (default: local)"),
+    gold: Path | None = typer.Option(None, "--gold", help="labelled items to learn from (JSONL or review log)"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Predict weak labels with a confidence for every item, for review."""
@@ -133,9 +116,9 @@ def label(
         classifier = build_classifier(taxonomy, backend, llm, seed=seed)
         items = read_items(data)
         _fit_with_gold(classifier, gold)
-        with _progress(len(items), "labelling") as advance:
+        with progress_bar(len(items), "labelling") as advance:
             predictions = classifier.predict(items, progress=advance)
-        rows = [{
+        rows: list[dict[str, Any]] = [{
             "id": item.id, "text": item.text, "context": item.context,
             "created_at": item.created_at.isoformat() if item.created_at else None,
             "predicted_label": p.label, "predicted_labels": p.labels, "confidence": round(p.confidence, 4), "scores": p.scores,
@@ -151,16 +134,16 @@ def label(
 @classify_app.command("review")
 def review(
     weak: Path = typer.Argument(..., help="weak-label JSONL from kiku classify label"),
-    gold: Optional[Path] = typer.Option(None, "--gold", help="append-only gold JSONL (default: gold.jsonl next to WEAK)"),
-    taxonomy: Optional[Path] = typer.Option(None, "--taxonomy", "-t", help="taxonomy YAML (labels offered for relabelling)"),
+    gold: Path | None = typer.Option(None, "--gold", help="append-only gold JSONL (default: gold.jsonl next to WEAK)"),
+    taxonomy: Path | None = typer.Option(None, "--taxonomy", "-t", help="taxonomy YAML (labels offered for relabelling)"),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8766, "--port"),
 ) -> None:
     """Open a review page: accept (a), reject (r), relabel (1-9), skip (s), undo (u)."""
     from kiku.classify.data import read_items
     from kiku.classify.review import ReviewSession
-    from kiku.web.review import serve_review
     from kiku.classify.taxonomy import load_taxonomy
+    from kiku.web.review import serve_review
 
     with user_errors():
         items = read_items(weak)
@@ -182,23 +165,29 @@ def evaluate_command(
     gold: Path = typer.Argument(..., help="labelled JSONL (text + label) or a review gold log"),
     taxonomy: Path = typer.Option(..., "--taxonomy", "-t"),
     backend: BackendName = typer.Option(BackendName.local, "--backend"),
-    llm: Optional[str] = typer.Option(None, "--llm", help="LLM spec for --backend llm (default: local)"),
-    compare: Optional[Path] = typer.Option(None, "--compare", help="another taxonomy YAML, scored on the same split"),
-    compare_backend: Optional[BackendName] = typer.Option(None, "--compare-backend", help="another backend, same split"),
+    llm: str | None = typer.Option(None, "--llm", help="LLM spec for --backend llm (default: local)"),
+    compare: Path | None = typer.Option(None, "--compare", help="another taxonomy YAML, scored on the same split"),
+    compare_backend: BackendName | None = typer.Option(None, "--compare-backend", help="another backend, same split"),
     test_size: float = typer.Option(0.5, "--test-size", help="share of gold items held out for testing"),
     seed: int = typer.Option(0, "--seed"),
     no_train: bool = typer.Option(False, "--no-train", help="do not learn from the dev part (taxonomy only)"),
     no_examples: bool = typer.Option(False, "--no-examples", help="ignore the taxonomy's examples (zero-shot / no few-shot)"),
-    confusion_png: Optional[Path] = typer.Option(None, "--confusion-png", help="where to save the confusion matrix (default: next to GOLD)"),
+    confusion_png: Path | None = typer.Option(None, "--confusion-png", help="where to save the confusion matrix (default: next to GOLD)"),
     show: int = typer.Option(20, "--show", help="misclassified items to list"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the results as JSON"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the results as JSON"),
 ) -> None:
     """Score a classifier on a seeded split of gold labels; optionally compare with another."""
     import json
 
     from kiku.classify.data import read_items
-    from kiku.classify.evaluate import (comparison_table, confusion_table, evaluate, misclassified_table,
-                                        save_confusion_png, summary_table)
+    from kiku.classify.evaluate import (
+        comparison_table,
+        confusion_table,
+        evaluate,
+        misclassified_table,
+        save_confusion_png,
+        summary_table,
+    )
 
     with user_errors():
         items = read_items(gold)
@@ -211,7 +200,7 @@ def evaluate_command(
         for path, which in runs:
             classifier = build_classifier(path, which, llm if which == BackendName.llm else None, few_shot=not no_examples, seed=seed)
             name = f"{path.stem} v{classifier.taxonomy.version} ({which.value})"
-            with _progress(None, f"evaluating {name}") as advance:
+            with progress_bar(None, f"evaluating {name}") as advance:
                 result = evaluate(classifier, items, test_size=test_size, seed=seed, train=not no_train, name=name, progress=advance)
             results.append(result)
             console.print(summary_table(result))
@@ -236,21 +225,20 @@ def apply_command(
     taxonomy: Path = typer.Option(..., "--taxonomy", "-t"),
     out: Path = typer.Option(..., "--out", "-o", help="labelled Parquet to write"),
     backend: BackendName = typer.Option(BackendName.local, "--backend"),
-    llm: Optional[str] = typer.Option(None, "--llm"),
-    gold: Optional[Path] = typer.Option(None, "--gold", help="labelled items to learn from (JSONL or review log)"),
-    chart: Optional[Path] = typer.Option(None, "--chart", help="distribution chart PNG (default: next to OUT)"),
+    llm: str | None = typer.Option(None, "--llm"),
+    gold: Path | None = typer.Option(None, "--gold", help="labelled items to learn from (JSONL or review log)"),
+    chart: Path | None = typer.Option(None, "--chart", help="distribution chart PNG (default: next to OUT)"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Label every item of a dataset or run; write Parquet, show the label distribution."""
-    from kiku.classify.apply import (apply_classifier, distribution_table, label_distribution, save_distribution_png,
-                                     write_parquet)
+    from kiku.classify.apply import apply_classifier, distribution_table, label_distribution, save_distribution_png, write_parquet
     from kiku.classify.data import read_items
 
     with user_errors():
         classifier = build_classifier(taxonomy, backend, llm, seed=seed)
         items = read_items(data)
         _fit_with_gold(classifier, gold)
-        with _progress(len(items), "applying") as advance:
+        with progress_bar(len(items), "applying") as advance:
             frame = apply_classifier(classifier, items, progress=advance)
         write_parquet(frame, out)
         distribution = label_distribution(frame, classifier.taxonomy.label_names)
@@ -267,13 +255,13 @@ def drift(
     labelled: Path = typer.Argument(..., help="labelled Parquet from kiku classify apply"),
     by: WindowName = typer.Option(WindowName.week, "--by", help="time window"),
     method: MethodName = typer.Option(MethodName.chi2, "--method", help="chi2 (p-value) or psi (stability index)"),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="drift when p < threshold (chi2, default 0.01) or PSI > threshold (psi, default 0.2)"),
+    threshold: float | None = typer.Option(None, "--threshold", help="drift when p < threshold (chi2, default 0.01) or PSI > threshold (psi, default 0.2)"),
     baseline: BaselineName = typer.Option(BaselineName.first, "--baseline", help="compare with the first window(s) or the previous one"),
     baseline_windows: int = typer.Option(1, "--baseline-windows", help="how many first windows form the baseline"),
     surge_ratio: float = typer.Option(2.0, "--surge-ratio", help="a label surges when its share grows this many times..."),
     surge_z: float = typer.Option(3.0, "--surge-z", help="...and a two-proportion z-test gives at least this z"),
     min_count: int = typer.Option(20, "--min-count", help="windows with fewer items are never flagged"),
-    chart: Optional[Path] = typer.Option(None, "--chart", help="chart PNG (default: next to LABELLED)"),
+    chart: Path | None = typer.Option(None, "--chart", help="chart PNG (default: next to LABELLED)"),
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="exit with status 1 when drift or a surge is flagged"),
 ) -> None:
     """Label shares per time window; flag windows whose label mix shifts and labels that surge."""

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -80,14 +81,14 @@ def _parse_time(value: Any, source: str, line: int | None) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc)
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=UTC)
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise InputError(source, f"created_at {str(value)[:40]!r} is not a date", "use ISO 8601 such as 2024-05-01T12:00:00Z", line) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _conversation_text(messages: list[Any], source: str, line: int | None) -> str:
@@ -202,7 +203,7 @@ def _read_run(run_dir: Path) -> list[Item]:
     table = read_frame(run_dir, "conversations")
     requests = read_requests(run_dir, from_messages=False)
     items = []
-    for index, row in enumerate(table.itertuples(index=False)):
+    for row in table.itertuples(index=False):
         messages = json.loads(row.messages)
         text = _conversation_text(messages, str(run_dir / table_file("conversations")), None)
         created = row.created_at if "created_at" in table.columns else None

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from kiku.classify.charts import pyplot, save_png
 from kiku.errors import InputError
 
 Window = Literal["day", "week", "month"]
@@ -207,13 +208,7 @@ def drift_table(report: DriftReport, top_labels: int = 6) -> Any:
 
 def save_drift_png(report: DriftReport, path: str | Path) -> Path:
     """Line chart of each label's share per window, drifted windows shaded, as PNG."""
-    from kiku.errors import require
-
-    matplotlib = require("matplotlib", "classify")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
+    plt = pyplot()
     x = pd.to_datetime([w.window for w in report.windows])
     figure, axes = plt.subplots(figsize=(9, 4.5))
     for label in report.labels:
@@ -226,7 +221,4 @@ def save_drift_png(report: DriftReport, path: str | Path) -> Path:
     axes.set_title(f"label shares by {report.by} ({report.method}; shaded: drift flagged)")
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.autofmt_xdate()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_png(figure, path)

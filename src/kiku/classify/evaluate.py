@@ -14,13 +14,15 @@ backends or taxonomies evaluated with the same seed and items see the same split
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
 from kiku.classify.backends import Classifier, Prediction
+from kiku.classify.charts import pyplot, save_png
 from kiku.classify.data import Item
 from kiku.errors import InputError
 
@@ -244,13 +246,7 @@ def comparison_table(results: Sequence[EvalResult]) -> Any:
 
 def save_confusion_png(result: EvalResult, path: str | Path) -> Path:
     """Confusion matrix heat map as PNG (matplotlib, Agg backend)."""
-    from kiku.errors import require
-
-    matplotlib = require("matplotlib", "classify")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
+    plt = pyplot()
     matrix = np.array(result.confusion)
     size = max(4.0, 1.1 * len(result.labels) + 2)
     figure, axes = plt.subplots(figsize=(size, size * 0.85))
@@ -263,7 +259,4 @@ def save_confusion_png(result: EvalResult, path: str | Path) -> Path:
     for (i, j), value in np.ndenumerate(matrix):
         axes.text(j, i, str(value), ha="center", va="center", color="white" if value > threshold else "black")
     axes.set_title(f"{result.name or 'classifier'}: accuracy {_pct(result.accuracy)}, macro-F1 {_pct(result.macro_f1)}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_png(figure, path)

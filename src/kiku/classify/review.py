@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -168,7 +169,7 @@ class ReviewSession:
             "id": item.id, "decision": decision.decision, "label": label, "predicted_label": item.predicted_label,
             "confidence": item.confidence, "text": item.text, "context": item.context,
             "created_at": item.created_at.isoformat() if item.created_at else None,
-            "reviewed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "reviewed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         })
         return self.state()
 
@@ -176,5 +177,5 @@ class ReviewSession:
         _, order = self._decided()
         if order:
             self.log.append({"id": order[-1], "decision": "undo",
-                             "reviewed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                             "reviewed_at": datetime.now(UTC).isoformat(timespec="seconds")})
         return self.state()

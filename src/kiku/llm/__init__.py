@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from kiku.aio import run_sync
 from kiku.llm.cache import ResponseCache, cache_key, default_cache_path
-from kiku.llm.client import Estimate, Failure, LLMCallError, LLMClient, StageUsage, Usage, backoff_delay, run_sync
+from kiku.llm.client import Estimate, Failure, LLMCallError, LLMClient, StageUsage, Usage, backoff_delay
 from kiku.llm.facets import ClioFacets, LLMDescriber, Score, ShortText, render_conversation
 from kiku.llm.hierarchy import ClioHierarchy, level_sizes
 from kiku.llm.models import default_local_model, local_model_path

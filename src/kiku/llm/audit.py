@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from kiku.llm.client import LLMClient, run_sync
+from kiku.aio import run_sync
+from kiku.llm.client import LLMClient
 from kiku.llm.facets import Score, ShortText
 from kiku.records import Cluster
 

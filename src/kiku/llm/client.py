@@ -145,28 +145,6 @@ def parse_json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def run_sync(coro: Awaitable[R]) -> R:
-    """Run a coroutine from synchronous code, also when an event loop is already running (notebooks)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 @dataclass
 class LLMClient:
     """Structured LLM calls with a response cache, a concurrency limit, retries and accounting.
@@ -327,7 +305,7 @@ class LLMClient:
                 with self._lock:
                     self._stage(stage).seconds += time.perf_counter() - started
                 return value, CallUsage(raw.prompt_tokens, raw.completion_tokens, attempts=attempt)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._account(stage, 0, 0, sent=True)
                 last = TimeoutError(f"no answer within {self.timeout_s:g}s")
             except RetryableError as exc:

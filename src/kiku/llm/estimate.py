@@ -57,18 +57,19 @@ def estimate_run(
         per_call = TEMPLATE_TOKENS + (min(namer.sample_size, max(1, len(conversations) // k)) + namer.contrastive) * SUMMARY_TOKENS
         estimate.add("name", k, 0, k * per_call, k * NAME_COMPLETION_TOKENS, price)
     if hierarchy is not None:
-        calls = prompt = completion = 0
+        calls = completion = 0
+        tokens = 0.0  # prompt tokens of the hierarchy calls (fractional per call)
         children = k
         for target in level_sizes(k, hierarchy.top_size, hierarchy.branching, hierarchy.levels):
             hoods = max(1, round(children / hierarchy.neighbourhood_size))
             candidates = target
             calls += hoods + children + target
-            prompt += hoods * (TEMPLATE_TOKENS + (children / hoods + hierarchy.outsiders) * SUMMARY_TOKENS)
-            prompt += children * (TEMPLATE_TOKENS // 2 + SUMMARY_TOKENS + candidates * 12)
-            prompt += target * (TEMPLATE_TOKENS + (children / target + hierarchy.outsiders) * SUMMARY_TOKENS)
+            tokens += hoods * (TEMPLATE_TOKENS + (children / hoods + hierarchy.outsiders) * SUMMARY_TOKENS)
+            tokens += children * (TEMPLATE_TOKENS // 2 + SUMMARY_TOKENS + candidates * 12)
+            tokens += target * (TEMPLATE_TOKENS + (children / target + hierarchy.outsiders) * SUMMARY_TOKENS)
             completion += hoods * 120 + children * ASSIGN_COMPLETION_TOKENS + target * NAME_COMPLETION_TOKENS
             children = target
-        estimate.add("hierarchy", calls, 0, int(prompt), int(completion), price)
+        estimate.add("hierarchy", calls, 0, int(tokens), int(completion), price)
     return estimate
 
 
@@ -84,7 +85,7 @@ def dry_run_report(input_path: object, config: object) -> str:
     from kiku.loaders import load_conversations
 
     conversations = list(load_conversations(Path(str(input_path)), getattr(config, "format", None), getattr(config, "mapping", None)))
-    spec = getattr(config, "llm")
+    spec = config.llm
     hosted_sdk = parse_llm_spec(spec).provider != "local"
     describer, namer, hierarchy, client = build_llm_stages(
         spec, concurrency=getattr(config, "llm_concurrency", None), seed=getattr(config, "seed", 0),

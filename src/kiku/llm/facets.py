@@ -23,7 +23,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from kiku.llm.client import LLMCallError, LLMClient, run_sync
+from kiku.aio import run_sync
+from kiku.llm.client import LLMCallError, LLMClient
 from kiku.records import Conversation, Summary
 from kiku.stages import StageReport
 

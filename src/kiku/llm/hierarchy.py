@@ -33,12 +33,14 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from kiku.llm.client import LLMClient, run_sync
+from kiku.aio import run_sync
+from kiku.llm.client import LLMClient
 from kiku.llm.facets import ShortText, failure_report
 from kiku.llm.naming import ClusterNaming, make_unique, nearest_outside, normalise_name
 from kiku.protocols import Corpus, Embedder
 from kiku.records import Cluster
 from kiku.stages import StageReport
+from kiku.vectors import l2_normalise
 
 
 class ParentCandidates(BaseModel):
@@ -230,9 +232,7 @@ def fix_single_children(assignment: list[int], candidate_vectors: np.ndarray) ->
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1, norms)
+    return l2_normalise(np.asarray(matrix, dtype=np.float32))
 
 
 def _bullets(lines: Sequence[str]) -> str:
@@ -287,7 +287,7 @@ class ClioHierarchy:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from kiku.embed import MiniLMEmbedder  # type: ignore[import-not-found]
+            from kiku.embed import MiniLMEmbedder
 
             self._embedder = MiniLMEmbedder()
         return self._embedder

@@ -17,8 +17,10 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, Field
 
-from kiku.llm.client import LLMClient, run_sync
+from kiku.aio import run_sync
+from kiku.llm.client import LLMClient
 from kiku.llm.facets import ShortText, failure_report
+from kiku.naming import central_request
 from kiku.protocols import Corpus, TopicDraft, TopicName
 from kiku.stages import StageReport
 
@@ -199,7 +201,7 @@ class ContrastiveNamer:
         names: list[TopicName] = []
         self.failed_ids = []
         for draft, answer in zip(drafts, answers):
-            central = _central_request(draft, corpus)
+            central = central_request(draft, corpus)
             if isinstance(answer, BaseException):
                 if not isinstance(answer, Exception):
                     raise answer
@@ -246,12 +248,3 @@ def _dedupe(texts: Sequence[str]) -> list[str]:
             seen.add(key)
             out.append(text)
     return out
-
-
-def _central_request(draft: TopicDraft, corpus: Corpus) -> str | None:
-    """The opening request of the member closest to the centroid."""
-    members = np.asarray(draft.member_index, dtype=int)
-    if len(members) == 0 or not corpus.requests:
-        return None
-    best = members[int(np.argmax(corpus.embeddings[members] @ draft.centroid))]
-    return corpus.requests[best] or None

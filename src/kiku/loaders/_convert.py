@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kiku.records import Message, normalise_role
@@ -80,7 +80,7 @@ def parse_time(value: Any) -> datetime | None:
         raise ValueError(f"expected a time, got {value!r}")
     if isinstance(value, (int, float)):
         seconds = value / 1000 if abs(value) > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith("Z"):

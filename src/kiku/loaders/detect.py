@@ -6,8 +6,8 @@ Only the first record is parsed (at most a few MiB are read), so detection is ch
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from kiku.errors import InputError

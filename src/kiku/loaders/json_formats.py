@@ -17,7 +17,6 @@ from kiku.loaders._convert import (
     content_text,
     jsonable,
     lenient_time,
-    parse_messages,
     record_id,
     type_name,
 )

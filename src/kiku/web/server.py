@@ -22,8 +22,8 @@ import json
 import socket
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from kiku.web.data import MAX_PAGE, RunData
