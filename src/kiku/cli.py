@@ -15,22 +15,11 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import (
-    Progress as RichBars,
-)
+from rich.progress import TaskID
 from rich.table import Table
 from rich.text import Text
 
-from kiku.cli_common import RESUME_HINT, error_console, friendly_errors, stop_bars
+from kiku.cli_common import RESUME_HINT, error_console, friendly_errors, new_bars, stop_bars
 from kiku.config import RunConfig, check_settings
 from kiku.errors import KikuError
 from kiku.pipeline import Progress
@@ -54,18 +43,7 @@ class RichProgress(Progress):
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.bars = RichBars(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("elapsed"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
+        self.bars = new_bars(console)
         self.tasks: dict[str, TaskID] = {}
         self.timings: dict[str, tuple[float, bool]] = {}
 

@@ -28,7 +28,7 @@ from kiku.config import RunConfig, check_settings
 from kiku.describe import OfflineDescriber
 from kiku.errors import InputError, KikuError
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
-from kiku.records import Cluster, Conversation, Summary
+from kiku.records import Cluster, Conversation, Summary, noise_cluster
 from kiku.stages import PIPELINE, STAGES, ReportsStage, StageContext, downstream, stage_fingerprints
 from kiku.store import (
     ASSIGNMENT_SCHEMA,
@@ -46,6 +46,7 @@ from kiku.store import (
     package_versions,
     with_facet_types,
 )
+from kiku.vectors import l2_normalise
 
 __all__ = [
     "STAGES", "Components", "Progress", "Run", "RunConfig", "analyze", "component_fingerprint", "component_params",
@@ -53,7 +54,6 @@ __all__ = [
 ]
 
 
-NOISE_NAME = "Unclustered"
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -337,11 +337,6 @@ def build_corpus(store: RunStore) -> Corpus:
     return Corpus(ids=ids, texts=texts, requests=requests, embeddings=vectors, summaries=summaries)
 
 
-def _normalise(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
-
-
 def clusters_to_table(clusters: Sequence[Cluster], total: int) -> pa.Table:
     rows = []
     for c in clusters:
@@ -375,7 +370,7 @@ def stage_name(store: RunStore, namer: TopicNamer, progress: Progress) -> dict[s
     for index, label in enumerate(label_values):
         members = np.flatnonzero(labels == label)
         drafts.append(TopicDraft(
-            key=f"L0-{index:03d}", member_index=members, centroid=_normalise(corpus.embeddings[members].mean(axis=0))
+            key=f"L0-{index:03d}", member_index=members, centroid=l2_normalise(corpus.embeddings[members].mean(axis=0))
         ))
     with _stage(progress, "name", len(drafts)) as advance:
         names = namer.name_topics(drafts, corpus)
@@ -392,11 +387,7 @@ def stage_name(store: RunStore, namer: TopicNamer, progress: Progress) -> dict[s
     ensure_unique_sibling_names(clusters)
     noise = np.flatnonzero(labels == -1)
     if len(noise):
-        clusters.append(Cluster(
-            id="unclustered", level=0, name=NOISE_NAME, is_noise=True,
-            description=f"{len(noise)} conversations the clusterer left out of every topic (HDBSCAN noise).",
-            member_ids=[corpus.ids[i] for i in noise],
-        ))
+        clusters.append(noise_cluster([corpus.ids[i] for i in noise]))
     store.write_table("base_clusters", clusters_to_table(clusters, len(corpus.ids)))
     return {"rows": len(clusters), "unclustered": int(len(noise))}
 
