@@ -255,7 +255,7 @@ def test_nearest_outside_and_unique_names() -> None:
 
 
 def test_level_sizes_are_geometric() -> None:
-    sizes = level_sizes(300, 6, branching=5)
+    sizes = level_sizes(300, max_top=6, branching=5, min_ratio=1.0)
     assert sizes[-1] == 6 and all(a > b for a, b in zip([300] + sizes, sizes))
     ratios = [a / b for a, b in zip([300] + sizes, sizes)]
     assert max(ratios) / min(ratios) < 1.5

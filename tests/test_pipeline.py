@@ -238,7 +238,7 @@ def test_no_parent_is_named_like_one_of_its_children(small_run) -> None:
 def test_levels_and_max_top_reach_the_llm_hierarchy(tmp_path, monkeypatch) -> None:
     """--levels is honoured with --llm (issue 12: it was silently ignored)."""
     pytest.importorskip("openai")
-    from kiku.llm.hierarchy import level_sizes
+    from kiku.hierarchy import level_sizes
     from kiku.pipeline import default_components
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-never-sent")
@@ -247,4 +247,5 @@ def test_levels_and_max_top_reach_the_llm_hierarchy(tmp_path, monkeypatch) -> No
     free = default_components(RunConfig(llm="openai/gpt-4o-mini", max_top=5)).hierarchy
     assert (fixed.levels, fixed.top_size) == (1, 5)
     assert component_fingerprint(fixed) != component_fingerprint(free)
-    assert len(level_sizes(200, 5)) == 3 and level_sizes(200, 5, levels=1) == [5] and level_sizes(200, 5, levels=0) == []
+    assert len(level_sizes(200, max_top=5, branching=6.0, min_ratio=1.0)) == 3
+    assert level_sizes(200, levels=1, max_top=5) == [5] and level_sizes(200, levels=0, max_top=5) == []

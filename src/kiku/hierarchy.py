@@ -49,12 +49,16 @@ MAX_PARENT_SHARE = 0.35
 ONE_TOPIC_COHERENCE = 0.75
 
 
-def level_sizes(n: int, levels: int | None = None, max_top: int | None = None, branching: float = 15.0) -> list[int]:
+def level_sizes(
+    n: int, levels: int | None = None, max_top: int | None = None, branching: float = 15.0, min_ratio: float = MIN_RATIO
+) -> list[int]:
     """Target number of clusters for each parent level above n base clusters.
 
     Default (neither given): shrink by the same ratio r in [3, branching] per level, using as few
     levels as reach at most 10 top clusters. ``max_top`` changes that 10; ``levels`` fixes the
     number of levels (ratio ``branching`` or what reaches ``max_top``). Counts below 2 are dropped.
+    ``min_ratio``: each level shrinks at least this much (the LLM hierarchy passes 1.0, so its
+    top level is exactly ``max_top``). The one home for level sizes (offline and LLM hierarchies).
 
     >>> level_sizes(114), level_sizes(400), level_sizes(8), level_sizes(114, levels=1)
     ([10], [63, 10], [], [8])
@@ -67,8 +71,8 @@ def level_sizes(n: int, levels: int | None = None, max_top: int | None = None, b
     if levels is None:
         if n <= top:
             return []
-        needed = max(1, math.ceil(math.log(n / top) / math.log(max(branching, MIN_RATIO))))
-        ratio = max(MIN_RATIO, (n / top) ** (1.0 / needed))
+        needed = max(1, math.ceil(math.log(n / top) / math.log(max(branching, min_ratio, 1.5))))
+        ratio = max(min_ratio, (n / top) ** (1.0 / needed))
         levels = needed
     elif levels <= 0:
         return []

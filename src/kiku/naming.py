@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -42,6 +42,7 @@ import numpy as np
 
 from kiku.privacy import redact
 from kiku.protocols import Corpus, TopicDraft, TopicName
+from kiku.records import Cluster
 
 MAX_DOCS_PER_TOPIC = 600
 MAX_CHARS_PER_DOC = 1_500
@@ -282,12 +283,15 @@ def _words(phrase: str) -> set[str]:
     return {_stem(w) for w in phrase.split()}
 
 
-def deduplicate_names(names: Sequence[str], alternatives: Sequence[Sequence[str]] | None = None) -> list[str]:
+def deduplicate_names(
+    names: Sequence[str], alternatives: Sequence[Sequence[str]] | None = None, key: Callable[[str], str] = str.casefold
+) -> list[str]:
     """Make names unique: a repeated name gets the topic's next distinctive keyphrase, then a number.
 
     ``alternatives[i]`` lists extra keyphrases of topic i (in preference order) that may be
     added in brackets to tell it apart. Every colliding topic is extended (a few rounds at
-    most); what still collides gets " (2)", " (3)"... Comparison ignores case.
+    most); what still collides gets " (2)", " (3)"... Names are compared by ``key`` (default:
+    ignoring case; the LLM namer also ignores punctuation). The one home for unique names.
 
     >>> deduplicate_names(["Card fee", "Card fee", "Refund"], [["abroad"], ["atm"], []])
     ['Card fee (abroad)', 'Card fee (atm)', 'Refund']
@@ -306,7 +310,7 @@ def deduplicate_names(names: Sequence[str], alternatives: Sequence[Sequence[str]
     for _ in range(4):  # extend colliding names with their next keyphrase, a few rounds at most
         groups: dict[str, list[int]] = {}
         for i, name in enumerate(result):
-            groups.setdefault(name.lower(), []).append(i)
+            groups.setdefault(key(name), []).append(i)
         collisions = [g for g in groups.values() if len(g) > 1]
         if not collisions:
             return result
@@ -317,7 +321,7 @@ def deduplicate_names(names: Sequence[str], alternatives: Sequence[Sequence[str]
                 while used_extra[i] < len(options):
                     extra = options[used_extra[i]]
                     used_extra[i] += 1
-                    if extra.lower() not in result[i].lower():
+                    if key(extra) not in key(result[i]):
                         extras[i].append(extra)
                         result[i] = render(i)
                         changed = True
@@ -327,19 +331,35 @@ def deduplicate_names(names: Sequence[str], alternatives: Sequence[Sequence[str]
     seen: dict[str, int] = {}
     final = []
     for name in result:
-        key = name.lower()
-        seen[key] = seen.get(key, 0) + 1
-        final.append(name if seen[key] == 1 else f"{name} ({seen[key]})")
+        folded = key(name)
+        seen[folded] = seen.get(folded, 0) + 1
+        final.append(name if seen[folded] == 1 else f"{name} ({seen[folded]})")
     # a suffixed name could itself collide with a real name; resolve by further numbering
     taken: set[str] = set()
     for i, name in enumerate(final):
         candidate, number = name, 2
-        while candidate.lower() in taken:
+        while key(candidate) in taken:
             candidate = f"{name} ({number})"
             number += 1
         final[i] = candidate
-        taken.add(candidate.lower())
+        taken.add(key(candidate))
     return final
+
+
+def unique_sibling_names(clusters: Sequence[Cluster]) -> None:
+    """Rename in place so that siblings (same level and parent) never share a name (:func:`deduplicate_names`).
+
+    >>> from kiku.records import Cluster
+    >>> family = [Cluster(id=str(i), level=0, name=n) for i, n in enumerate(["Refund", "refund", "Top-up"])]
+    >>> unique_sibling_names(family); [c.name for c in family]
+    ['Refund', 'refund (2)', 'Top-up']
+    """
+    families: dict[tuple[int, str | None], list[Cluster]] = {}
+    for cluster in clusters:
+        families.setdefault((cluster.level, cluster.parent_id), []).append(cluster)
+    for family in families.values():
+        for cluster, name in zip(family, deduplicate_names([c.name for c in family]), strict=True):
+            cluster.name = name
 
 
 def _clip(text: str, limit: int) -> str:

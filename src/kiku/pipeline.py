@@ -27,6 +27,7 @@ import pyarrow as pa
 from kiku.config import RunConfig, check_settings
 from kiku.describe import OfflineDescriber
 from kiku.errors import InputError, KikuError
+from kiku.naming import unique_sibling_names
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
 from kiku.records import Cluster, Conversation, Summary, noise_cluster
 from kiku.stages import PIPELINE, STAGES, ReportsStage, StageContext, downstream, stage_fingerprints
@@ -384,24 +385,12 @@ def stage_name(store: RunStore, namer: TopicNamer, progress: Progress) -> dict[s
         )
         for d, n in zip(drafts, names)
     ]
-    ensure_unique_sibling_names(clusters)
+    unique_sibling_names(clusters)
     noise = np.flatnonzero(labels == -1)
     if len(noise):
         clusters.append(noise_cluster([corpus.ids[i] for i in noise]))
     store.write_table("base_clusters", clusters_to_table(clusters, len(corpus.ids)))
     return {"rows": len(clusters), "unclustered": int(len(noise))}
-
-
-def ensure_unique_sibling_names(clusters: Sequence[Cluster]) -> None:
-    """Siblings (same level and parent) never share a name: suffix later duplicates with (2), (3)..."""
-    seen: dict[tuple[int, str | None, str], int] = {}
-    for cluster in clusters:
-        key = (cluster.level, cluster.parent_id, cluster.name.casefold())
-        if key in seen:
-            seen[key] += 1
-            cluster.name = f"{cluster.name} ({seen[key]})"
-        else:
-            seen[key] = 1
 
 
 def _with_positions(clusters: list[Cluster], store: RunStore) -> list[Cluster]:
@@ -476,7 +465,7 @@ def stage_hierarchy(store: RunStore, builder: HierarchyBuilder, progress: Progre
             tree.append(bucket.model_copy(update={"id": "unclustered-top", "level": top, "parent_id": None}))
     for level in range(top + 1):
         for parent_id in {c.parent_id for c in tree if c.level == level}:
-            ensure_unique_sibling_names([c for c in tree if c.level == level and c.parent_id == parent_id])
+            unique_sibling_names([c for c in tree if c.level == level and c.parent_id == parent_id])
     tree = _with_positions(tree, store)
     total = len(corpus.ids)
     store.write_table("clusters", clusters_to_table(tree, total))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from kiku.hierarchy import level_sizes
 from kiku.llm.client import Estimate
 from kiku.llm.facets import LLMDescriber
-from kiku.llm.hierarchy import ClioHierarchy, level_sizes
+from kiku.llm.hierarchy import ClioHierarchy
 from kiku.llm.naming import ContrastiveNamer
 from kiku.llm.providers import price_per_million
 from kiku.records import Conversation
@@ -60,7 +61,7 @@ def estimate_run(
         calls = completion = 0
         tokens = 0.0  # prompt tokens of the hierarchy calls (fractional per call)
         children = k
-        for target in level_sizes(k, hierarchy.top_size, hierarchy.branching, hierarchy.levels):
+        for target in level_sizes(k, levels=hierarchy.levels, max_top=hierarchy.top_size, branching=hierarchy.branching, min_ratio=1.0):
             hoods = max(1, round(children / hierarchy.neighbourhood_size))
             candidates = target
             calls += hoods + children + target

@@ -34,6 +34,7 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from kiku.aio import run_sync
+from kiku.hierarchy import level_sizes
 from kiku.llm.client import LLMClient
 from kiku.llm.facets import ShortText, failure_report
 from kiku.llm.naming import ClusterNaming, make_unique, nearest_outside, normalise_name
@@ -85,32 +86,6 @@ COPIED_TOPICS_FEEDBACK = ("Those names copy the topics. Propose broader category
                           "of the topics, none equal to a topic.")
 NOT_A_CATEGORY_FEEDBACK = ("Your previous answer was not one of the categories. "
                            "Answer with one category name copied exactly from the list.")
-
-
-def level_sizes(n_base: int, top_size: int, branching: float = 6.0, levels: int | None = None) -> list[int]:
-    """Target number of clusters on each parent level, shrinking geometrically to ``top_size``.
-
-    ``levels`` fixes the number of parent levels (``kiku run --levels``; 0: none); by default
-    as many as the ``branching`` factor needs. Levels that would not shrink are dropped.
-
-    >>> level_sizes(200, 8), level_sizes(30, 8), level_sizes(8, 8)
-    ([40, 8], [8], [])
-    >>> level_sizes(200, 8, levels=1), level_sizes(200, 8, levels=3), level_sizes(200, 8, levels=0)
-    ([8], [68, 23, 8], [])
-    """
-    if n_base <= top_size or top_size < 1 or levels == 0:
-        return []
-    if levels is None:
-        levels = max(1, math.ceil(math.log(n_base / top_size) / math.log(max(branching, 1.5))))
-    ratio = (top_size / n_base) ** (1 / levels)
-    sizes: list[int] = []
-    previous = n_base
-    for level in range(1, levels + 1):
-        size = top_size if level == levels else max(top_size, round(n_base * ratio**level))
-        if size < previous:
-            sizes.append(size)
-            previous = size
-    return sizes
 
 
 def dedupe_candidates(names: Sequence[str], embeddings: np.ndarray, target: int, similar: float = 0.92) -> list[int]:
@@ -317,7 +292,7 @@ class ClioHierarchy:
         topics = [c for c in base if not c.is_noise]
         out: list[Cluster] = list(base)
         children = topics
-        for level, target in enumerate(level_sizes(len(topics), self.top_size, self.branching, self.levels), start=1):
+        for level, target in enumerate(level_sizes(len(topics), levels=self.levels, max_top=self.top_size, branching=self.branching, min_ratio=1.0), start=1):
             if len(children) <= target or len(children) < 3:
                 break
             parents = await self._build_level(children, target, level)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from kiku.aio import run_sync
 from kiku.llm.client import LLMClient
 from kiku.llm.facets import ShortText, failure_report
-from kiku.naming import central_request
+from kiku.naming import central_request, deduplicate_names
 from kiku.protocols import Corpus, TopicDraft, TopicName
 from kiku.stages import StageReport
 
@@ -103,27 +103,24 @@ def distinguishing_word(member_texts: Sequence[str], other_texts: Sequence[str])
 
 
 def make_unique(names: list[str], member_texts: Sequence[Sequence[str]]) -> list[str]:
-    """Make sibling names distinct: a repeated name gets a distinguishing word, then a number.
+    """Make sibling names distinct (:func:`kiku.naming.deduplicate_names`, comparing names as
+    :func:`normalise_name` does): each name of a colliding group gets a word that sets its members
+    apart from the others' (``distinguishing_word``), then a number.
 
     >>> make_unique(["Log tables", "log tables!", "Sweeps"], [["pandas tables"], ["image tables"], ["sweep"]])
-    ['Log tables', 'log tables! (image)', 'Sweeps']
+    ['Log tables (pandas)', 'log tables! (image)', 'Sweeps']
     """
-    seen: set[str] = set()
-    out: list[str] = []
+    groups: dict[str, list[int]] = {}
     for index, name in enumerate(names):
-        candidate = name
-        if normalise_name(candidate) in seen:
-            others = [t for j, texts in enumerate(member_texts) if j != index for t in texts]
-            word = distinguishing_word(member_texts[index], others)
-            if word:
-                candidate = f"{name} ({word})"
-            number = 2
-            while normalise_name(candidate) in seen:
-                candidate = f"{name} ({number})"
-                number += 1
-        seen.add(normalise_name(candidate))
-        out.append(candidate)
-    return out
+        groups.setdefault(normalise_name(name), []).append(index)
+    alternatives: list[list[str]] = [[] for _ in names]
+    for group in groups.values():
+        if len(group) > 1:
+            for index in group:
+                others = [t for j, texts in enumerate(member_texts) if j != index for t in texts]
+                word = distinguishing_word(member_texts[index], others)
+                alternatives[index] = [word] if word else []
+    return deduplicate_names(names, alternatives, key=normalise_name)
 
 
 class ContrastiveNamer:
