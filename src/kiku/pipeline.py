@@ -30,7 +30,7 @@ from kiku.errors import InputError, KikuError
 from kiku.naming import unique_sibling_names
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
 from kiku.records import Cluster, Conversation, Summary, noise_cluster
-from kiku.stages import PIPELINE, STAGES, ReportsStage, StageContext, downstream, stage_fingerprints
+from kiku.stages import PIPELINE, STAGES, ReportsStage, StageContext, stage_fingerprints
 from kiku.store import (
     ASSIGNMENT_SCHEMA,
     CLUSTER_SCHEMA,
@@ -617,11 +617,10 @@ def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: Ru
         name: component_fingerprint(getattr(parts, name)) for name in {s.component for s in PIPELINE if s.component}
     }, input_hash)
     context = StageContext(store=store, input_path=input_path, config=config, components=parts, progress=progress)
-    rerun: set[str] = set()  # stages that ran in this invocation: what reads them runs again too
     for declared in PIPELINE:
         stage = declared.name
-        upstream_ran = any(i in rerun for i in declared.inputs)
-        if not upstream_ran and store.stage_is_current(stage, fp[stage]):
+        # A stage downstream of one that ran is never current: invalidate_from cleared its fingerprint.
+        if store.stage_is_current(stage, fp[stage]):
             progress.stage_finished(stage, 0.0, reused=True)
             continue
         for name in store.damaged_tables(stage) if store.manifest["stages"].get(stage) else ():
@@ -629,7 +628,6 @@ def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: Ru
                 progress.message(f"{store.table_path(name)} is damaged (size/checksum mismatch); rebuilding it")
         # this stage and every one reading it run again, and the run reads as unfinished until they have
         store.invalidate_from(stage)
-        rerun.update(downstream(stage))
         stage_start = time.perf_counter()
         result = declared.run(context)
         details = result if isinstance(result, dict) else {"rows": int(result)}
