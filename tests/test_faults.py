@@ -275,8 +275,11 @@ def test_ctrl_c_in_classify_is_one_line(example_rows: list[dict], tmp_path: Path
     data = write_jsonl(tmp_path / "queries.jsonl", rows)
     taxonomy = tmp_path / "taxonomy.yaml"
     assert kiku("classify", "init", taxonomy).returncode == 0
+    # A shell without job control starts background jobs with SIGINT ignored, and a child inherits
+    # that (Python then never installs its handler): give kiku the default a terminal user has.
     process = subprocess.Popen(kiku_command("classify", "label", data, "--taxonomy", taxonomy, "--out", tmp_path / "w.jsonl"),
-                               env=kiku_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               env=kiku_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = process.stderr.readline()  # "classifier: ..." comes just before the labelling bar
     assert first.startswith("classifier:"), first
     time.sleep(0.5)
