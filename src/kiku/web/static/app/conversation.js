@@ -1,6 +1,19 @@
   // ---------------------------------------------------------------- conversation viewer
-  async function openConversation(id) {
+  function closeConversation(restoreFocus) {
+    const id = S.convId;
+    S.convId = null;
+    renderDetails();
+    drawMap();
+    syncUrl(true);
+    if (restoreFocus !== false) {
+      const card = id && $("details").querySelector('.example[data-conversation="' + CSS.escape(id) + '"]');
+      (card || $("topic-title")).focus();
+    }
+  }
+
+  async function openConversation(id, from) {
     S.convId = id;
+    syncUrl(true);
     const box = $("details");
     box.replaceChildren(h("div", { class: "empty-state", text: "Loading conversation…" }));
     let conv;
@@ -9,7 +22,7 @@
     box.replaceChildren();
     box.scrollTop = 0;
     box.append(h("button", { class: "btn small back", type: "button", id: "back-btn", text: "← Back to " + (S.selected >= 0 ? "topic" : "overview"),
-      onclick: () => { S.convId = null; renderDetails(); drawMap(); } }));
+      title: "Back (Esc)", onclick: () => closeConversation() }));
     if (!conv) { box.append(h("div", { class: "empty-state", text: "This conversation could not be loaded." })); return; }
     const topics = (conv.topics || []).slice().sort((a, b) => b.level - a.level);
     const cr = h("div", { class: "crumbs" });
@@ -19,7 +32,7 @@
       cr.append(h("button", { type: "button", text: t.name || t.cluster_id, onclick: () => selectCluster(idx === undefined ? -1 : idx) }));
     });
     const f = conv.facets || {};
-    box.append(cr, h("h2", { class: "details-title", id: "conversation-title", text: clip(f.request || conv.id, 160) }),
+    box.append(cr, h("h2", { class: "details-title", id: "conversation-title", tabindex: "-1", text: clip(f.request || conv.id, 160) }),
       h("div", { class: "muted", text: [conv.id, conv.created_at ? new Date(conv.created_at).toLocaleString() : null].filter(Boolean).join(" · ") }));
     if (f.summary) box.append(h("h3", { text: "Summary" }), h("div", { class: "summary", text: f.summary }));
     if (f.task) box.append(h("div", { class: "kv" }, h("span", { class: "k", text: "Task" }), h("span", { class: "v", text: f.task })));
@@ -34,12 +47,12 @@
       const role = String(m.role || "");
       msgs.append(h("div", { class: "msg " + (role === "user" || role === "human" ? "user" : "assistant") },
         h("div", { class: "msg-head" }, h("span", { text: role }), h("span", { text: m.created_at ? new Date(m.created_at).toLocaleString() : "" })),
-        highlighted(h("div", { class: "msg-body" }), m.content, S.query)));
+        highlightedAll(h("div", { class: "msg-body", tabindex: "0" }), m.content, S.searchTokens)));
     }
     box.append(h("h3", { text: "Messages (" + (conv.messages || []).length + ")" }), msgs);
     if (conv.clipped) {
       const c = source.clipNote() || {};
-      box.append(h("p", { class: "note", id: "clipped-note", text: "This export keeps at most " + fmt.format(c.message || 0) + " characters per message and " + fmt.format(c.conversation || 0) + " per conversation; this conversation was shortened. The full text is in the run folder." }));
+      box.append(h("p", { class: "note", id: "clipped-note", text: "This export keeps at most " + fmt.format(c.message || 0) + " characters per user message, " + fmt.format(c.reply || c.message || 0) + " per reply and " + fmt.format(c.conversation || 0) + " per conversation; this conversation was shortened. The full text is in the run folder (kiku ui)." }));
     }
     const meta = conv.metadata || {};
     const mk = Object.keys(meta);
@@ -50,5 +63,6 @@
       box.append(h("h3", { text: "Metadata" }), mkv);
     }
     drawMap();
+    if (from !== "restore") { $("conversation-title").focus({ preventScroll: true }); announce("Conversation opened: " + clip(f.request || conv.id, 80)); }
   }
 
