@@ -22,7 +22,7 @@
     const max = Math.max(...shown.map((i) => counts[i]));
     const box = h("div", { class: "facet-block", "data-facet": f.key },
       h("div", { class: "facet-name", text: label }));
-    const dist = h("div", { class: "dist", role: "list" });
+    const dist = h("div", { class: "dist" });
     for (const i of shown) {
       const share = members.length ? pct(counts[i] / members.length) : "";
       dist.append(h("button", { class: "dist-row", type: "button", "data-key": "dist:" + f.key + ":" + i,

@@ -281,7 +281,12 @@
   // zoomed far enough); each name sits on its topic's densest region and is moved to a free
   // spot nearby (below, above, left, right) rather than dropped when it would overlap another.
   function drawLabels(ctx, zoom) {
-    const boxes = [];
+    // the map's own overlays (colour select, zoom buttons, legend) are obstacles too
+    const cr = $("map").getBoundingClientRect();
+    const boxes = [...document.querySelectorAll("#map-view .map-colour, #map-view .map-controls, #legend")].map((el) => {
+      const r = el.getBoundingClientRect();
+      return { x: r.left - cr.left, y: r.top - cr.top, w: r.width, h: r.height };
+    }).filter((b) => b.w > 0 && b.h > 0);
     const fits = (b) => b.x >= 2 && b.y >= 2 && b.x + b.w <= M.w - 50 && b.y + b.h <= M.h - 2 &&
       !boxes.some((o) => b.x < o.x + o.w && b.x + b.w > o.x && b.y < o.y + o.h && b.y + b.h > o.y);
     const placed = [];
@@ -293,13 +298,12 @@
       ctx.font = weight + " " + size + "px system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
       const text = clip(cl.name, 38);
       const w = ctx.measureText(text).width, hh = size + 6;
-      const offsets = [[0, 0], [0, hh], [0, -hh], [w / 2 + 8, 0], [-w / 2 - 8, 0], [0, 2 * hh], [0, -2 * hh], [w / 2 + 8, hh], [-w / 2 - 8, -hh], [w / 2 + 8, -hh], [-w / 2 - 8, hh]];
-      for (const [ox, oy] of offsets) {
+      for (const [ox, oy] of labelOffsets(w, hh, force ? 0 : 4)) {
         const x = Math.min(M.w - w / 2 - 56, Math.max(w / 2 + 6, ax + ox)), y = Math.min(M.h - size, Math.max(size, ay + oy));
         const b = { x: x - w / 2 - 4, y: y - hh / 2, w: w + 8, h: hh };
         if (!fits(b) && !(force && ox === 0 && oy === 0)) continue;
         boxes.push(b);
-        placed.push({ c, text, x, y, size, weight });
+        placed.push({ c, text, x, y, size, weight, box: b });
         return true;
       }
       return false;
@@ -323,7 +327,18 @@
       ctx.lineWidth = 4; ctx.strokeStyle = halo; ctx.strokeText(l.text, l.x, l.y);
       ctx.fillStyle = S.selected === l.c ? accent : label; ctx.fillText(l.text, l.x, l.y);
     }
-    M.labels = placed.map((l) => ({ id: S.clusters[l.c].id, x: l.x, y: l.y, level: S.clusters[l.c].level }));
+    M.labels = placed.map((l) => ({ id: S.clusters[l.c].id, x: l.x, y: l.y, level: S.clusters[l.c].level, box: l.box }));
+  }
+
+  /** Where to try a name, nearest first: on the anchor, then rings of spots around it (below,
+   *  above, right, left, diagonals) up to `rings` label heights away. */
+  function labelOffsets(w, hh, rings) {
+    const out = [[0, 0]];
+    for (let r = 1; r <= rings; r++) {
+      out.push([0, r * hh], [0, -r * hh], [r * (w / 2 + 8), 0], [-r * (w / 2 + 8), 0],
+        [r * (w / 4 + 4), r * hh], [-r * (w / 4 + 4), -r * hh], [r * (w / 4 + 4), -r * hh], [-r * (w / 4 + 4), r * hh]);
+    }
+    return out;
   }
 
   /** Each topic's label anchor: the mean of its points in its densest cell (3x3 smoothed) of a

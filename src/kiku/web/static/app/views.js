@@ -16,7 +16,7 @@
     if (view._box) return;
     const tab = h("button", { id: "tab-" + view.id, class: "tab", role: "tab", type: "button", "data-tab": view.id,
       "aria-selected": "false", "aria-controls": view.id + "-view", text: view.label, onclick: () => setTab(view.id) });
-    $("map-hint").before(tab);
+    $("tablist").append(tab);
     view._box = h("div", { id: view.id + "-view", class: "view-wrap", role: "tabpanel", hidden: true });
     $("trends-view").after(view._box);
     if (view.mount) view.mount(view._box);
