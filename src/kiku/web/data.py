@@ -171,11 +171,13 @@ class RunData:
             )
         self._lock = threading.Lock()
         self._con = open_views(self.run_dir)
+        self._con.execute("set enable_progress_bar = false")  # a server's terminal is not a progress display
         self.has_facets = not missing_tables(self.run_dir, ("facets",))
         self._bundle: dict[str, Any] | None = None
         self._bundle_lock = threading.Lock()
         self._search_lock = threading.Lock()
         self._search_ready = False
+        self._file_rows: list[int] | None = None
 
     # ---- small helpers -------------------------------------------------------------------
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -429,34 +431,47 @@ class RunData:
         about ``width`` characters, with ``…`` where it was cut. At most MAX_PAGE rows.
         """
         tokens = search_tokens(query)
-        rows = [int(r) for r in rows[:MAX_PAGE]]
+        bundle = self.bundle()
+        ids, requests, summaries = bundle["ids"], bundle["text"]["request"], bundle["text"]["summary"]
+        rows = [int(r) for r in rows[:MAX_PAGE] if 0 <= int(r) < len(ids)]
         if not rows:
             return []
-        ids = self.bundle()["ids"]
-        wanted = {ids[r]: r for r in rows if 0 <= r < len(ids)}
-        if not wanted:
-            return []
-        cols = self._columns("facets") if self.has_facets else []
-        extra = "".join(f", f.{_quote(c)} as {_quote(c)}" for c in ("request", "summary") if c in cols)
-        join = " left join facets f using (conversation_id)" if self.has_facets else ""
-        marks = ", ".join("?" for _ in wanted)
+        file_rows = self._conversation_file_rows()
+        wanted = {file_rows[r]: r for r in rows if file_rows[r] >= 0}
         found = self._rows(
-            f"select c.conversation_id as id, c.messages{extra} from conversations c{join}"
-            f" where c.conversation_id in ({marks})",
-            list(wanted),
-        )
+            f"select file_row_number as fr, messages from {self._numbered('conversations')}"
+            f" where file_row_number in ({', '.join(str(int(f)) for f in wanted)})"
+        ) if wanted else []
+        messages_of = {wanted[int(r["fr"])]: r["messages"] for r in found}
         out = []
-        for r in found:
+        for r in rows:
             try:
-                messages = json.loads(r["messages"] or "[]")
+                messages = json.loads(messages_of.get(r) or "[]")
             except ValueError:
                 messages = []
             texts = [(str(m.get("role", "")), str(m.get("content", ""))) for m in messages if isinstance(m, dict)]
-            texts += [(k, str(r[k])) for k in ("summary", "request") if r.get(k)]
+            texts += [(k, v) for k, v in (("summary", summaries[r] if summaries else None), ("request", requests[r])) if v]
             role, snippet = snippet_of(texts, tokens, width)
-            out.append({"row": wanted[str(r["id"])], "id": str(r["id"]), "role": role, "snippet": snippet})
-        out.sort(key=lambda item: rows.index(item["row"]))
+            out.append({"row": r, "id": ids[r], "role": role, "snippet": snippet})
         return out
+
+    def _conversation_file_rows(self) -> list[int]:
+        """For each bundle row, the conversation's row number in conversations.parquet (-1: none).
+
+        Reading a few conversations by row number lets DuckDB skip the rest of the file.
+        """
+        with self._search_lock:
+            if self._file_rows is None:
+                ids = self.bundle()["ids"]
+                at = {str(r["id"]): int(r["fr"]) for r in self._rows(
+                    f"select conversation_id as id, file_row_number as fr from {self._numbered('conversations')}")}
+                self._file_rows = [at.get(i, -1) for i in ids]
+            return self._file_rows
+
+    def warm_search(self) -> None:
+        """Build the search table and the row map now (the server does it in the background)."""
+        self._search_table()
+        self._conversation_file_rows()
 
     def search(self, query: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """A page of the conversations matching all words of ``query``, with snippets.

@@ -134,7 +134,12 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
         return Response(cached_json(key, make), media_type="application/json")
 
     # build the browser bundle in the background now, so the first page load finds it ready
-    threading.Thread(target=cached_json, args=("bundle", run.bundle), name="kiku-bundle-warmup", daemon=True).start()
+    # (then the search table, so the first search does not wait for it either)
+    def warm_up() -> None:
+        cached_json("bundle", run.bundle)
+        run.warm_search()
+
+    threading.Thread(target=warm_up, name="kiku-warmup", daemon=True).start()
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
