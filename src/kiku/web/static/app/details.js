@@ -190,10 +190,14 @@
     } else {
       box.append(conversationList(members, c, (c >= 0 ? "Conversations" : S.region ? "Selected conversations" : "All conversations") + " (" + fmt.format(members.length) + ")"));
     }
-    box.scrollTop = focusKey ? scroll : (keep ? scroll : 0);
+    // the same topic: stay where the user was; another topic: start at its top
+    const same = S._detailsOf === c;
+    S._detailsOf = c;
+    box.scrollTop = same ? scroll : 0;
     if (keep) {
       const el = box.querySelector('[data-key="' + CSS.escape(keep) + '"]') || $(keep);
-      if (el && box.contains(el)) el.focus({ preventScroll: true });
+      if (el && box.contains(el)) el.focus({ preventScroll: same });
+      else $("topic-title").focus({ preventScroll: true }); // the control is gone (another topic): focus its title
     }
   }
 

@@ -78,7 +78,7 @@
       S.trendMode = p.get("trend") === "share" ? "share" : "count";
       const q = p.get("q") || "";
       $("search").value = q;
-      await runSearch(q, true);
+      if (q.trim().toLowerCase() !== S.query || (q && !S.searchMask)) await runSearch(q, true);
       const topic = p.get("topic");
       S.selected = topic && S.byId.has(topic) ? S.byId.get(topic) : -1;
       if (S.selected >= 0) for (const a of ancestors(S.selected)) S.expanded.add(a);
