@@ -19,6 +19,7 @@
         if (t !== t || (lo !== null && t < lo) || (hi !== null && t >= hi)) ok = 0;
       }
       if (ok) for (let k = 0; k < checks.length; k++) if (!checks[k](i)) { ok = 0; break; }
+      if (ok && S.region && !S.region[i]) ok = 0; // a map selection narrows everything, like a filter
       S.mask[i] = ok; active += ok;
     }
     S.nActive = active;
@@ -30,7 +31,7 @@
       if (S.searchMask) for (let i = 0; i < n; i++) { const c = a[i]; if (S.mask[i] && S.searchMask[i] && c >= 0 && L[c] === l) S.searchCounts[c]++; }
     }
     if (S.searchMask) { let k = 0; for (let i = 0; i < n; i++) k += S.mask[i] & S.searchMask[i]; S.nSearch = k; }
-    if (S.region) { let k = 0; for (let i = 0; i < n; i++) k += S.mask[i] & S.region[i]; S.nRegion = k; }
+    S.nRegion = S.region ? active : 0;
   }
 
   /** Search every conversation for all words of q (server: DuckDB; export: the embedded texts). */
@@ -214,7 +215,7 @@
       box.append(h("span", { class: "chip", title: text }, h("span", { text }),
         h("button", { type: "button", "aria-label": "Remove filter " + text, text: "×", onclick: () => removeFilter(k) })));
     });
-    const filtered = S.filters.length || S.dateFrom !== null || S.dateTo !== null;
+    const filtered = S.filters.length || S.dateFrom !== null || S.dateTo !== null || S.region;
     $("filter-count").textContent = filtered ? fmt.format(S.nActive) + " of " + fmt.format(S.n) + " conversations match" : "";
     if (S.region) box.append(h("span", { class: "chip region-chip", title: "Map selection" }, h("span", { text: "Map selection: " + fmt.format(S.nRegion) }),
       h("button", { type: "button", "aria-label": "Clear the map selection", text: "×", onclick: () => clearRegion() })));

@@ -90,7 +90,11 @@
     const nt = Math.max(2, Math.min(nb, Math.floor((W - pad.l - pad.r) / 90)));
     const tickBins = [];
     for (let g = 0; g < nt; g++) tickBins.push(Math.round(g * (nb - 1) / Math.max(1, nt - 1)));
-    for (const b of [...new Set(tickBins)]) ctx.fillText(day(b), px(b), H - pad.b + 8); // the last bin is always labelled
+    const shown = [...new Set(tickBins)];
+    // the last bin is always labelled; a tick too close before it gives way
+    while (shown.length > 1 && px(shown[shown.length - 1]) - px(shown[shown.length - 2]) < 76) shown.splice(shown.length - 2, 1);
+    for (const b of shown) ctx.fillText(day(b), px(b), H - pad.b + 8);
+    M.trendTicks = shown;
     for (const l of visible) {
       ctx.strokeStyle = l.color; ctx.lineWidth = 2; ctx.beginPath();
       for (let b = 0; b < nb; b++) { const x = px(b), y = py(l.v[b]); if (b) ctx.lineTo(x, y); else ctx.moveTo(x, y); }
