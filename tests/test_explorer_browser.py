@@ -394,8 +394,7 @@ def test_map_colours_names_and_region_selection(browser, served: str, run_dir: P
     p.page.click("#zoom-reset")
     # the subtopics of a selected topic get distinct colours (tree swatches, legend, Trends)
     biggest = max(tops, key=lambda c: c["size"])
-    top_row(p, biggest["id"]).click()
-    p.page.select_option("#color-by", "sub")
+    top_row(p, biggest["id"]).click()  # the default colouring follows the selection
     kids = [c for c in bundle["clusters"] if c["parent"] == biggest["id"]]
     swatches = p.page.locator("#legend .legend-item .swatch").evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
     assert len(swatches) == min(20, len(kids)) and len(set(swatches)) == len(swatches)

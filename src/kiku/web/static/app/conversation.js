@@ -1,20 +1,24 @@
   // ---------------------------------------------------------------- conversation viewer
+  /** Back to the topic: the list where it was; focus on the card the conversation was opened from. */
   function closeConversation(restoreFocus) {
-    const id = S.convId;
+    const id = S.convId, fromCard = S.convFrom === "card";
     S.convId = null;
     renderDetails();
+    $("details").scrollTop = S.listScroll || 0;
     drawMap();
     syncUrl(true);
     if (restoreFocus !== false) {
-      const card = id && $("details").querySelector('.example[data-conversation="' + CSS.escape(id) + '"]');
-      (card || $("topic-title")).focus();
+      const card = fromCard && id && $("details").querySelector('.example[data-conversation="' + CSS.escape(id) + '"]');
+      (card || $("topic-title")).focus({ preventScroll: true });
     }
   }
 
   async function openConversation(id, from) {
-    S.convId = id;
-    syncUrl(true);
     const box = $("details");
+    if (!S.convId) S.listScroll = box.scrollTop; // where the list was, for the way back
+    S.convId = id;
+    S.convFrom = from || "";
+    syncUrl(true);
     box.replaceChildren(h("div", { class: "empty-state", text: "Loading conversation…" }));
     let conv;
     try { conv = await source.conversation(id); } catch (err) { conv = null; }

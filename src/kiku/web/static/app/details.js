@@ -118,7 +118,7 @@
     const topic = S.assign[S.base] ? S.assign[S.base][i] : -1;
     const when = S.T && S.T[i] === S.T[i] ? new Date(S.T[i]).toISOString().slice(0, 10) : "";
     return h("button", { class: "example", type: "button", "data-conversation": S.B.ids[i], "data-row": String(i), "data-key": "conv:" + S.B.ids[i],
-      onclick: () => openConversation(S.B.ids[i]) },
+      onclick: () => openConversation(S.B.ids[i], "card") },
       highlightedAll(h("div", { class: "ex-text" }), clip(req, 400), S.searchTokens),
       sum ? highlightedAll(h("div", { class: "ex-sum" }), clip(sum, 300), S.searchTokens) : null,
       h("div", { class: "ex-meta", text: [topic >= 0 ? S.clusters[topic].name : "", when].filter(Boolean).join(" · ") }));

@@ -310,7 +310,7 @@
     };
     if (S.selected >= 0) put(S.selected, 14, 700, true);
     const byCount = (list) => list.slice().sort((a, b) => S.counts[b] - S.counts[a]);
-    const focus = S.colorBy === "sub" && S.selected >= 0 ? S.children.get(S.selected) : null;
+    const focus = S.colorBy === "topic" && S.selected >= 0 ? S.children.get(S.selected) : null;
     if (focus) for (const c of byCount(focus)) put(c, 12.5, 600);
     for (const c of byCount(S.roots)) if (c !== S.selected) put(c, 13, 650);
     // deeper levels appear as the view zooms in: level L-2 from 2x, L-3 from 4x, ... base last
@@ -397,10 +397,18 @@
   }
   function recolor() {
     const P = new Uint8Array(S.n).fill(255);
-    if (S.colorBy === "topic") { S.pointColor = S.topColor; S.legendFor = null; return; }
-    if (S.colorBy === "sub") {
+    if (S.colorBy === "top") { S.pointColor = S.topColor; return; }
+    if (S.colorBy === "topic") {
+      // follows the selection: its subtopics' colours (as in the tree, legend and Trends), a
+      // selected leaf its own colour, nothing selected the top-level colours
       const sel = S.selected;
-      if (sel < 0 || !S.children.get(sel).length) { S.pointColor = S.topColor; return; }
+      if (sel < 0) { S.pointColor = S.topColor; return; }
+      if (!S.children.get(sel).length) {
+        const a = S.assign[S.clusters[sel].level], s = S.slot[sel] < 0 ? 255 : S.slot[sel];
+        for (let i = 0; i < S.n; i++) if (a[i] === sel) P[i] = s;
+        S.pointColor = P;
+        return;
+      }
       const kids = S.children.get(sel), levels = [...new Set(kids.map((k) => S.clusters[k].level))];
       const mine = new Set(kids);
       for (let i = 0; i < S.n; i++) for (const l of levels) { const c = S.assign[l][i]; if (mine.has(c)) { P[i] = S.slot[c] < 0 ? 255 : S.slot[c]; break; } }
@@ -414,16 +422,16 @@
 
   function renderLegend() {
     const box = $("legend");
-    const key = S.colorBy + ":" + (S.colorBy === "sub" ? S.selected : "") + ":" + S.filters.length;
+    const key = S.colorBy + ":" + (S.colorBy === "topic" ? S.selected : "") + ":" + S.filters.length;
     if (box.dataset.built === key) return;
     box.dataset.built = key;
     box.replaceChildren();
     const item = (color, name, title, onclick, pressed) => h("button", { class: "legend-item", type: "button", title, onclick, "aria-pressed": pressed == null ? null : String(pressed) },
       h("span", { class: "swatch", style: { background: color } }), h("span", { text: clip(name, 30) }));
-    if (S.colorBy === "topic" || (S.colorBy === "sub" && (S.selected < 0 || !S.children.get(S.selected).length))) {
+    if (S.colorBy === "top" || (S.colorBy === "topic" && (S.selected < 0 || !S.children.get(S.selected).length))) {
       const roots = S.roots.slice().sort((a, b) => S.clusters[b].size - S.clusters[a].size).slice(0, 12);
       for (const c of roots) box.append(item(S.color[c], S.clusters[c].name, "Select " + S.clusters[c].name, () => selectCluster(c, "legend")));
-    } else if (S.colorBy === "sub") {
+    } else if (S.colorBy === "topic") {
       for (const c of sortedKids(S.children.get(S.selected)).slice(0, 20)) box.append(item(S.color[c], S.clusters[c].name, "Select " + S.clusters[c].name, () => selectCluster(c, "legend")));
     } else {
       const f = S.facets.find((x) => x.key === S.colorBy);

@@ -15,7 +15,7 @@
     searchTokens: [], searchSeq: 0,
     listSort: "central", listShown: 0,   // the conversation list: order and how many are shown
     region: null, nRegion: 0,            // Uint8Array of points selected on the map (box), or null
-    colorBy: "topic",                    // "topic" | "sub" (selected topic's subtopics) | facet key
+    colorBy: "topic",                    // "topic" (follows the selection) | "top" (top level) | facet key
     hiddenSeries: new Set(), trendMode: "count",
   };
 

@@ -112,7 +112,7 @@
   function selectCluster(c, from) {
     S.selected = c; S.convId = null; S.listShown = 0;
     if (c >= 0) for (const a of ancestors(c)) S.expanded.add(a);
-    if (S.colorBy === "sub") recolor();
+    if (S.colorBy === "topic") recolor();
     renderTree(); renderDetails(); drawMap();
     if (S.tab === "trends") drawTrends();
     updateViews();

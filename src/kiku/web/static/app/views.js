@@ -73,7 +73,7 @@
       $("date-from").value = from && S.dateFrom !== null ? from : "";
       $("date-to").value = to && S.dateTo !== null ? to : "";
       const color = p.get("color") || "topic";
-      S.colorBy = color === "topic" || color === "sub" || S.facets.some((f) => f.key === color) ? color : "topic";
+      S.colorBy = color === "topic" || color === "top" || S.facets.some((f) => f.key === color) ? color : "topic";
       $("color-by").value = S.colorBy;
       S.trendMode = p.get("trend") === "share" ? "share" : "count";
       const q = p.get("q") || "";
@@ -82,6 +82,7 @@
       const topic = p.get("topic");
       S.selected = topic && S.byId.has(topic) ? S.byId.get(topic) : -1;
       if (S.selected >= 0) for (const a of ancestors(S.selected)) S.expanded.add(a);
+      recolor();
       S.listShown = 0;
       const view = p.get("view");
       if (view) {
@@ -93,7 +94,7 @@
       renderAll();
       setTab(tab === "trends" || tab === "map" || VIEWS.has(tab) ? tab : "map");
       const conv = p.get("conv");
-      if (conv && S.B.ids.includes(conv)) await openConversation(conv);
+      if (conv && S.B.ids.includes(conv)) await openConversation(conv, "restore");
       else if (S.convId) closeConversation();
     } finally {
       restoring = false;
