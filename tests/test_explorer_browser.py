@@ -397,7 +397,7 @@ def test_map_colours_names_and_region_selection(browser, served: str, run_dir: P
     top_row(p, biggest["id"]).click()  # the default colouring follows the selection
     kids = [c for c in bundle["clusters"] if c["parent"] == biggest["id"]]
     swatches = p.page.locator("#legend .legend-item .swatch").evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
-    assert len(swatches) == min(20, len(kids)) and len(set(swatches)) == len(swatches)
+    assert len(swatches) == min(12, len(kids)) and len(set(swatches)) == len(swatches)
     # colour by a facet; its legend filters on click
     p.page.locator(".crumbs button").first.click()
     p.page.select_option("#color-by", "meta.channel")

@@ -86,7 +86,7 @@
     if (embedded) $("search").placeholder = "Search all words in the conversations kept here…";
     $("search").addEventListener("input", debounce((e) => runSearch(e.target.value), 200));
     const csel = $("color-by");
-    csel.append(h("option", { value: "topic", text: "Topic (subtopics of the selection)" }), h("option", { value: "top", text: "Top-level topic" }));
+    csel.append(h("option", { value: "topic", text: "Topic and subtopics" }), h("option", { value: "top", text: "Top-level topic" }));
     for (const f of S.facets) if (f.kind === "category" && !isUninformative(f)) csel.append(h("option", { value: f.key, text: f.label }));
     csel.addEventListener("change", () => setColorBy(csel.value));
     $("tree-search").addEventListener("input", debounce((e) => { S.treeQuery = e.target.value.trim().toLowerCase(); renderTree(); }, 100));

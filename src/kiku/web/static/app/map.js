@@ -267,6 +267,7 @@
     };
     mark(M.hover, cssVar("--label"));
     if (S.convId) { const i = S.B.ids.indexOf(S.convId); mark(i, cssVar("--accent")); }
+    renderLegend(); // before the names: the legend is one of the obstacles they avoid
     drawLabels(ctx, zoom);
     if (M.boxDraw) {
       const [x0, y0, x1, y1] = M.boxDraw;
@@ -274,7 +275,6 @@
       ctx.strokeRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
       ctx.setLineDash([]);
     }
-    renderLegend();
   }
 
   // Names: the top level always, the next levels as the view zooms in (base topics named when
@@ -311,7 +311,7 @@
     if (S.selected >= 0) put(S.selected, 14, 700, true);
     const byCount = (list) => list.slice().sort((a, b) => S.counts[b] - S.counts[a]);
     const focus = S.colorBy === "topic" && S.selected >= 0 ? S.children.get(S.selected) : null;
-    if (focus) for (const c of byCount(focus)) put(c, 12.5, 600);
+    if (focus) for (const c of byCount(focus).slice(0, Math.round(6 * Math.sqrt(zoom)))) put(c, 12.5, 600); // more as you zoom
     for (const c of byCount(S.roots)) if (c !== S.selected) put(c, 13, 650);
     // deeper levels appear as the view zooms in: level L-2 from 2x, L-3 from 4x, ... base last
     for (let k = S.levels.length - 2; k >= 0; k--) {
@@ -432,7 +432,7 @@
       const roots = S.roots.slice().sort((a, b) => S.clusters[b].size - S.clusters[a].size).slice(0, 12);
       for (const c of roots) box.append(item(S.color[c], S.clusters[c].name, "Select " + S.clusters[c].name, () => selectCluster(c, "legend")));
     } else if (S.colorBy === "topic") {
-      for (const c of sortedKids(S.children.get(S.selected)).slice(0, 20)) box.append(item(S.color[c], S.clusters[c].name, "Select " + S.clusters[c].name, () => selectCluster(c, "legend")));
+      for (const c of sortedKids(S.children.get(S.selected)).slice(0, 12)) box.append(item(S.color[c], S.clusters[c].name, "Select " + S.clusters[c].name, () => selectCluster(c, "legend")));
     } else {
       const f = S.facets.find((x) => x.key === S.colorBy);
       if (!f) return;
