@@ -35,6 +35,7 @@ BUNDLE_REQUEST_CHARS = 600
 MAX_CATEGORIES = 40
 OTHER = "(other)"
 SNIPPET_CHARS = 180
+SEARCH_BUILD_ROWS = 2000
 
 # Facet columns drawn as distributions, in this order, with their labels. Columns missing or
 # entirely null (runs made without --llm) are left out.
@@ -393,14 +394,20 @@ class RunData:
                     f" || chr(10) || coalesce(f.{_quote(c)}, '')" for c in ("request", "summary") if c in cols
                 )
                 join = " left join facets f using (conversation_id)" if self.has_facets else ""
-                sql = (
-                    "create or replace temp table kiku_search as select p.file_row_number::integer as row, "
+                select = (
+                    "select p.file_row_number::integer as row, "
                     "lower(coalesce(array_to_string(json_extract_string(c.messages, '$[*].content'), chr(10)), '')"
-                    f"{extra}) as text from {self._numbered('projection')} p"
-                    f" left join conversations c using (conversation_id){join}"
+                    f"{extra}) as text from {self._numbered('conversations')} c"
+                    f" join {self._numbered('projection')} p using (conversation_id){join}"
                 )
+                n = self._rows("select count(*) as n from conversations")[0]["n"]
                 with self._lock:
-                    self._con.execute(sql)
+                    self._con.execute(f"create or replace temp table kiku_search as {select} limit 0")
+                # in slices, so the JSON being unpacked never holds the whole run in memory at once
+                for lo in range(0, n, SEARCH_BUILD_ROWS):
+                    with self._lock:
+                        self._con.execute(f"insert into kiku_search {select} where c.file_row_number >= {lo}"
+                                          f" and c.file_row_number < {lo + SEARCH_BUILD_ROWS}")
                 self._search_ready = True
         return "kiku_search"
 
