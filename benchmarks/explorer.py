@@ -38,6 +38,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 RESULTS = ROOT / "benchmarks" / "results" / "explorer.md"
 QUERY = "python error"
+SECOND = "docker compose"
 
 SERVE = """
 import sys
@@ -136,6 +137,18 @@ def measure_page(browser, url: str, new: bool) -> dict[str, float | int | str]:
         t = time.perf_counter()
         page.wait_for_selector("#examples .example[data-snippet]", timeout=60_000)
         out["snippets_ms"] = (time.perf_counter() - t) * 1000
+    # a second search, once everything is warm
+    page.fill("#search", "")
+    page.wait_for_timeout(400)
+    t = time.perf_counter()
+    page.fill("#search", SECOND)
+    page.wait_for_function("q => document.getElementById('search-count').textContent.endsWith('matches') && kiku.state.query === q",
+                           arg=SECOND, timeout=60_000)
+    out["search2_ms"] = (time.perf_counter() - t) * 1000 - (200 if new else 140)
+    if new:
+        t = time.perf_counter()
+        page.wait_for_selector("#examples .example[data-snippet]", timeout=60_000)
+        out["snippets2_ms"] = (time.perf_counter() - t) * 1000
     ctx.close()
     return out
 
@@ -199,13 +212,15 @@ def write_markdown(rows: list[dict], truth: dict[str, int], run: Path) -> None:
         s, e = r["served"], r["export"]
         lines.append(f"| {r['label']} | {s['ready_s']:.2f} s | {s['heap_mb']:.0f} MB | {e['ready_s']:.2f} s | {e['heap_mb']:.0f} MB | "
                      f"**{r['export_mb']:.1f} MB** | {r['export_gzip_mb']:.1f} MB | {r['export_write_s']:.1f} s |")
-    lines += ["", "| | largest topic: listable | search \"python error\": matches (served / export) | listable | search time served / export | "
-              "middle 98% of points spans (w × h of canvas) | top-level names drawn | base names at 8x zoom |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| | largest topic: listable | search \"python error\": matches (served / export) | listable | first search time served / export | "
+              "next search (\"docker compose\") served / export | "
+              "middle 98% of points spans (w × h of canvas) | top-level names drawn | base names at 8x zoom |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         s, e = r["served"], r["export"]
         names = f"{s.get('top_names', '-')} of {s['tops']}" if "top_names" in s else f"? of {s['tops']} (not exposed)"
         lines.append(f"| {r['label']} | {s['topic_listable']:,} of {s['topic_size']:,} | {s['search_hits']:,} / {e['search_hits']:,} | "
-                     f"{s['search_listable']:,} | {s['search_ms']:.0f} / {e['search_ms']:.0f} ms | {s['mass_w']:.0%} × {s['mass_h']:.0%} | "
+                     f"{s['search_listable']:,} | {s['search_ms']:.0f} / {e['search_ms']:.0f} ms | {s['search2_ms']:.0f} / {e['search2_ms']:.0f} ms | "
+                     f"{s['mass_w']:.0%} × {s['mass_h']:.0%} | "
                      f"{names} | {s.get('base_names_zoom8', '-')} |")
     after = rows[-1]
     lines += ["", f"Ground truth for \"{QUERY}\" (DuckDB over the run): {truth['conversations_with_both']:,} conversations contain both "
@@ -213,8 +228,11 @@ def write_markdown(rows: list[dict], truth: dict[str, int], run: Path) -> None:
               "keeps of each conversation (user messages up to 1,500 characters, replies up to 300, 2,500 per conversation), so it "
               f"finds fewer. After: 25 more conversations appear in {after['served'].get('more_ms', 0):.0f} ms (served) / "
               f"{after['export'].get('more_ms', 0):.0f} ms (export); the first page of snippets arrives "
-              f"{after['served'].get('snippets_ms', 0):.0f} ms / {after['export'].get('snippets_ms', 0):.0f} ms after the count. "
-              "Search time = typing to the count shown, less the input debounce.", "",
+              f"{after['served'].get('snippets_ms', 0):.0f} ms / {after['export'].get('snippets_ms', 0):.0f} ms after the count "
+              f"(next search: {after['served'].get('snippets2_ms', 0):.0f} / {after['export'].get('snippets2_ms', 0):.0f} ms). "
+              "Search time = typing to the count shown, less the input debounce. The first served search right after start-up "
+              "waits for the server's search table (built in the background as it starts, about 3 s here); the first search "
+              "in the export inflates every conversation chunk once.", "",
               f"Language facet on the {truth['n']} English W&B queries (examples/wandb-queries.jsonl): the detector's top guess labels "
               f"{truth['wrong_before']} of them with another language (la, pcm, cy, ...) and {truth['en_before']} English; below a "
               f"probability of 0.5 kiku now says unknown: {truth['wrong_after']} wrong, {truth['en_after']} English, "
