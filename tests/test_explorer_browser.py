@@ -350,6 +350,9 @@ def test_phone_layout_fits_390px_and_pinch_zooms(browser, request, kind: str) ->
     p.page.touchscreen.tap(box["x"] + x, box["y"] + y)
     p.page.wait_for_selector("#messages .msg")
     assert p.page.locator("#tooltip").is_hidden()
+    assert p.page.locator("#conversation-title").evaluate("e => e.getBoundingClientRect().top >= 0 && e.getBoundingClientRect().top < innerHeight")
+    p.page.locator("#map").scroll_into_view_if_needed()
+    box = p.page.locator("#map").bounding_box()
     assert p.eval("document.documentElement.scrollWidth") <= PHONE["width"]
     # pinch with two fingers zooms the map
     cdp = p.context.new_cdp_session(p.page)

@@ -68,5 +68,7 @@
     }
     drawMap();
     if (from !== "restore") { $("conversation-title").focus({ preventScroll: true }); announce("Conversation opened: " + clip(f.request || conv.id, 80)); }
+    // on a phone the panel is below the map: bring the conversation into view
+    if (from === "map" && window.matchMedia && window.matchMedia("(max-width: 700px)").matches) box.scrollIntoView({ block: "start" });
   }
 
