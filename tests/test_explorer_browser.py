@@ -550,8 +550,14 @@ def test_route_modules_add_api_routes_behind_the_same_protections(run_dir: Path,
         "    @app.post('/api/probe')\n"
         "    def probe_write(body: dict):\n"
         "        return {'ok': True}\n", encoding="utf-8")
+    (tmp_path / "kiku_probe_router.py").write_text(
+        "from fastapi import APIRouter, Request\n"
+        "router = APIRouter()\n"
+        "@router.get('/api/probe2')\n"
+        "def probe2(request: Request):\n"
+        "    return {'name': request.app.state.run.run_dir.name}\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(server, "ROUTE_MODULES", ["kiku_probe_routes", "kiku_not_installed_routes"])
+    monkeypatch.setattr(server, "ROUTE_MODULES", ["kiku_probe_routes", "kiku_probe_router", "kiku_not_installed_routes"])
     try:
         with running_server(run_dir) as url:
             res = httpx.get(url + "api/probe")
@@ -559,5 +565,7 @@ def test_route_modules_add_api_routes_behind_the_same_protections(run_dir: Path,
             assert httpx.get(url + "api/probe", headers={"Host": "evil.example"}).status_code == 400
             assert httpx.post(url + "api/probe", json={}, headers={"Origin": "http://evil.example"}).status_code == 403
             assert httpx.post(url + "api/probe", json={}).json() == {"ok": True}
+            assert httpx.get(url + "api/probe2").json() == {"name": run_dir.name}
     finally:
         sys.modules.pop("kiku_probe_routes", None)
+        sys.modules.pop("kiku_probe_router", None)

@@ -43,9 +43,10 @@ STATIC_FILES: dict[str, str] = {
 BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script}
 
 
-#: Extension point for new views: modules named here each define ``add_routes(app, run)``
-#: (``app`` the FastAPI app, ``run`` its :class:`~kiku.web.data.RunData`) and are imported when
-#: the app is created; a module that is not installed is skipped. Add one line per module.
+#: Extension point for new views: each module named here defines either ``add_routes(app, run)``
+#: (``app`` the FastAPI app, ``run`` its :class:`~kiku.web.data.RunData`) or a FastAPI
+#: ``router`` (an ``APIRouter``; the run is ``request.app.state.run``). The modules are imported
+#: when the app is created; one that is not installed is skipped. Add one line per module.
 #: Their routes get the same host check, headers and same-origin JSON rule (``secure``).
 ROUTE_MODULES: list[str] = [
     "kiku.web.routes_living",
@@ -54,9 +55,10 @@ ROUTE_MODULES: list[str] = [
 
 
 def add_extension_routes(app: Any, run: RunData) -> list[str]:
-    """Call ``add_routes(app, run)`` of every module in :data:`ROUTE_MODULES` that exists.
+    """Add the routes of every module in :data:`ROUTE_MODULES` that exists.
 
     Returns the names of the modules that added routes, e.g. ``["kiku.web.routes_living"]``.
+    Raises ``TypeError`` for a module with neither ``add_routes`` nor ``router``.
     """
     import importlib
 
@@ -64,7 +66,13 @@ def add_extension_routes(app: Any, run: RunData) -> list[str]:
     for name in ROUTE_MODULES:
         if not _module_exists(name):
             continue
-        importlib.import_module(name).add_routes(app, run)
+        module = importlib.import_module(name)
+        if hasattr(module, "add_routes"):
+            module.add_routes(app, run)
+        elif hasattr(module, "router"):
+            app.include_router(module.router)
+        else:
+            raise TypeError(f"{name}: define add_routes(app, run) or a FastAPI `router` (see kiku.web.server.ROUTE_MODULES)")
         added.append(name)
     return added
 
