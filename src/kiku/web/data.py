@@ -179,6 +179,8 @@ class RunData:
         self._search_lock = threading.Lock()
         self._search_ready = False
         self._file_rows: list[int] | None = None
+        self._similar: Any = None  # kiku.similar.SimilarIndex, built on the first similar-meaning search
+        self._similar_lock = threading.Lock()
 
     # ---- small helpers -------------------------------------------------------------------
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -215,6 +217,7 @@ class RunData:
             "updated_at": m.updated_at,
             "input": m.input.path,
             "llm": llm,
+            "similar": not missing_tables(self.run_dir, ("embeddings",)),  # similar-meaning search possible
             "skipped": m.counts.get("skipped", 0),
             "warnings": list(m.warnings),
         }
@@ -496,6 +499,51 @@ class RunData:
             r = s["row"]
             items.append({**s, "request": bundle["text"]["request"][r], "summary": summaries[r] if summaries else None})
         return {"total": found["total"], "limit": limit, "offset": offset, "tokens": found["tokens"], "items": items}
+
+    # ---- similar meaning (kiku.similar) -----------------------------------------------------
+    def similar_index(self) -> Any:
+        """The run's :class:`~kiku.similar.SimilarIndex`, rows aligned with ``bundle()["ids"]``, built once.
+
+        Raises ``InputError`` when the run has no ``embeddings.parquet``.
+        """
+        from kiku.similar import SimilarIndex
+
+        with self._similar_lock:
+            if self._similar is None:
+                self._similar = SimilarIndex(self.run_dir, ids=self.bundle()["ids"])
+            return self._similar
+
+    def similar_rows(self, query: str, top: int | None = None) -> dict[str, Any]:
+        """The conversations nearest in meaning to ``query``, most similar first (``kiku.similar``).
+
+        The query is embedded by the run's own embedder and compared (cosine) with every stored
+        embedding; at most ``top`` (default ``similar.DEFAULT_TOP``) above the run's chance-level
+        floor come back. Shape: ``{"query", "mode": "similar", "tokens": [], "total", "rows",
+        "scores", "floor", "top"}``; ``rows`` index ``bundle()["ids"]``.
+
+        >>> RunData("runs/banking").similar_rows("money never showed up")["scores"][:2]   # doctest: +SKIP
+        [0.7401, 0.6856]
+        """
+        from kiku.similar import DEFAULT_TOP
+
+        found = self.similar_index().search(query, top=DEFAULT_TOP if top is None else max(1, min(int(top), 5 * MAX_PAGE)))
+        return {"query": query, "mode": "similar", "tokens": [], **found.model_dump(exclude={"query"})}
+
+    def similar(self, query: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """A page of :meth:`similar_rows`, each with its score and the opening of the conversation.
+
+        Shape: ``{"total", "limit", "offset", "floor", "items": [{"id", "row", "score", "request",
+        "summary", "role", "snippet"}]}``, most similar first.
+        """
+        limit, offset = clamp_page(limit, offset)
+        found = self.similar_rows(query)
+        page = found["rows"][offset : offset + limit]
+        score = dict(zip(found["rows"], found["scores"]))
+        bundle = self.bundle()
+        summaries = bundle["text"]["summary"]
+        items = [{**s, "score": score[s["row"]], "request": bundle["text"]["request"][s["row"]],
+                  "summary": summaries[s["row"]] if summaries else None} for s in self.snippets("", page)]
+        return {"total": found["total"], "limit": limit, "offset": offset, "floor": found["floor"], "items": items}
 
     def all_conversations(self, max_message_chars: int | None = None,
                           max_conversation_chars: int | None = None,

@@ -51,6 +51,7 @@ BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script}
 ROUTE_MODULES: list[str] = [
     "kiku.web.routes_living",
     "kiku.web.routes_priorities",
+    "kiku.web.routes_similar",
 ]
 
 

@@ -44,10 +44,11 @@
 
   // ---- the conversation list: every conversation of the topic / selection / search, paged
   const PAGE = 25;
-  const SORTS = { central: "Most central", newest: "Newest", oldest: "Oldest", longest: "Longest" };
+  const SORTS = { similar: "Most similar", central: "Most central", newest: "Newest", oldest: "Oldest", longest: "Longest" };
   function sortedMembers(members, c) {
     let list = members.slice();
-    if (S.listSort === "central") {
+    if (S.listSort === "similar" && S.searchScore) list.sort((a, b) => S.searchScore[b] - S.searchScore[a] || a - b);
+    else if (S.listSort === "central") {
       // closest to the topic's densest region first: representative, not arbitrary
       const ax = c >= 0 ? S.clusters[c]._x : null, ay = c >= 0 ? S.clusters[c]._y : null;
       if (ax !== null) list.sort((a, b) => ((S.X[a] - ax) ** 2 + (S.Y[a] - ay) ** 2) - ((S.X[b] - ax) ** 2 + (S.Y[b] - ay) ** 2));
@@ -68,6 +69,7 @@
     const sortSel = h("select", { id: "list-sort", "aria-label": "Order of the conversations" });
     for (const [k, v] of Object.entries(SORTS)) {
       if ((k === "newest" || k === "oldest") && !S.T) continue;
+      if (k === "similar" && !S.searchScore) continue;
       sortSel.append(h("option", { value: k, text: v }));
     }
     sortSel.value = S.listSort;
@@ -90,7 +92,7 @@
           announce("Showing " + fmt.format(Math.min(list.length, shown + PAGE)) + " of " + fmt.format(list.length));
         } }));
     }
-    if (S.query) fillSnippets(cards);
+    if (S.query && !S.searchScore) fillSnippets(cards); // similar meaning: the card's request is the context
     return box;
   }
 
@@ -121,7 +123,7 @@
       onclick: () => openConversation(S.B.ids[i], "card") },
       highlightedAll(h("div", { class: "ex-text" }), clip(req, 400), S.searchTokens),
       sum ? highlightedAll(h("div", { class: "ex-sum" }), clip(sum, 300), S.searchTokens) : null,
-      h("div", { class: "ex-meta", text: [topic >= 0 ? S.clusters[topic].name : "", when].filter(Boolean).join(" · ") }));
+      h("div", { class: "ex-meta", text: [topic >= 0 ? S.clusters[topic].name : "", when, similarityText(i)].filter(Boolean).join(" · ") }));
   }
 
   function crumbs(c) {
@@ -186,7 +188,7 @@
     if (S.query) {
       const hits = members.filter((i) => S.searchMask[i]);
       box.prepend(h("div", { class: "search-results", id: "search-results" },
-        conversationList(hits, c, "Search: " + fmt.format(hits.length) + " match" + (hits.length === 1 ? "" : "es") + (c >= 0 ? " in this topic" : ""))));
+        conversationList(hits, c, (S.searchScore ? "Similar meaning: " : "Search: ") + fmt.format(hits.length) + " match" + (hits.length === 1 ? "" : "es") + (c >= 0 ? " in this topic" : ""))));
     } else {
       box.append(conversationList(members, c, (c >= 0 ? "Conversations" : S.region ? "Selected conversations" : "All conversations") + " (" + fmt.format(members.length) + ")"));
     }

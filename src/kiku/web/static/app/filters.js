@@ -43,13 +43,15 @@
     else {
       $("search-count").textContent = "Searching…";
       let res;
-      try { res = await source.search(text); S.searchError = null; }
+      try { res = await (S.searchMode === "similar" ? source.similar(text) : source.search(text)); S.searchError = null; }
       catch (err) { res = { tokens: [], rows: [] }; S.searchError = err.message; }
       if (seq !== S.searchSeq) return; // a newer search started meanwhile
       const m = new Uint8Array(S.n);
       for (const r of res.rows) if (r >= 0 && r < S.n) m[r] = 1;
       S.searchMask = m; S.searchTokens = res.tokens || [];
+      S.searchScore = similarScores(res); // similar meaning: each match's cosine similarity (similar.js)
     }
+    if (!S.query) S.searchScore = null;
     S.listShown = 0;
     if (quiet) return;
     recompute();
@@ -85,6 +87,7 @@
     $("search").placeholder = S.B.text.summary ? "Search all words in messages and summaries…" : "Search all words in the messages…";
     if (embedded) $("search").placeholder = "Search all words in the conversations kept here…";
     $("search").addEventListener("input", debounce((e) => runSearch(e.target.value), 200));
+    setupSearchMode(); // keyword | similar meaning (similar.js)
     const csel = $("color-by");
     csel.append(h("option", { value: "topic", text: "Topic and subtopics" }), h("option", { value: "top", text: "Top-level topic" }));
     for (const f of S.facets) if (f.kind === "category" && !isUninformative(f)) csel.append(h("option", { value: f.key, text: f.label }));
@@ -225,7 +228,7 @@
 
   function renderAll() {
     renderChips();
-    $("search-count").textContent = S.searchError ? "Search failed" : S.query ? fmt.format(S.nSearch) + (S.nSearch === 1 ? " match" : " matches") : "";
+    $("search-count").textContent = S.searchError ? "Search failed" : S.query ? fmt.format(S.nSearch) + (S.searchScore ? " similar" : S.nSearch === 1 ? " match" : " matches") : "";
     renderTree();
     renderDetails();
     drawMap();

@@ -13,6 +13,7 @@
     selected: -1, expanded: new Set(), sortBy: "size", treeQuery: "",
     convId: null, tab: "map",
     searchTokens: [], searchSeq: 0,
+    searchMode: "keyword", searchScore: null, // "similar": Float32Array of each match's similarity (similar.js)
     listSort: "central", listShown: 0,   // the conversation list: order and how many are shown
     region: null, nRegion: 0,            // Uint8Array of points selected on the map (box), or null
     colorBy: "topic",                    // "topic" (follows the selection) | "top" (top level) | facet key

@@ -38,6 +38,7 @@
     if (S.dateFrom !== null) p.set("from", day(S.dateFrom));
     if (S.dateTo !== null) p.set("to", day(S.dateTo - 86400000));
     if (S.query) p.set("q", $("search").value.trim());
+    if (S.searchMode === "similar") p.set("search", "similar");
     if (S.colorBy !== "topic") p.set("color", S.colorBy);
     if (S.tab !== "map") p.set("tab", S.tab);
     if (S.trendMode !== "count") p.set("trend", S.trendMode);
@@ -78,7 +79,10 @@
       S.trendMode = p.get("trend") === "share" ? "share" : "count";
       const q = p.get("q") || "";
       $("search").value = q;
-      if (q.trim().toLowerCase() !== S.query || (q && !S.searchMask)) await runSearch(q, true);
+      const searchMode = p.get("search") === "similar" && similarAvailable() ? "similar" : "keyword";
+      const modeChanged = searchMode !== S.searchMode;
+      setSearchMode(searchMode, true);
+      if (q.trim().toLowerCase() !== S.query || (q && !S.searchMask) || (q && modeChanged)) await runSearch(q, true);
       const topic = p.get("topic");
       S.selected = topic && S.byId.has(topic) ? S.byId.get(topic) : -1;
       if (S.selected >= 0) for (const a of ancestors(S.selected)) S.expanded.add(a);
