@@ -238,7 +238,10 @@ def write_markdown(rows: list[dict], truth: dict[str, int], run: Path) -> None:
               f"probability of 0.5 kiku now says unknown: {truth['wrong_after']} wrong, {truth['en_after']} English, "
               f"{truth['unknown_after']} unknown.", ""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kept = ""  # the block benchmarks/explorer_similar.py writes into the same file stays
+    if RESULTS.exists() and "<!-- similar-meaning search" in (previous := RESULTS.read_text(encoding="utf-8")):
+        kept = "\n<!-- similar-meaning search" + previous.split("<!-- similar-meaning search", 1)[1].split("<!-- /similar-meaning search -->", 1)[0] + "<!-- /similar-meaning search -->\n"
+    RESULTS.write_text("\n".join(lines) + "\n" + kept, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ _LAZY = {
     "KeyphraseNamer": "kiku.naming",
     "AgglomerativeHierarchy": "kiku.hierarchy",
     "project_embeddings": "kiku.project",
+    "SimilarIndex": "kiku.similar",
 }
 
 
