@@ -166,6 +166,18 @@ def test_toggle_searches_by_meaning_and_round_trips_the_url(browser, served: str
     p.close()
 
 
+def test_a_run_without_embeddings_shows_why_the_toggle_is_off(browser, tmp_path: Path) -> None:
+    bare = web_runs.write_wandb_run(tmp_path / "no-embeddings", llm=False)
+    with running_server(bare) as url:
+        p = Page(browser)
+        p.open(url + "#q=sweep&search=similar")
+        btn = p.page.locator("#mode-similar")
+        assert btn.get_attribute("aria-disabled") == "true" and "no stored embeddings" in (btn.get_attribute("title") or "")
+        sync_api.expect(p.page.locator("#search-count")).to_have_text(re.compile(r"^\d+ matches$"))  # keyword search
+        assert not [r for r in p.requests if "api/similar" in r] and p.errors == []
+        p.close()
+
+
 def test_export_offers_keyword_search_only(browser, banking_run: Path, tmp_path: Path) -> None:
     url = export_html(banking_run, tmp_path / "report.html").as_uri()
     p = Page(browser)
