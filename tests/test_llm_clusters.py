@@ -101,7 +101,7 @@ def test_each_cluster_gets_one_call_with_members_and_outsiders_and_bad_answers_f
     assert backend.calls == len(drafts) + 3  # one per cluster, one retry each for the three bad answers
     first = prompts[0]
     assert first.count("\n- ") == 4 + 3 + 0  # 4 members, 3 nearest outsiders
-    assert "OTHER groups" in first and "Keywords of the group" in first
+    assert "OTHER groups" in first and "Keywords: " in first
     assert [t.name for t in out] == ["Reset forgotten passwords", offline[1].name, "Work with Python dictionaries",
                                      "Bake banana bread", "Check weather forecasts"]
     assert "Your answer" in prompts[len(drafts)] and "is cut off" in prompts[len(drafts)]

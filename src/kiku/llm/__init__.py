@@ -74,8 +74,8 @@ def build_cluster_stages(
     max_top: int | None = None,
     levels: int | None = None,
     threads: int | None = None,
-    sample_size: int = 8,
-    contrastive: int = 5,
+    sample_size: int = 6,
+    contrastive: int = 4,
     seed: int = 0,
     backend_options: dict[str, Any] | None = None,
 ) -> tuple[ClusterNamer, ClusterNamedHierarchy, LLMClient]:
@@ -92,7 +92,7 @@ def build_cluster_stages(
     from kiku.naming import KeyphraseNamer
 
     client = _client(spec, base_url, concurrency, cache, redact, max_attempts, timeout_s, threads, seed, backend_options,
-                     max_tokens=96)
+                     max_tokens=320)
     offline = KeyphraseNamer(embedder or MiniLMEmbedder())
     namer = ClusterNamer(client, offline, sample_size=sample_size, contrastive=contrastive, seed=seed)
     parents = ClusterNamer(client, offline, sample_size=sample_size, contrastive=contrastive, seed=seed, stage="hierarchy")

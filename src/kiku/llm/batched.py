@@ -77,7 +77,9 @@ class BatchEngine:
                  n_batch: int = 512, seed: int = 0) -> None:
         import llama_cpp
         from llama_cpp import _internals
+        from llama_cpp._logger import set_verbose
 
+        set_verbose(False)  # llama.cpp's load and graph logs go to stderr otherwise
         self.path = Path(path)
         self.n_parallel = max(1, n_parallel)
         self.n_ctx_per_seq = n_ctx_per_seq
@@ -100,6 +102,7 @@ class BatchEngine:
         self.n_vocab = self.model.n_vocab()
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._full = _internals.LlamaTokenDataArray(n_vocab=self.n_vocab)
+        self._piece_buffer = ctypes.create_string_buffer(256)
         self._one = (llama_cpp.llama_token_data * 1)()
         self._one_array = llama_cpp.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)
         self._queue: queue.Queue[_Request | None] = queue.Queue()
@@ -141,7 +144,7 @@ class BatchEngine:
         if key not in self._grammars:
             from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-            self._grammars[key] = json_schema_to_gbnf(key)
+            self._grammars[key] = json_schema_to_gbnf(json.dumps(schema))  # property order kept: it is the answer's order
         return self._grammars[key]
 
     # -- requests -----------------------------------------------------------------------------
@@ -249,10 +252,14 @@ class BatchEngine:
             token = self._sample(slot)
             done = self._lib.llama_vocab_is_eog(self.vocab, token)
             if not done:
-                slot.pieces.append(self.model.token_to_piece(token, special=False))
+                slot.pieces.append(self._piece(token))
                 slot.last = token
             if done or len(slot.pieces) >= slot.request.max_tokens:
                 self._finish(slot)
+
+    def _piece(self, token: int) -> bytes:
+        length = self._lib.llama_token_to_piece(self.vocab, token, self._piece_buffer, len(self._piece_buffer), 0, False)
+        return self._piece_buffer.raw[: max(0, length)]
 
     def _sample(self, slot: _Slot) -> int:
         pointer = self._lib.llama_get_logits_ith(self.context.ctx, slot.logit_row)

@@ -46,6 +46,9 @@ DANGLING = frozenset(
     "your their its my our is are was be how what when where why".split()
 )
 
+#: A chunk repeated four times or more in a row (a small model stuck in a loop: "Crucil-Crucil-Crucil-...").
+LOOP = re.compile(r"(.{2,}?)\1{3,}")
+
 #: Openings of descriptions that say nothing about the group (small models copy the prompt).
 BOILERPLATE = re.compile(
     r"^\s*(the user'?s overall request|the task is to|this (group|category|cluster|topic) (is|contains|includes) "
@@ -58,27 +61,27 @@ BOILERPLATE = re.compile(
 class TopicLabel(BaseModel):
     """The model's answer for one cluster: a short name first, then one descriptive sentence."""
 
-    name: str = Field(max_length=120, description="3-8 words saying what these users wanted, specific")
-    description: str = Field(max_length=400, description="one sentence: what these users asked that the others did not")
+    name: str = Field(max_length=80, description="3-8 words saying what these users wanted, specific")
+    description: str = Field(max_length=200, description="one sentence: what these users asked that the others did not")
 
 
-BASE_PROMPT = """Requests in one group of user questions:
+BASE_PROMPT = """Questions in one group:
 {members}
 
-Similar requests from OTHER groups:
+Similar questions from OTHER groups:
 {contrast}
 
-Keywords of the group: {hint}
+Keywords: {hint}
 
-Name the group in 3-8 words (what these users want; specific, not "help with questions") and describe it in one sentence that says what sets it apart from the other groups. Answer in JSON: {{"name": "...", "description": "..."}}{feedback}"""
+Give the group a specific name (3-8 words: what these users want) and one sentence on what sets it apart from the other groups. JSON: {{"name": "...", "description": "..."}}{feedback}"""
 
-PARENT_PROMPT = """Topics in one category of user questions:
+PARENT_PROMPT = """Topics in one category:
 {members}
 
 Nearby topics in OTHER categories:
 {contrast}
 
-Name the category in 2-6 words covering all its topics (broader than any one topic, not a list of them) and describe it in one sentence. Answer in JSON: {{"name": "...", "description": "..."}}{feedback}"""
+Name the category in 2-6 words covering all its topics (broader than one topic, not a list of them) and describe it in one sentence. JSON: {{"name": "...", "description": "..."}}{feedback}"""
 
 
 def label_problem(name: str, description: str, taken: Sequence[str] = ()) -> str | None:
@@ -94,10 +97,14 @@ def label_problem(name: str, description: str, taken: Sequence[str] = ()) -> str
     'has a boilerplate description'
     >>> label_problem("Log images", "Users logged images.", taken=["log images!"])
     'repeats the name "log images!"'
+    >>> label_problem("System-8-1-1-1-1-1-1-1-1", "Users asked about systems.")
+    'repeats itself'
     """
     words = name.strip().split()
     if not words:
         return "is empty"
+    if LOOP.search(name) or max(len(w) for w in words) > 30:
+        return "repeats itself"
     if len(words) > MAX_NAME_WORDS:
         return f"is longer than {MAX_NAME_WORDS} words"
     last = re.sub(r"[^a-z]", "", words[-1].lower())
@@ -165,8 +172,8 @@ class ClusterNamer:
     ``fallback`` (offline name kept) and the reasons; :meth:`stage_report` reports them.
     """
 
-    def __init__(self, client: LLMClient, offline: Any, sample_size: int = 8, contrastive: int = 5,
-                 max_chars: int = 160, seed: int = 0, stage: str = "name") -> None:
+    def __init__(self, client: LLMClient, offline: Any, sample_size: int = 6, contrastive: int = 4,
+                 max_chars: int = 120, seed: int = 0, stage: str = "name") -> None:
         self.client = client
         self.stage = stage
         self.offline = offline
@@ -311,7 +318,7 @@ class ClusterNamer:
 
 def _reason_kind(problem: str) -> str:
     """A problem's kind for the counts: 'cut off', 'repeats a name', 'boilerplate description', ..."""
-    for kind in ("cut off", "repeats", "boilerplate", "longer", "empty", "call failed"):
+    for kind in ("cut off", "repeats itself", "repeats", "boilerplate", "longer", "empty", "call failed"):
         if kind in problem:
             return {"repeats": "repeats a name", "boilerplate": "boilerplate description", "longer": "too long"}.get(kind, kind)
     return problem

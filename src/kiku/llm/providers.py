@@ -435,11 +435,21 @@ def default_parallel() -> int:
 
 
 def default_threads() -> int:
-    """llama.cpp threads: ``$KIKU_LLM_THREADS`` or min(2, cores). On a busy shared machine 1 is often faster."""
+    """llama.cpp threads: ``$KIKU_LLM_THREADS``, else min(2, cores), else 1 when the machine is busy.
+
+    Busy = a 1-minute load average at or above the core count: llama.cpp's threads wait for each
+    other at every layer, so on an oversubscribed machine one thread is several times faster
+    than two (measured in docs/llm.md).
+    """
     value = os.environ.get("KIKU_LLM_THREADS", "").strip()
     if value.isdigit() and int(value) > 0:
         return int(value)
-    return max(1, min(2, os.cpu_count() or 1))
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0] >= cores
+    except OSError:  # not available on this platform
+        busy = False
+    return 1 if busy else max(1, min(2, cores))
 
 
 def make_backend(spec: ProviderSpec, **options: Any) -> Backend:
