@@ -268,8 +268,10 @@ class BatchEngine:
         if slot.sampler is None:
             return token
         # the best token is checked against the grammar first; the whole vocabulary only if it is refused
-        self._one[0].id, self._one[0].logit, self._one[0].p = token, float(logits[token]), 0.0
-        self._one_array.size, self._one_array.selected, self._one_array.sorted = 1, -1, False
+        candidate: Any = self._one[0]
+        candidate.id, candidate.logit, candidate.p = token, float(logits[token]), 0.0
+        array: Any = self._one_array
+        array.size, array.selected, array.sorted = 1, -1, False
         self._lib.llama_sampler_apply(slot.sampler, ctypes.byref(self._one_array))
         if not math.isinf(self._one[0].logit):
             self._lib.llama_sampler_accept(slot.sampler, token)
