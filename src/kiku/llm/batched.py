@@ -111,6 +111,7 @@ class BatchEngine:
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self.steps = 0  # decode calls made (for the benchmark)
+        self.stats = {"prompt_tokens": 0, "prompt_seconds": 0.0, "decode_tokens": 0, "decode_seconds": 0.0}
 
     # -- prompts ------------------------------------------------------------------------------
     def _chat_formatter(self) -> Any:
@@ -242,8 +243,17 @@ class BatchEngine:
                 for i, token in enumerate(chunk):
                     add(token, slot, not slot.pending and i == len(chunk) - 1)
         batch.n_tokens = n
+        decoding = sum(1 for slot in slots if slot.logit_row >= 0 and not slot.pending and slot.last is not None)
+        started = time.perf_counter()
         code = self._lib.llama_decode(self.context.ctx, batch)
+        seconds = time.perf_counter() - started
         self.steps += 1
+        if decoding == n:  # a step of answer tokens only: the decode speed
+            self.stats["decode_tokens"] += n
+            self.stats["decode_seconds"] += seconds
+        elif decoding == 0:  # prompt tokens only: the prompt speed
+            self.stats["prompt_tokens"] += n
+            self.stats["prompt_seconds"] += seconds
         if code != 0:
             raise RuntimeError(f"llama_decode failed with code {code}")
         for slot in slots:

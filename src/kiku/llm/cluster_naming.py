@@ -75,7 +75,7 @@ Keywords: {hint}
 
 Give the group a specific name (3-8 words: what these users want) and one sentence on what sets it apart from the other groups. JSON: {{"name": "...", "description": "..."}}{feedback}"""
 
-PARENT_PROMPT = """Topics in one category:
+PARENT_PROMPT = """Topics in one category (one line each):
 {members}
 
 Nearby topics in OTHER categories:
@@ -225,7 +225,8 @@ class ClusterNamer:
         texts = self._requests(corpus)
         extra = f"\n\n{feedback}" if feedback else ""
         if draft.children:
-            members = [f"{c.name}: {c.description}" if c.description else c.name for c in draft.children[:15]]
+            # the children's descriptions, not their names: small models copy the first name they see
+            members = [c.description or c.name for c in draft.children[:15]]
             outside = nearest_outside(draft.centroid, corpus.embeddings, draft.member_index, self.contrastive)
             prompt = PARENT_PROMPT.format(members=_bullets(members, 2 * self.max_chars),
                                           contrast=_bullets([texts[i] for i in outside], self.max_chars), feedback=extra)

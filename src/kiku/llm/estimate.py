@@ -141,31 +141,36 @@ class Calibration:
                 f"for {self.n_parallel} decoded together")
 
 
-def calibrate(client: LLMClient, messages: list[dict[str, str]], max_tokens: int = 24) -> Calibration | None:
-    """Measure a local model on ``messages`` (one prompt alone, then ``n_parallel`` copies at once); None when not local.
+def calibrate(client: LLMClient, messages: list[dict[str, str]], max_tokens: int = 16) -> Calibration | None:
+    """Measure a local model on ``messages``: one sequence, then ``n_parallel`` variants at once; None when not local.
 
-    Free text, no grammar: a few seconds with the 0.5B model on 2 cores (plus loading the model).
+    Speeds come from the engine's own timing of its decode calls (steps of prompt tokens only
+    and steps of answer tokens only), so a pause of the machine between calls does not count.
+    Free text, no grammar: about 16 steps per part.
     """
-    engine_of = getattr(client.backend, "engine", None)
-    if client.backend.provider != "local" or engine_of is None:
+    if client.backend.provider != "local" or not hasattr(client.backend, "engine"):
         return None
     started = time.perf_counter()
     engine = client.backend.engine
-    engine.generate(messages, None, 1)  # warm-up: first decode allocates buffers
-    one = engine.generate(messages, None, 1)
-    prompt_tps = one.prompt_tokens / max(1e-6, one.seconds)
-    single = engine.generate(messages, None, max_tokens)
-    single_decode = max(1e-6, single.seconds - single.prompt_tokens / prompt_tps)
+
+    def measured(prompts: list[list[dict[str, str]]]) -> dict[str, float]:
+        for key in engine.stats:
+            engine.stats[key] = 0
+        for future in [engine.submit(p, None, max_tokens) for p in prompts]:
+            future.result()
+        return dict(engine.stats)
+
+    single = measured([messages])
     width = engine.n_parallel
-    variants = [[{"role": m["role"], "content": f"{m['content']}\n({i})"} for m in messages] for i in range(width)]
-    futures = [engine.submit(v, None, max_tokens) for v in variants]
-    t0 = time.perf_counter()
-    results = [f.result() for f in futures]
-    batch_seconds = time.perf_counter() - t0
-    batch_decode = max(1e-6, batch_seconds - sum(r.prompt_tokens for r in results) / prompt_tps)
-    return Calibration(prompt_tps=prompt_tps, decode_tps_single=single.completion_tokens / single_decode,
-                       decode_tps_batch=sum(r.completion_tokens for r in results) / batch_decode, n_parallel=width,
-                       seconds=time.perf_counter() - started)
+    batch = measured([[{"role": m["role"], "content": f"{m['content']}\n({i})"} for m in messages] for i in range(width)])
+
+    def rate(stats: dict[str, float], kind: str) -> float:
+        return stats[f"{kind}_tokens"] / stats[f"{kind}_seconds"] if stats[f"{kind}_seconds"] else 0.0
+
+    prompt_seconds = single["prompt_seconds"] + batch["prompt_seconds"]
+    prompt_tps = (single["prompt_tokens"] + batch["prompt_tokens"]) / prompt_seconds if prompt_seconds else 0.0
+    return Calibration(prompt_tps=prompt_tps, decode_tps_single=rate(single, "decode"),
+                       decode_tps_batch=rate(batch, "decode"), n_parallel=width, seconds=time.perf_counter() - started)
 
 
 def _stage_lines(estimate: Estimate) -> list[str]:
