@@ -127,8 +127,13 @@ def throughput(args: argparse.Namespace) -> None:
         engine = BatchEngine(path, n_parallel=width, n_threads=threads, n_ctx_per_seq=2048)
         engine.generate(prompts[0], None, 2)  # warm-up
         for constrained in args.grammar:
+            for key in engine.stats:
+                engine.stats[key] = 0
             result = measure_throughput(engine, prompts, max_tokens=args.max_tokens, schema=schema if constrained else None)
             result["steps"] = engine.steps
+            stats = engine.stats
+            result["decode_tps"] = stats["decode_tokens"] / stats["decode_seconds"] if stats["decode_seconds"] else 0.0
+            result["step_ms"] = 1000 * stats["decode_seconds"] / max(1, stats["decode_tokens"] / width)
             rows.append((width, constrained, result))
             data[f"width{width}_{'json' if constrained else 'free'}"] = result
         engine.close()
@@ -138,12 +143,14 @@ def throughput(args: argparse.Namespace) -> None:
              f"Machine: {machine()}. Model {model} (Q4_K_M). {len(prompts)} real cluster-naming prompts of the W&B queries "
              f"(~{rows[0][2]['prompt_tokens'] // len(prompts)} prompt tokens each), up to {args.max_tokens} answer tokens, greedy; "
              "the same prompts for every row, in one process, one after the other.", "",
-             "| sequences together | JSON grammar | seconds | prompt tokens | answer tokens | answer tokens/s | vs one sequence |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
+             "| sequences together | JSON grammar | seconds | prompt tokens | answer tokens | answer tokens/s (all) | "
+             "answer tokens/s in answer-only steps | ms per step | vs one sequence |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for width, constrained, r in rows:
         ratio = single[constrained]["seconds"] / r["seconds"]
         lines.append(f"| {width} | {'yes (checked on the best token first)' if constrained else 'no'} | {r['seconds']:.1f} | "
-                     f"{r['prompt_tokens']:,} | {r['completion_tokens']:,} | {r['completion_tokens_per_s']:.1f} | {ratio:.2f}x |")
+                     f"{r['prompt_tokens']:,} | {r['completion_tokens']:,} | {r['completion_tokens_per_s']:.1f} | "
+                     f"{r['decode_tps']:.1f} | {r['step_ms']:.0f} | {ratio:.2f}x |")
     lines.append("")
 
     # today's per-conversation describe vs the new path, same conversations, same prompt and schema
@@ -151,10 +158,10 @@ def throughput(args: argparse.Namespace) -> None:
     old_class = baseline_backend_class()
     timings: dict[str, float] = {}
     usage: dict[str, Any] = {}
-    for tag, backend in (("today", old_class(model, n_threads=threads)),
-                         ("batched", LocalBackend(model, n_threads=threads))):
+    for tag, backend, lean in (("today", old_class(model, n_threads=threads), False),
+                               ("new", LocalBackend(model, n_threads=threads, n_parallel=args.parallel), True)):
         client = LLMClient(backend=backend, cache=ResponseCache(":memory:"), concurrency=backend.default_concurrency)
-        describer = LLMDescriber(client)
+        describer = LLMDescriber(client, lean_queries=lean)
         describer.describe(conversations[:1])  # load the model, warm up (not timed)
         t0 = time.perf_counter()
         out = describer.describe(conversations[1:])
@@ -163,17 +170,19 @@ def throughput(args: argparse.Namespace) -> None:
         usage[tag]["summaries"] = [s.summary for s in out[:3]]
         usage[tag]["failed"] = len(describer.failed_ids)
     n = len(conversations) - 1
-    speedup = timings["today"] / timings["batched"]
-    lines += ["## Per-conversation describe (`--llm-scope conversations`): today vs batched", "",
-              f"{n} W&B queries, kiku's default describe prompt and ClioFacets schema, model {model}.", "",
+    speedup = timings["today"] / timings["new"]
+    lines += ["## Per-conversation describe (`--llm-scope conversations`): today vs now", "",
+              f"{n} W&B queries (single queries, no assistant turn), model {model}. Today: ClioFacets for every "
+              "conversation; now: the lean query schema and prompt for single queries.", "",
               "| path | seconds | s per conversation | prompt tokens | answer tokens | failed |", "|---|---:|---:|---:|---:|---:|"]
-    for tag, label in (("today", f"today ({BASELINE}: create_chat_completion, full grammar, one at a time)"),
-                       ("batched", "batched engine, 4 together, grammar checked on the best token first, short system prompt")):
+    for tag, label in (("today", f"today ({BASELINE}: create_chat_completion, full grammar, ClioFacets, one at a time)"),
+                       ("new", f"now: kiku's engine ({args.parallel} at a time), grammar checked on the best token first, "
+                               "short system prompt, lean query schema")):
         u = usage[tag]
         lines.append(f"| {label} | {timings[tag]:.1f} | {timings[tag] / n:.2f} | {u['prompt_tokens']:,} | {u['completion_tokens']:,} | {u['failed']} |")
     lines += ["", f"Speed-up per conversation: **{speedup:.2f}x**.", "",
               "First summaries (today / batched): " + " | ".join(str(s) for s in usage["today"]["summaries"]) + " // "
-              + " | ".join(str(s) for s in usage["batched"]["summaries"]), ""]
+              + " | ".join(str(s) for s in usage["new"]["summaries"]), ""]
     data.update({"describe_seconds": timings, "describe_usage": usage, "describe_n": n, "describe_speedup": speedup})
     save("throughput", lines, data)
 
@@ -367,6 +376,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--widths", type=int, nargs="+", default=[4])
+    parser.add_argument("--parallel", type=int, default=1, help="sequences together on the new describe path")
     parser.add_argument("--grammar", type=lambda v: v == "json", nargs="+", default=[True],
                         help="json (grammar checked on the best token first) and/or free")
     parser.add_argument("--max-tokens", type=int, default=64)

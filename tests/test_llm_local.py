@@ -55,7 +55,7 @@ def test_kiku_run_with_local_llm_end_to_end(tmp_path: Path) -> None:
     report = " ".join(dry.stdout.split())  # the console wraps long lines
     assert "scope conversations (this run): ~" in report and "describe: 4 calls" in report
     assert re.search(r"scope clusters: ~\d+ LLM calls .* ~[\d.]+ min on this machine", report)
-    assert re.search(r"calibration \(\d+ s\): prompt \d+ tokens/s, answers \d+ tokens/s for one sequence, \d+ tokens/s for 4", report)
+    assert re.search(r"calibration \(\d+ s\): prompt \d+ tokens/s, answers \d+ tokens/s for one sequence, \d+ tokens/s for \d+ decoded together", report)
     assert "clusters is the default" in report
     assert not (tmp_path / "dry").exists()  # nothing was run
 

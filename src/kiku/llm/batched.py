@@ -74,7 +74,7 @@ class BatchEngine:
     """
 
     def __init__(self, path: str | Path, n_parallel: int = 4, n_threads: int = 2, n_ctx_per_seq: int = 2048,
-                 n_batch: int = 512, seed: int = 0) -> None:
+                 n_batch: int = 512, seed: int = 0, kv_unified: bool = True) -> None:
         import llama_cpp
         from llama_cpp import _internals
         from llama_cpp._logger import set_verbose
@@ -95,7 +95,7 @@ class BatchEngine:
         params.n_seq_max = self.n_parallel
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
-        params.kv_unified = False
+        params.kv_unified = kv_unified
         params.no_perf = True
         self.context = _internals.LlamaContext(model=self.model, params=params, verbose=False)
         self.vocab = self.model.vocab

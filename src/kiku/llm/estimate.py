@@ -162,13 +162,15 @@ def calibrate(client: LLMClient, messages: list[dict[str, str]], max_tokens: int
 
     single = measured([messages])
     width = engine.n_parallel
-    batch = measured([[{"role": m["role"], "content": f"{m['content']}\n({i})"} for m in messages] for i in range(width)])
+    batch = single if width == 1 else measured(
+        [[{"role": m["role"], "content": f"{m['content']}\n({i})"} for m in messages] for i in range(width)])
 
     def rate(stats: dict[str, float], kind: str) -> float:
         return stats[f"{kind}_tokens"] / stats[f"{kind}_seconds"] if stats[f"{kind}_seconds"] else 0.0
 
-    prompt_seconds = single["prompt_seconds"] + batch["prompt_seconds"]
-    prompt_tps = (single["prompt_tokens"] + batch["prompt_tokens"]) / prompt_seconds if prompt_seconds else 0.0
+    parts = [single] if batch is single else [single, batch]
+    prompt_seconds = sum(p["prompt_seconds"] for p in parts)
+    prompt_tps = sum(p["prompt_tokens"] for p in parts) / prompt_seconds if prompt_seconds else 0.0
     return Calibration(prompt_tps=prompt_tps, decode_tps_single=rate(single, "decode"),
                        decode_tps_batch=rate(batch, "decode"), n_parallel=width, seconds=time.perf_counter() - started)
 

@@ -207,8 +207,9 @@ class LLMDescriber:
     stage = "describe"
 
     def __init__(self, client: LLMClient, prompt: str | None = None, schema: type[BaseModel] | None = None,
-                 offline: Any = None, max_chars: int = 6000) -> None:
+                 offline: Any = None, max_chars: int = 6000, lean_queries: bool = True) -> None:
         self.client = client
+        self.lean_queries = lean_queries
         self.prompt = prompt or DEFAULT_PROMPT
         if "{conversation}" not in self.prompt:
             raise ValueError("the describe prompt needs a {conversation} placeholder")
@@ -226,7 +227,8 @@ class LLMDescriber:
         """Identifies everything that shapes the output (not concurrency, retries or the cache location)."""
         offline = getattr(self.offline, "fingerprint", None)
         offline_fp = offline() if callable(offline) else getattr(self.offline, "name", repr(self.offline))
-        lean = (QUERY_PROMPT, QueryFacets.model_json_schema()) if self.prompt is DEFAULT_PROMPT and self.schema is ClioFacets else ()
+        lean = ((QUERY_PROMPT, QueryFacets.model_json_schema())
+                if self.lean_queries and self.prompt == DEFAULT_PROMPT and self.schema is ClioFacets else ())
         return "llm-describe-v2:" + _params_hash(
             self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
             self.prompt, self.schema.model_json_schema(), self.max_chars, offline_fp, *lean,
@@ -242,7 +244,7 @@ class LLMDescriber:
 
     def _lean(self, conversation: Conversation) -> bool:
         """True when the default prompt and schema are in use and the conversation has no assistant turn."""
-        return (self.prompt is DEFAULT_PROMPT and self.schema is ClioFacets
+        return (self.lean_queries and self.prompt == DEFAULT_PROMPT and self.schema is ClioFacets
                 and not any(m.role == "assistant" and m.content.strip() for m in conversation.messages))
 
     def schema_for(self, conversation: Conversation) -> type[BaseModel]:

@@ -429,9 +429,15 @@ class LocalBackend:
 
 
 def default_parallel() -> int:
-    """Requests the local model decodes together: ``$KIKU_LLM_PARALLEL`` or 4 (measured in docs/llm.md)."""
+    """Requests the local model decodes together: ``$KIKU_LLM_PARALLEL`` or 1.
+
+    1 by default because on the 2-core CPU measured (docs/llm.md) a step of 4 sequences cost as
+    much as 4 steps of one: llama.cpp's CPU kernels for Q4_K weights do not reuse a weight read
+    across sequences there. Set it higher where batching pays (GPU offload, CPUs where llama.cpp
+    uses its tiled matrix kernels).
+    """
     value = os.environ.get("KIKU_LLM_PARALLEL", "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else 4
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 def default_threads() -> int:
