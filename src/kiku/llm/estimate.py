@@ -191,9 +191,9 @@ def _minutes(calibration: Calibration | None, estimate: Estimate) -> str:
 
 
 #: Why ``--llm-scope clusters`` is the default (the measurements are in docs/llm.md and benchmarks/RESULTS.md).
-DEFAULT_SCOPE_REASON = ("clusters is the default: on the 560 W&B example queries it made 43 LLM calls and used "
-                        "217 s of CPU with the 0.5B model, where conversations needs ~617 calls and about an hour "
-                        "(docs/llm.md)")
+DEFAULT_SCOPE_REASON = ("clusters is the default: on the 560 W&B example queries it made 36 LLM calls and took "
+                        "under 3 minutes with the 0.5B model on 2 cores, where conversations needs ~617 calls and "
+                        "45-70 minutes (docs/llm.md)")
 
 
 def dry_run_report(input_path: object, config: object, calibration: bool = True) -> str:
