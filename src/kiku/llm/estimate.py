@@ -232,7 +232,9 @@ def dry_run_report(input_path: object, config: object, calibration: bool = True)
         draft = TopicDraft(key="calibration", member_index=np.arange(0, len(texts), 2), centroid=vectors[0])
         measured = calibrate(client, cluster_namer.messages_for(draft, corpus))
     chosen = getattr(config, "llm_scope", "clusters")
-    lines = [f"{len(conversations)} conversations, --llm {client.backend.provider}/{client.backend.model}",
+    this_run = scoped if chosen == "clusters" else full
+    lines = [f"{len(conversations)} conversations, --llm {client.backend.provider}/{client.backend.model}, "
+             f"--llm-scope {chosen}", this_run.one_line() + _minutes(measured, this_run),
              f"scope clusters{' (this run)' if chosen == 'clusters' else ''}: "
              + scoped.one_line().removeprefix("dry run: ") + " (+ at most one retry per label)" + _minutes(measured, scoped),
              *_stage_lines(scoped),
