@@ -28,6 +28,7 @@ ORDER = [
     ("ui.md", "Explorer load time (issue 4)", "benchmarks/ui_load.py"),
     ("explorer.md", "Explorer as an analysis tool (issue 16)", "benchmarks/explorer.py --before-src <older kiku src>"),
     ("classify.md", "Classifiers on the W&B labels (issue 5)", "benchmarks/classify_wandb.py"),
+    ("llm_scopes.md", "LLM scopes, local inference, name fidelity (issue 13)", "benchmarks/llm_scopes.py throughput|wandb|fidelity|server"),
 ]
 
 

@@ -156,12 +156,12 @@ def main() -> None:
     source = work / "wandb.jsonl"
     wandb_subset(source, args.subset)
     n = sum(1 for _ in source.open())
-    run_args = ["--llm", f"local/{args.model}"]
+    run_args = ["--llm", f"local/{args.model}", "--llm-scope", "conversations"]  # the full pipeline (clusters: llm_scopes.py)
     if args.clusters:
         run_args += ["--clusters", str(args.clusters)]
     if args.max_top:
         run_args += ["--max-top", str(args.max_top)]
-    settings = " ".join(run_args[2:]) or "kiku's defaults: automatic k, up to 8 top-level topics"
+    settings = " ".join(run_args[4:]) or "kiku's defaults: automatic k, up to 8 top-level topics"
     load = os.getloadavg()
     first_s, first = kiku_run(source, work / "run1", run_args, env)
     second_s, second = kiku_run(source, work / "run2", run_args, env)

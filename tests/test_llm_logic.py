@@ -450,3 +450,21 @@ def test_single_queries_get_no_invented_assistant_errors() -> None:
     out = LLMDescriber(client).describe([query, chat])
     assert (out[0].assistant_errors, out[0].frustration) == ([], 1)
     assert (out[1].assistant_errors, out[1].frustration) == (["made up"], 4)
+
+
+def test_single_queries_are_asked_for_fewer_fields() -> None:
+    seen: list[tuple[str, list[str]]] = []
+
+    def script(messages, schema, n):  # noqa: ANN001, ANN202
+        seen.append((messages[-1]["content"], sorted(schema["properties"])))
+        fields = schema["properties"]
+        return {k: v for k, v in {**FACETS, "summary": "wants tracking"}.items() if k in fields}
+
+    client, _ = make_client(script)
+    query = Conversation(id="q", messages=[Message(role="user", content="experiment tracking")])
+    out = LLMDescriber(client).describe([query, conv("c", "log a table")])
+    assert seen[0][1] == ["concern", "languages", "summary", "task"]  # no request, frustration, assistant errors
+    assert "assistant_errors" in seen[1][1] and "request" in seen[1][1]
+    assert "frustration" not in seen[0][0] and "frustration" in seen[1][0]
+    assert (out[0].summary, out[0].frustration, out[0].assistant_errors) == ("wants tracking", 1, [])
+    assert "llm_request" not in out[0].facets and out[1].facets["llm_request"] == "r"

@@ -127,3 +127,27 @@ def test_server_killed_mid_run_loses_nothing_and_rerun_uses_cache(tmp_path: Path
     for before, after in zip(out, again):
         if before.summary is not None:
             assert after.summary == before.summary and after.facets["feature"] == before.facets["feature"]
+
+
+def test_cluster_names_through_the_server_with_requests_in_flight(server: LlamaServer) -> None:
+    """The cluster-level namer over the OpenAI-compatible path, three requests in flight at once."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import numpy as np
+
+    from kiku.llm import ClusterNamer
+    from kiku.naming import KeyphraseNamer
+    from kiku.protocols import TopicDraft
+    from kiku.vectors import l2_normalise
+    from stage_corpus import shared_embedder, theme_corpus
+
+    corpus, labels = theme_corpus()
+    drafts = [TopicDraft(key=f"L0-{k:03d}", member_index=np.flatnonzero(labels == k),
+                         centroid=l2_normalise(corpus.embeddings[labels == k].mean(axis=0))) for k in range(3)]
+    client = client_for(server.base_url, concurrency=3, max_tokens=64)
+    namer = ClusterNamer(client, KeyphraseNamer(shared_embedder()), sample_size=4, contrastive=2)
+    names = namer.name_topics(drafts, corpus)
+    assert len(names) == 3 and all(n.name.strip() for n in names)
+    counts = namer.validation
+    assert counts["labels"] == 3 and counts["accepted"] + counts["fallback"] == 3
+    assert client.usage.calls == 3 + counts["retried"] and client.usage.completion_tokens > 0
+    assert len({n.name for n in names}) == 3 or counts["fallback"] > 0

@@ -243,9 +243,12 @@ def test_levels_and_max_top_reach_the_llm_hierarchy(tmp_path, monkeypatch) -> No
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-never-sent")
     monkeypatch.setenv("KIKU_CACHE_DIR", str(tmp_path))
-    fixed = default_components(RunConfig(llm="openai/gpt-4o-mini", levels=1, max_top=5)).hierarchy
-    free = default_components(RunConfig(llm="openai/gpt-4o-mini", max_top=5)).hierarchy
+    fixed = default_components(RunConfig(llm="openai/gpt-4o-mini", llm_scope="conversations", levels=1, max_top=5)).hierarchy
+    free = default_components(RunConfig(llm="openai/gpt-4o-mini", llm_scope="conversations", max_top=5)).hierarchy
     assert (fixed.levels, fixed.top_size) == (1, 5)
     assert component_fingerprint(fixed) != component_fingerprint(free)
+    scoped = default_components(RunConfig(llm="openai/gpt-4o-mini", levels=1, max_top=5)).hierarchy  # clusters scope
+    assert (scoped.levels, scoped.max_top) == (1, 5)
+    assert component_fingerprint(scoped) != component_fingerprint(default_components(RunConfig(llm="openai/gpt-4o-mini")).hierarchy)
     assert len(level_sizes(200, max_top=5, branching=6.0, min_ratio=1.0)) == 3
     assert level_sizes(200, levels=1, max_top=5) == [5] and level_sizes(200, levels=0, max_top=5) == []

@@ -120,6 +120,7 @@ def run(
     embed_batch_size: int = _setting("embed_batch_size", "--embed-batch-size"),
     project_sample_size: int = _setting("project_sample_size", "--project-sample-size"),
     llm: str | None = _setting("llm", "--llm"),
+    llm_scope: str = _setting("llm_scope", "--llm-scope"),
     dry_run: bool = typer.Option(False, "--dry-run", help="with --llm: estimate LLM calls, tokens and cost, then stop"),
     concurrency: int | None = _setting("llm_concurrency", "--concurrency"),
     llm_threads: int | None = _setting("llm_threads", "--llm-threads"),
@@ -135,7 +136,7 @@ def run(
         "format": format, "mapping": _parse_mapping(map_), "clusterer": clusterer, "clusters": clusters,
         "min_cluster_size": min_cluster_size, "levels": levels, "max_top": max_top, "seed": seed,
         "embedder": embedder, "embed_max_tokens": embed_max_tokens, "embed_batch_size": embed_batch_size,
-        "project_sample_size": project_sample_size, "llm": llm, "llm_concurrency": concurrency,
+        "project_sample_size": project_sample_size, "llm": llm, "llm_scope": llm_scope, "llm_concurrency": concurrency,
         "llm_threads": llm_threads, "privacy_min_conversations": privacy_min_conversations,
         "privacy_min_users": privacy_min_users, "privacy_user_field": user_field,
     }

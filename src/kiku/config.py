@@ -49,6 +49,11 @@ class RunConfig(BaseModel):
     llm: str | None = Field(
         None, description="LLM for facets, names and hierarchy: local, local/FILE.gguf, openai/MODEL, anthropic/MODEL, "
                           "gemini/MODEL, ollama/MODEL, openai-compatible/MODEL@URL")
+    llm_scope: Literal["clusters", "conversations"] = Field(
+        "clusters", description="with --llm: clusters = the LLM names each cluster from a sample of its members and "
+                                "nearest outsiders, conversations described offline (calls grow with clusters; the "
+                                "default: minutes instead of an hour on 560 queries, docs/llm.md); conversations = "
+                                "Clio's full mode, LLM facets for every conversation")
     llm_concurrency: int | None = Field(
         None, ge=1, description="LLM requests in flight at once (with --llm; default per provider, local: 1)")
     llm_threads: int | None = Field(
@@ -65,7 +70,7 @@ def check_settings(config: RunConfig) -> None:
     """Refuse settings that the chosen mode would silently ignore (a one-line KikuError).
 
     Every option is honoured in every mode or refused here: ``--clusters`` is for k-means,
-    ``--min-cluster-size`` for HDBSCAN, ``--concurrency`` needs ``--llm``, ``--llm-threads``
+    ``--min-cluster-size`` for HDBSCAN, ``--concurrency`` and ``--llm-scope conversations`` need ``--llm``, ``--llm-threads``
     needs ``--llm local``, ``--user-field`` is read by ``--privacy-min-users`` (and that needs
     it). ``--levels``, ``--max-top`` and the privacy thresholds apply with or without ``--llm``.
 
@@ -81,6 +86,8 @@ def check_settings(config: RunConfig) -> None:
                         "(use --min-cluster-size), or drop --clusterer hdbscan")
     if config.clusterer == "kmeans" and config.min_cluster_size is not None:
         raise KikuError("--min-cluster-size is an HDBSCAN setting; add --clusterer hdbscan, or use --clusters with k-means")
+    if config.llm is None and config.llm_scope != "clusters":
+        raise KikuError("--llm-scope conversations sends every conversation to an LLM; add --llm PROVIDER/MODEL or drop it")
     if config.llm is None and config.llm_concurrency is not None:
         raise KikuError("--concurrency sets LLM requests in flight; add --llm PROVIDER/MODEL or drop it")
     if config.llm_threads is not None and (config.llm or "").strip().split("/")[0].lower() != "local":

@@ -521,7 +521,16 @@ def default_components(config: RunConfig, components: Components | None = None) 
     describer = given.describer
     namer = given.namer
     hierarchy: Any = given.hierarchy
-    if config.llm and not (describer and namer and hierarchy):
+    if config.llm and config.llm_scope == "clusters" and not (namer and hierarchy):
+        from kiku.llm import build_cluster_stages
+
+        llm_cluster_namer, llm_cluster_hierarchy, llm_client = build_cluster_stages(
+            config.llm, concurrency=config.llm_concurrency, embedder=embedder, seed=config.seed,
+            max_top=config.max_top, levels=config.levels, threads=config.llm_threads,
+        )
+        namer = namer or llm_cluster_namer
+        hierarchy = hierarchy or llm_cluster_hierarchy
+    elif config.llm and not (describer and namer and hierarchy):
         from kiku.llm import build_llm_stages
 
         offline = describer if isinstance(describer, OfflineDescriber) else None

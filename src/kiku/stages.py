@@ -152,7 +152,7 @@ def _hierarchy(ctx: StageContext) -> Any:
 #: The stages, upstream first. A stage's inputs always come before it.
 PIPELINE: tuple[Stage, ...] = (
     Stage("load", (INPUT,), ("conversations",), ("format", "mapping"), None, _load, version="load-v2"),
-    Stage("describe", ("load",), ("facets",), ("llm",), "describer", _describe),
+    Stage("describe", ("load",), ("facets",), ("llm", "llm_scope"), "describer", _describe),
     Stage("embed", ("load", "describe"), ("embeddings",), ("embedder", "embed_max_tokens"), "embedder", _embed),
     Stage("project", ("embed",), ("projection",), ("seed", "project_sample_size"), None, _project, version="umap-v1"),
     Stage("cluster", ("embed",), ("cluster_labels",), ("clusterer", "clusters", "min_cluster_size", "seed"),
@@ -217,11 +217,11 @@ def stage_fingerprints(config: RunConfig, component_fingerprints: Mapping[str, s
 
 #: The default component of each Components attribute, for the documentation table.
 DEFAULT_COMPONENTS: dict[str, str] = {
-    "describer": "`describe.OfflineDescriber` (`llm.LLMDescriber` with `--llm`)",
+    "describer": "`describe.OfflineDescriber` (`llm.LLMDescriber` with `--llm --llm-scope conversations`)",
     "embedder": "`embed.make_embedder(config.embedder)`: `MiniLMEmbedder` (int8 all-MiniLM-L6-v2)",
     "clusterer": "`cluster.KMeansClusterer` / `HDBSCANClusterer`",
-    "namer": "`naming.KeyphraseNamer` (`llm.ContrastiveNamer`)",
-    "hierarchy": "`hierarchy.AgglomerativeHierarchy` (`llm.ClioHierarchy`)",
+    "namer": "`naming.KeyphraseNamer` (`llm.ClusterNamer` with `--llm`; `llm.ContrastiveNamer` with `--llm-scope conversations`)",
+    "hierarchy": "`hierarchy.AgglomerativeHierarchy` (`llm.ClusterNamedHierarchy` with `--llm`; `llm.ClioHierarchy` with `--llm-scope conversations`)",
 }
 
 

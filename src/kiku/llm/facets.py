@@ -95,6 +95,31 @@ Fill in the fields below about what the user wanted. Be specific about technolog
 - frustration: 1 when the user shows no frustration with the assistant, up to 5 for extreme frustration.
 - assistant_errors: mistakes the assistant made; [] when there are none or there is no assistant answer."""
 
+class QueryFacets(BaseModel):
+    """The default facets of a conversation without an assistant turn (a single query).
+
+    Frustration with the assistant and assistant errors cannot exist there (kiku sets them to 1
+    and []), and Clio's ``request`` restates the query, so the model is asked for less: about
+    half the answer tokens of :class:`ClioFacets`.
+    """
+
+    summary: ShortText(200, "one sentence, at most 20 words, no names or personal data")  # type: ignore[valid-type]
+    task: ShortText(150, "the task, starting 'The task is to'")  # type: ignore[valid-type]
+    languages: Annotated[list[ShortText(40)], Field(max_length=4, description="human and programming languages, lowercase")]  # type: ignore[valid-type]
+    concern: Score("1 = benign ... 5 = needs immediate safety review")  # type: ignore[valid-type]
+
+
+QUERY_PROMPT = """A user asked an AI assistant:
+
+{conversation}
+
+Fill in the fields about what the user wanted. Be specific about technologies, libraries, products and error types; leave out names of people and companies and anything that could identify someone.
+
+- summary: one sentence (at most 20 words) saying what the user wanted help with.
+- task: "The task is to ..." (describe the task, do not answer it).
+- languages: the human and programming languages used, lowercase (e.g. "english", "python").
+- concern: 1 for ordinary, harmless requests; up to 5 for requests that need immediate review."""
+
 STANDARD_FIELDS = ("summary", "task", "concern", "frustration", "assistant_errors")
 
 
@@ -154,6 +179,8 @@ def merge_facets(base: Summary, answer: BaseModel, has_assistant_turn: bool = Tr
         else:
             facets[key] = value
     update["facets"] = facets
+    if isinstance(answer, QueryFacets):  # asked for less: a single query has no assistant to err or frustrate
+        update["assistant_errors"], update["frustration"] = [], 1
     if not has_assistant_turn:
         if "assistant_errors" in update:
             update["assistant_errors"] = []
@@ -180,8 +207,9 @@ class LLMDescriber:
     stage = "describe"
 
     def __init__(self, client: LLMClient, prompt: str | None = None, schema: type[BaseModel] | None = None,
-                 offline: Any = None, max_chars: int = 6000) -> None:
+                 offline: Any = None, max_chars: int = 6000, lean_queries: bool = True) -> None:
         self.client = client
+        self.lean_queries = lean_queries
         self.prompt = prompt or DEFAULT_PROMPT
         if "{conversation}" not in self.prompt:
             raise ValueError("the describe prompt needs a {conversation} placeholder")
@@ -199,9 +227,11 @@ class LLMDescriber:
         """Identifies everything that shapes the output (not concurrency, retries or the cache location)."""
         offline = getattr(self.offline, "fingerprint", None)
         offline_fp = offline() if callable(offline) else getattr(self.offline, "name", repr(self.offline))
-        return "llm-describe-v1:" + _params_hash(
+        lean = ((QUERY_PROMPT, QueryFacets.model_json_schema())
+                if self.lean_queries and self.prompt == DEFAULT_PROMPT and self.schema is ClioFacets else ())
+        return "llm-describe-v2:" + _params_hash(
             self.client.backend.provider, self.client.backend.model, self.client.params, self.client.redact,
-            self.prompt, self.schema.model_json_schema(), self.max_chars, offline_fp,
+            self.prompt, self.schema.model_json_schema(), self.max_chars, offline_fp, *lean,
         )
 
     def _offline(self, conversations: Sequence[Conversation]) -> list[Summary]:
@@ -212,9 +242,19 @@ class LLMDescriber:
         """Failed describe calls (the ``kiku.stages`` hook)."""
         return failure_report(self.failed_ids)
 
+    def _lean(self, conversation: Conversation) -> bool:
+        """True when the default prompt and schema are in use and the conversation has no assistant turn."""
+        return (self.lean_queries and self.prompt == DEFAULT_PROMPT and self.schema is ClioFacets
+                and not any(m.role == "assistant" and m.content.strip() for m in conversation.messages))
+
+    def schema_for(self, conversation: Conversation) -> type[BaseModel]:
+        """The response model for one conversation: :class:`QueryFacets` for a single query with the defaults."""
+        return QueryFacets if self._lean(conversation) else self.schema
+
     def messages_for(self, conversation: Conversation) -> list[dict[str, str]]:
         """The exact messages sent for one conversation (no id, no metadata)."""
-        text = self.prompt.replace("{conversation}", render_conversation(conversation, self.max_chars))
+        prompt = QUERY_PROMPT if self._lean(conversation) else self.prompt
+        text = prompt.replace("{conversation}", render_conversation(conversation, self.max_chars))
         return [{"role": "user", "content": text}]
 
     def describe(self, conversations: Sequence[Conversation]) -> list[Summary]:
@@ -225,7 +265,7 @@ class LLMDescriber:
         base = self._offline(conversations)
 
         async def one(conversation: Conversation) -> BaseModel:
-            answer, _ = await self.client.complete(self.messages_for(conversation), self.schema, self.stage)
+            answer, _ = await self.client.complete(self.messages_for(conversation), self.schema_for(conversation), self.stage)
             return answer
 
         answers = await self.client.map(list(conversations), one)
@@ -247,24 +287,27 @@ class LLMDescriber:
         return out
 
     def estimate(self, conversations: Sequence[Conversation], count_tokens: Callable[[str], int] | None = None,
-                 completion_tokens_per_call: int = 120) -> tuple[int, int, int, int]:
+                 completion_tokens_per_call: int = 120, completion_tokens_per_query: int = 55) -> tuple[int, int, int, int]:
         """(calls, already cached, prompt tokens, completion tokens) without calling the model.
 
         Prompt tokens are counted with ``count_tokens`` (default: the backend's counter) on the
-        exact prompts, plus a small per-message chat-template overhead.
+        exact prompts, plus a small per-message chat-template overhead; answers are estimated per
+        call (``completion_tokens_per_query`` for single queries with the default schema).
         """
         count = count_tokens or self.client.count_tokens
-        calls = cached = prompt = 0
+        calls = cached = prompt = completion = 0
         seen: set[str] = set()
         for conversation in conversations:
             messages = self.messages_for(conversation)
-            key = self.client.key_for(messages, self.schema)
+            schema = self.schema_for(conversation)
+            key = self.client.key_for(messages, schema)
             if key in seen:
                 continue
             seen.add(key)
-            if self.client.is_cached(messages, self.schema):
+            if self.client.is_cached(messages, schema):
                 cached += 1
                 continue
             calls += 1
             prompt += sum(count(m["content"]) + 8 for m in messages)
-        return calls, cached, prompt, calls * completion_tokens_per_call
+            completion += completion_tokens_per_query if self._lean(conversation) else completion_tokens_per_call
+        return calls, cached, prompt, completion

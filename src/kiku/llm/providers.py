@@ -365,19 +365,24 @@ class GeminiBackend:
 
 @dataclass
 class LocalBackend:
-    """An in-process llama.cpp model (``llama_cpp.Llama``), one call at a time, seeded.
+    """An in-process llama.cpp model decoding up to ``n_parallel`` requests together, seeded, greedy.
 
     ``model`` is a packaged model name or a GGUF path (:func:`kiku.llm.models.local_model_path`).
-    The model is loaded on first use; JSON output is constrained by a grammar built from the schema.
+    The model is loaded on first use into a :class:`kiku.llm.batched.BatchEngine` (continuous
+    batching: the next token of every request in flight is decoded in one llama.cpp call);
+    ``n_ctx`` is the context of each request. JSON output follows a grammar built from the schema,
+    checked on the best token first (cheap) and applied to the whole vocabulary only when needed.
+    The client keeps ``n_parallel`` requests in flight (``default_concurrency``).
     """
 
     model: str
     n_ctx: int = 4096
     n_threads: int = field(default_factory=lambda: default_threads())
     seed: int = 0
+    n_parallel: int = field(default_factory=lambda: default_parallel())
     provider: str = "local"
-    default_concurrency: int = 1
-    _llama: Any = field(init=False, repr=False, default=None)
+    default_concurrency: int = 0
+    _engine: Any = field(init=False, repr=False, default=None)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -385,64 +390,72 @@ class LocalBackend:
         from kiku.llm.models import local_model_path
 
         self.path = local_model_path(self.model)
+        self.default_concurrency = self.default_concurrency or self.n_parallel
 
-    def _load(self) -> Any:
-        if self._llama is None:
-            from llama_cpp import Llama
-
-            self._llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                n_threads_batch=self.n_threads, seed=self.seed, verbose=False)
-        return self._llama
-
-    def _generate_sync(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
+    @property
+    def engine(self) -> Any:
+        """The loaded :class:`kiku.llm.batched.BatchEngine` (loaded on first use)."""
         with self._lock:
-            llama = self._load()
-            budget = self.n_ctx - params.get("max_tokens", 512) - 16
-            messages = _fit_messages(llama, messages, budget)
-            out = llama.create_chat_completion(
-                messages=messages, response_format={"type": "json_object", "schema": schema},
-                temperature=params.get("temperature", 0.0), max_tokens=params.get("max_tokens", 512),
-                seed=params.get("seed", self.seed),
-            )
-        usage = out.get("usage") or {}
-        return RawResponse(out["choices"][0]["message"].get("content") or "", usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+            if self._engine is None:
+                from kiku.llm.batched import BatchEngine
+
+                self._engine = BatchEngine(self.path, n_parallel=self.n_parallel, n_threads=self.n_threads,
+                                           n_ctx_per_seq=self.n_ctx, seed=self.seed)
+            return self._engine
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
-        return await asyncio.to_thread(self._generate_sync, messages, schema, params)
+        future = self.engine.submit(messages, schema, int(params.get("max_tokens", 512)))
+        out = await asyncio.wrap_future(future)
+        return RawResponse(out.text, out.prompt_tokens, out.completion_tokens)
 
     def count_tokens(self, text: str) -> int:
         """Exact token count with the model's own tokenizer (loads the vocabulary only)."""
         with self._lock:
-            if self._llama is None:
+            if self._engine is not None:
+                return len(self._engine.tokenize(text, add_bos=False))
+            vocab = getattr(self, "_vocab", None)
+            if vocab is None:
                 from llama_cpp import Llama
 
-                vocab = getattr(self, "_vocab", None)
-                if vocab is None:
-                    vocab = self._vocab = Llama(model_path=str(self.path), vocab_only=True, verbose=False)
-                return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-            return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+                vocab = self._vocab = Llama(model_path=str(self.path), vocab_only=True, verbose=False)
+            return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def close(self) -> None:
+        """Stop the decode thread and free the context."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+
+
+def default_parallel() -> int:
+    """Requests the local model decodes together: ``$KIKU_LLM_PARALLEL`` or 1.
+
+    1 by default because on the 2-core CPU measured (docs/llm.md) a step of 4 sequences cost as
+    much as 4 steps of one: llama.cpp's CPU kernels for Q4_K weights do not reuse a weight read
+    across sequences there. Set it higher where batching pays (GPU offload, CPUs where llama.cpp
+    uses its tiled matrix kernels).
+    """
+    value = os.environ.get("KIKU_LLM_PARALLEL", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 def default_threads() -> int:
-    """llama.cpp threads: ``$KIKU_LLM_THREADS`` or min(2, cores). On a busy shared machine 1 is often faster."""
+    """llama.cpp threads: ``$KIKU_LLM_THREADS``, else min(2, cores), else 1 when the machine is busy.
+
+    Busy = a 1-minute load average at or above the core count: llama.cpp's threads wait for each
+    other at every layer, so on an oversubscribed machine one thread is several times faster
+    than two (measured in docs/llm.md).
+    """
     value = os.environ.get("KIKU_LLM_THREADS", "").strip()
     if value.isdigit() and int(value) > 0:
         return int(value)
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def _fit_messages(llama: Any, messages: list[dict[str, str]], budget: int) -> list[dict[str, str]]:
-    """Shorten the longest message (middle cut) until the prompt fits ``budget`` tokens."""
-    messages = [dict(m) for m in messages]
-    for _ in range(6):
-        total = sum(len(llama.tokenize(m["content"].encode("utf-8"), add_bos=False)) + 8 for m in messages)
-        if total <= budget:
-            return messages
-        longest = max(messages, key=lambda m: len(m["content"]))
-        content = longest["content"]
-        keep = max(200, int(len(content) * budget / total * 0.9))
-        longest["content"] = content[: keep // 2] + "\n[...]\n" + content[-keep // 2 :]
-    return messages
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0] >= cores
+    except OSError:  # not available on this platform
+        busy = False
+    return 1 if busy else max(1, min(2, cores))
 
 
 def make_backend(spec: ProviderSpec, **options: Any) -> Backend:
