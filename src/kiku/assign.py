@@ -173,14 +173,21 @@ def _open_base(base_run: str | Path) -> RunStore:
     return store
 
 
-def _base_config(base: RunStore, format: str | None, mapping: dict[str, Any] | None) -> RunConfig:
+def _base_config(base: RunStore, format: str | None, mapping: dict[str, Any] | None,
+                 input_path: Path | None = None) -> RunConfig:
     raw = dict(base.manifest.get("config") or {})
     try:
         config = RunConfig(**raw)
     except ValueError as exc:
         raise KikuError(f"{base.path / MANIFEST}: its config is not readable by this kiku ({str(exc).splitlines()[0]}); "
                         "re-run the base run with this version") from None
-    updates: dict[str, Any] = {"format": format, "mapping": mapping if mapping is not None else config.mapping}
+    if mapping is None and config.mapping and input_path is not None:
+        # the base run's column mapping is kept for input of the same format (a CSV after a CSV)
+        from kiku.loaders.detect import detect_format
+
+        same = (format or detect_format(input_path)) == (base.manifest.get("input") or {}).get("format")
+        mapping = config.mapping if same else None
+    updates: dict[str, Any] = {"format": format, "mapping": mapping}
     return config.model_copy(update=updates)
 
 
@@ -250,7 +257,7 @@ def assign(
         raise KikuError(f"{input_path}: no such file or folder; check the path")
     if Path(out).resolve() == base.path.resolve():
         raise KikuError(f"--out {out} is the base run; write the assigned run to a new folder")
-    config = _base_config(base, format, mapping)
+    config = _base_config(base, format, mapping, input_path)
     parts = default_components(config, components)
     _check_embedder(base, parts.embedder)
     store = RunStore(out)

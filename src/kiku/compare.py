@@ -85,7 +85,7 @@ def difference_interval(count_a: int, total_a: int, count_b: int, total_b: int) 
 
     >>> low, high = difference_interval(50, 100, 80, 100)
     >>> round(low, 3), round(high, 3)
-    (0.167, 0.416)
+    (0.169, 0.417)
     """
     pa_, pb = count_a / total_a if total_a else 0.0, count_b / total_b if total_b else 0.0
     la, ua = wilson(count_a, total_a)
