@@ -57,7 +57,7 @@ def script_safe_json(value: Any) -> str:
 #: data access (JSON API or embedded export), DOM helpers, state and loading, search and filters
 #: (with the header and theme), tree, details panel, conversation viewer, map, trends, start-up.
 APP_MODULES: tuple[str, ...] = ("api", "dom", "state", "filters", "tree", "details", "conversation", "map",
-                                "trends", "main")
+                                "trends", "compare", "curate", "main")
 APP_DIR = STATIC_DIR / "app"
 _APP_OPEN = """/* kiku explorer. Vanilla JS, no dependencies, no build step.
  *

@@ -140,6 +140,10 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
                    offset: int = Query(0, ge=0)) -> JSONResponse:
         return JSONResponse(run.search(q, limit, offset))
 
+    from kiku.web.routes_living import register_living_routes  # compare view and curation (kiku.edits)
+
+    register_living_routes(app, run, cache)
+
     @app.get("/api/export.html")
     def api_export() -> Response:
         from kiku.web.export import render_export

@@ -3,4 +3,4 @@
   // The markup and the data block precede this script in both modes (deferred when served;
   // inline before the conversation chunks in the export), so start without waiting for the
   // rest of a large export file to be parsed.
-  start();
+  start().then(() => { if (S.B) initLiving(); });  // compare view and curation (compare.js, curate.js)
