@@ -26,6 +26,7 @@ ORDER = [
     ("llm.md", "LLM pipeline (issue 3)", "benchmarks/llm_wandb.py"),
     ("ui.md", "Explorer load time (issue 4)", "benchmarks/ui_load.py"),
     ("classify.md", "Classifiers on the W&B labels (issue 5)", "benchmarks/classify_wandb.py"),
+    ("living.md", "Living topics: assign, candidate new topics, edits (issue 14)", "benchmarks/living_topics.py --ood 400"),
 ]
 
 
