@@ -216,6 +216,27 @@ def _stage_done(store: RunStore, stage: str, fingerprint: str, seconds: float, r
     store.complete_stage(stage, fingerprint, seconds, rows, **extra)
 
 
+def check_assignable(base_run: str | Path, input_path: str | Path, out: str | Path, *, quantile: float = DEFAULT_QUANTILE,
+                     format: str | None = None, mapping: dict[str, Any] | None = None,
+                     components: Components | None = None) -> tuple[RunStore, RunConfig, Components]:
+    """Everything :func:`assign` refuses before it writes anything (a one-line KikuError each):
+    returns the base run's store, the config to describe and embed with, and the components."""
+    from kiku.pipeline import default_components
+
+    if not 0.0 < quantile < 0.5:
+        raise KikuError(f"--quantile {quantile}: must be between 0 and 0.5 (the share of the base run's own members left unassigned)")
+    base = _open_base(base_run)
+    input_path = Path(input_path)
+    if not input_path.exists():
+        raise KikuError(f"{input_path}: no such file or folder; check the path")
+    if Path(out).resolve() == base.path.resolve():
+        raise KikuError(f"--out {out} is the base run; write the assigned run to a new folder")
+    config = _base_config(base, format, mapping, input_path)
+    parts = default_components(config, components)
+    _check_embedder(base, parts.embedder)
+    return base, config, parts
+
+
 def assign(
     base_run: str | Path,
     input_path: str | Path,
@@ -237,29 +258,15 @@ def assign(
         format, mapping: how to read ``input_path`` (default: detected; BASE_RUN's column mapping).
         components: as for :func:`kiku.analyze`, e.g. the describer with the base run's user facets.
     """
-    from kiku.pipeline import (
-        default_components,
-        load_embeddings,
-        stage_describe,
-        stage_embed,
-        stage_load,
-    )
+    from kiku.pipeline import load_embeddings, stage_describe, stage_embed, stage_load
     from kiku.stages import stage_fingerprints
     from kiku.store import file_fingerprint, fingerprint, now_iso, package_versions
 
-    if not 0.0 < quantile < 0.5:
-        raise KikuError(f"--quantile {quantile}: must be between 0 and 0.5 (the share of the base run's own members left unassigned)")
     started = time.perf_counter()
     progress = progress or Progress()
-    base = _open_base(base_run)
+    base, config, parts = check_assignable(base_run, input_path, out, quantile=quantile, format=format,
+                                           mapping=mapping, components=components)
     input_path = Path(input_path)
-    if not input_path.exists():
-        raise KikuError(f"{input_path}: no such file or folder; check the path")
-    if Path(out).resolve() == base.path.resolve():
-        raise KikuError(f"--out {out} is the base run; write the assigned run to a new folder")
-    config = _base_config(base, format, mapping, input_path)
-    parts = default_components(config, components)
-    _check_embedder(base, parts.embedder)
     store = RunStore(out)
     seconds: dict[str, float] = {}
     with store.lock():
@@ -286,6 +293,7 @@ def assign(
         _stage_done(store, "embed", fp["embed"], time.perf_counter() - tick, rows, **details)
         seconds["describe_and_embed"] = round(time.perf_counter() - started, 3)
 
+        progress.stage_started("assign", None)
         tick = time.perf_counter()
         ids, vectors = load_embeddings(store)
         base_ids, base_vectors = load_embeddings(base)
@@ -340,6 +348,7 @@ def assign(
             unassigned=int((~assigned).sum()), new_topics=[c.id for c in new_clusters if not c.is_noise and c.level == 0],
             seconds={**seconds, "total": round(time.perf_counter() - started, 3)},
         )
+        progress.stage_finished("assign", time.perf_counter() - started, reused=False)
         manifest["assign"] = summary.model_dump()
         manifest["counts"] = {
             "conversations": len(ids), "skipped": len(manifest.get("skipped", [])),

@@ -47,9 +47,13 @@ def assign_command(
     map_: list[str] | None = typer.Option(None, "--map", help="column mapping FIELD=COLUMN (default: the base run's)"),
 ) -> None:
     """Assign new conversations to BASE_RUN's topics (same ids, names and map); far ones become candidate new topics."""
-    from kiku.assign import assign
+    from kiku.assign import assign, check_assignable
+    from kiku.cli import RichProgress
+    from kiku.cli_common import error_console
 
-    run = assign(base_run, input_path, out, quantile=quantile, format=format, mapping=_mapping(map_))
+    check_assignable(base_run, input_path, out, quantile=quantile, format=format, mapping=_mapping(map_))  # before any bar
+    with RichProgress(error_console) as progress:
+        run = assign(base_run, input_path, out, quantile=quantile, format=format, mapping=_mapping(map_), progress=progress)
     info = run.manifest["assign"]
     console.print(Text(
         f"{info['assigned']} of {info['conversations']} conversations assigned to {base_run}'s topics "

@@ -162,7 +162,8 @@ EDITED_TABLES: tuple[str, ...] = ("clusters", "assignments")
 def edited(folder: str | Path, name: str, table: pa.Table | None = None) -> pa.Table | None:
     """``table`` (or the file) of ``name`` with the run's edit log applied; ``table`` unchanged
     (None when not given) when ``name`` is not edited or the run has no edits (``kiku.edits``)."""
-    if name not in EDITED_TABLES or not (Path(folder) / EDIT_LOG).is_file():
+    folder = Path(folder)
+    if name not in EDITED_TABLES or not (folder / EDIT_LOG).is_file() or missing_tables(folder, EDITED_TABLES):
         return table
     from kiku.edits import edited_table
 
