@@ -175,6 +175,18 @@ def test_assign_honours_the_base_runs_edits(base: dict, run: Path, tmp_path: Pat
     level0 = read_frame(assigned.path, "assignments").query("level == 0").cluster_id
     assert third not in set(level0) and (level0 == second).sum() > 0
     assert assigned.manifest["assign"]["base_edits"] == 2
+    assert not [w for w in assigned.manifest.get("warnings", []) if w.startswith("base run edit")]
+
+
+def test_assign_reports_base_edits_that_no_longer_apply(base: dict, run: Path, tmp_path: Path) -> None:
+    first = _level0_topics(run)[0]
+    edits.rename_topic(run, first, "Stale rename")
+    log = [json.loads(line) for line in (run / "edits.jsonl").read_text().splitlines()]
+    log[0]["snapshots"][first]["sample"] = ["not-a-conversation-of-this-run"]  # its members are gone
+    (run / "edits.jsonl").write_text(json.dumps(log[0]) + "\n")
+    assigned = assign(run, base["new"], tmp_path / "assigned")
+    assert any(w.startswith("base run edit #1 rename") and "not applied" in w for w in assigned.manifest["warnings"])
+    assert "Stale rename" not in read_frame(assigned.path, "clusters").name.tolist()
 
 
 # --- pure logic: re-pointing and not applying (hand-made tables) -------------------------------

@@ -301,6 +301,11 @@ def assign(
             raise KikuError(f"{base.path}: embeddings have {base_vectors.shape[1]} dimensions, the new ones "
                             f"{vectors.shape[1]}; the embedder differs")
         vectors, base_vectors = unit(vectors), unit(base_vectors)
+        from kiku.edits import report_after_run
+
+        for line in report_after_run(base.path):  # base edits that no longer apply cleanly: said, not hidden
+            manifest.setdefault("warnings", []).append(f"base run {line}")
+            progress.message(f"warning: base run {line}")
         base_clusters = base.read_table("clusters")  # edits applied (kiku.edits)
         base_assign = base.read_table("assignments")
         tree = [c for c in _clusters(base_clusters) if not c.is_noise]
