@@ -109,6 +109,9 @@ def test_keyboard_curation_rename_merge_undo(browser, runs: dict, tmp_path: Path
         page.wait_for_selector("body[data-ready='1']")
         _until(page, "document.getElementById('curate-status').textContent.includes('saved')")
         assert page.evaluate(f"window.kiku.state.clusters[window.kiku.state.byId.get('{topics[0]}')].name") == "Renamed in the browser"
+        # the reloaded page shows the renamed topic again (its id is in the URL)
+        assert page.evaluate(f"window.kiku.state.selected === window.kiku.state.byId.get('{topics[0]}')")
+        assert f"topic={topics[0]}" in page.evaluate("location.hash")
         # merge: m on the topic to merge, select the one to keep, m again
         page.evaluate(f"window.kiku.selectCluster(window.kiku.state.byId.get('{topics[2]}'))")
         page.keyboard.press("m")
@@ -116,6 +119,8 @@ def test_keyboard_curation_rename_merge_undo(browser, runs: dict, tmp_path: Path
         page.evaluate(f"window.kiku.selectCluster(window.kiku.state.byId.get('{topics[1]}'))")
         page.keyboard.press("m")
         _until(page, f"window.kiku.state && window.kiku.state.B && !window.kiku.state.byId.has('{topics[2]}')")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.evaluate(f"window.kiku.state.selected === window.kiku.state.byId.get('{topics[1]}')")  # the kept topic
         # the log shows both; undo takes the merge back
         page.wait_for_selector("body[data-ready='1']")
         page.keyboard.press("e")

@@ -4,9 +4,11 @@ The export runs exactly the served front-end (``app.js``, bundled by :func:`app_
 modules in ``static/app/``, and ``static/app.css``) inlined, with the data embedded instead of
 the JSON API:
 
-- the bundle (what the tree, map, filters and trends need) as a JSON
-  ``<script type="application/json">`` block, escaped so conversation text cannot end the block
-  (``<``, ``>``, ``&``, U+2028 and U+2029 become ``\\uXXXX``);
+- a small JSON ``<script type="application/json" id="kiku-data">`` block (chunk layout, clip
+  limits), escaped so no text can end the block (``<``, ``>``, ``&``, U+2028 and U+2029 become
+  ``\\uXXXX``);
+- the bundle (what the tree, map, filters and trends need), gzip-compressed and base64-encoded
+  (``<script type="application/octet-stream" id="kiku-bundle">``), inflated at start;
 - the conversations themselves in gzip-compressed, base64-encoded chunks of
   ``CHUNK_SIZE`` conversations (``<script type="application/octet-stream">``, base64 has no
   ``<``), placed after the app so the page is interactive before they are even parsed; the
@@ -34,8 +36,14 @@ from typing import Any
 from kiku.web.data import RunData
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DEFAULT_MAX_MESSAGE_CHARS = 4000
-DEFAULT_MAX_CONVERSATION_CHARS = 16000
+# What the export keeps of each conversation (a 17.5k-conversation ShareGPT run then fits in
+# 14.3 MB; see docs/explorer.md): user messages up to 1,500 characters, replies up to 300,
+# 2,500 per conversation. export_html takes other limits (None keeps everything).
+DEFAULT_MAX_MESSAGE_CHARS = 1500
+DEFAULT_MAX_REPLY_CHARS = 300
+DEFAULT_MAX_CONVERSATION_CHARS = 2500
+#: Characters of each opening request in the export's bundle (cards, tooltips, titles).
+EXPORT_REQUEST_CHARS = 240
 CHUNK_SIZE = 500
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -53,12 +61,30 @@ def script_safe_json(value: Any) -> str:
     return text
 
 
-#: The explorer's front-end, one file per view, in the order :func:`app_script` bundles them:
-#: data access (JSON API or embedded export), DOM helpers, state and loading, search and filters
-#: (with the header and theme), tree, details panel, conversation viewer, map, trends, start-up.
-APP_MODULES: tuple[str, ...] = ("api", "dom", "state", "filters", "tree", "details", "conversation", "map",
-                                "trends", "compare", "curate", "main")
+#: The explorer's core front-end, one file per concern, in the order :func:`app_script` bundles
+#: them: data access (JSON API or embedded export), DOM helpers, state and loading, the view
+#: registry and the URL state, search and filters (with the header and theme), tree, details
+#: panel, conversation viewer, map, tabs and trends, start-up (always last).
+CORE_MODULES: tuple[str, ...] = ("api", "dom", "state", "views", "filters", "tree", "details", "conversation",
+                                 "map", "trends", "main")
 APP_DIR = STATIC_DIR / "app"
+
+
+def app_modules() -> tuple[str, ...]:
+    """Every front-end module in bundling order: the core ones, then any other ``static/app/*.js``
+    (a new view's module, e.g. ``compare.js``, in name order), then ``main``.
+
+    A new view needs no registration here: adding ``static/app/<name>.js`` that calls
+    ``registerView({...})`` (see ``views.js``) puts it in both the served page and the export.
+
+    >>> app_modules()[:4], app_modules()[-1]
+    (('api', 'dom', 'state', 'views'), 'main')
+    """
+    extra = sorted(p.stem for p in APP_DIR.glob("*.js") if p.stem not in CORE_MODULES)
+    return (*CORE_MODULES[:-1], *extra, CORE_MODULES[-1])
+
+
+APP_MODULES: tuple[str, ...] = app_modules()
 _APP_OPEN = """/* kiku explorer. Vanilla JS, no dependencies, no build step.
  *
  * One code path for the served UI and the self-contained export: all data comes through
@@ -85,7 +111,7 @@ def app_script() -> str:
     >>> script.startswith("/* kiku explorer"), script.rstrip().endswith("})();"), "function renderTree" in script
     (True, True, True)
     """
-    return _APP_OPEN + "".join((APP_DIR / f"{name}.js").read_text(encoding="utf-8") for name in APP_MODULES) + _APP_CLOSE
+    return _APP_OPEN + "".join((APP_DIR / f"{name}.js").read_text(encoding="utf-8") for name in app_modules()) + _APP_CLOSE
 
 
 def _csp_hash(text: str) -> str:
@@ -96,11 +122,13 @@ def _asset(name: str) -> str:
     return (STATIC_DIR / name).read_text(encoding="utf-8")
 
 
-def render_page(mode: str, title: str, data_json: str | None = None, chunks: list[str] | None = None) -> str:
+def render_page(mode: str, title: str, data_json: str | None = None, chunks: list[str] | None = None,
+                bundle_b64: str | None = None) -> str:
     """The app's HTML page: ``mode="api"`` links the static assets, ``"embedded"`` inlines all.
 
-    For ``"embedded"``, ``data_json`` must come from :func:`script_safe_json` and ``chunks``
-    are base64 strings from :func:`conversation_chunks`.
+    For ``"embedded"``, ``data_json`` must come from :func:`script_safe_json`, ``chunks`` are
+    base64 strings from :func:`conversation_chunks` and ``bundle_b64`` from :func:`gzip_b64`
+    (or ``None`` when ``data_json`` holds the bundle itself).
     """
     template = _asset("index.html")
     title_html = html.escape(title)
@@ -129,10 +157,23 @@ def render_page(mode: str, title: str, data_json: str | None = None, chunks: lis
             f'\n<script type="application/octet-stream" id="kiku-chunk-{k}">{chunk}</script>'
             for k, chunk in enumerate(chunks or [])
         )
-        tail = f'<script type="application/json" id="kiku-data">{data_json or "null"}</script>\n<script>{js}</script>{blocks}'
+        bundle = f'<script type="application/octet-stream" id="kiku-bundle">{bundle_b64}</script>\n' if bundle_b64 else ""
+        tail = (f'<script type="application/json" id="kiku-data">{data_json or "null"}</script>\n{bundle}'
+                f"<script>{js}</script>{blocks}")
     else:
         raise ValueError(f"unknown mode {mode!r}")
     return template.replace("{{TITLE}}", title_html).replace("<!--HEAD-->", head).replace("<!--TAIL-->", tail)
+
+
+def gzip_b64(value: Any) -> str:
+    """JSON, gzip-compressed (level 9, no timestamp), base64-encoded: what the page inflates.
+
+    >>> import base64, gzip, json
+    >>> json.loads(gzip.decompress(base64.b64decode(gzip_b64({"n": 1}))))
+    {'n': 1}
+    """
+    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
 
 
 def conversation_chunks(conversations: list[dict[str, Any]], size: int = CHUNK_SIZE) -> list[str]:
@@ -142,37 +183,63 @@ def conversation_chunks(conversations: list[dict[str, Any]], size: int = CHUNK_S
     >>> json.loads(gzip.decompress(base64.b64decode(conversation_chunks([{"id": "a"}])[0])))
     [{'id': 'a'}]
     """
-    out = []
-    for start in range(0, len(conversations), size):
-        raw = json.dumps(conversations[start : start + size], ensure_ascii=False, separators=(",", ":"))
-        out.append(base64.b64encode(gzip.compress(raw.encode("utf-8"), compresslevel=3, mtime=0)).decode("ascii"))
+    return [gzip_b64(conversations[start : start + size]) for start in range(0, len(conversations), size)]
+
+
+def slim_conversation(conv: dict[str, Any], request: str) -> dict[str, Any]:
+    """A conversation as the export stores it: what the page can rebuild from the bundle left out.
+
+    Dropped: ``id`` (its position), ``topics`` (the bundle's assignments), the ``request``
+    facet (the bundle has its start, ``request``), empty facet values and null message
+    timestamps.
+
+    >>> slim_conversation({"id": "a", "topics": [], "messages": [{"role": "user", "content": "Hi there",
+    ...     "created_at": None}], "facets": {"request": "Hi there", "summary": None}}, "Hi")
+    {'messages': [{'role': 'user', 'content': 'Hi there'}], 'facets': {}}
+    """
+    out = {k: v for k, v in conv.items() if k not in ("id", "topics")}
+    out["messages"] = [{k: v for k, v in m.items() if v is not None} for m in conv.get("messages", [])]
+    facets = {k: v for k, v in (conv.get("facets") or {}).items() if v not in (None, "", [])}
+    req = facets.get("request")
+    if isinstance(req, str) and req.startswith(request):
+        facets.pop("request")  # the page shows the bundle's (clipped) request
+    out["facets"] = facets
     return out
 
 
 def render_export(run: RunData, max_message_chars: int | None = DEFAULT_MAX_MESSAGE_CHARS,
-                  max_conversation_chars: int | None = DEFAULT_MAX_CONVERSATION_CHARS) -> str:
+                  max_conversation_chars: int | None = DEFAULT_MAX_CONVERSATION_CHARS,
+                  max_reply_chars: int | None = DEFAULT_MAX_REPLY_CHARS) -> str:
     """The whole report as one HTML string (bundle + every conversation, long texts clipped)."""
-    conversations = run.all_conversations(max_message_chars, max_conversation_chars)
-    data = {"bundle": run.bundle(), "chunk_size": CHUNK_SIZE, "chunks": -(-len(conversations) // CHUNK_SIZE),
-            "max_message_chars": max_message_chars, "max_conversation_chars": max_conversation_chars}
+    conversations = run.all_conversations(max_message_chars, max_conversation_chars, max_reply_chars)
+    bundle = dict(run.bundle())
+    text = dict(bundle["text"])
+    text["request"] = [r[:EXPORT_REQUEST_CHARS] for r in text["request"]]
+    bundle["text"] = text
+    slim = [slim_conversation(c, r) for c, r in zip(conversations, text["request"], strict=True)]
+    data = {"chunk_size": CHUNK_SIZE, "chunks": -(-len(slim) // CHUNK_SIZE),
+            "max_message_chars": max_message_chars, "max_reply_chars": max_reply_chars,
+            "max_conversation_chars": max_conversation_chars}
     return render_page("embedded", f"kiku report · {run.run_dir.name}", script_safe_json(data),
-                       conversation_chunks(conversations))
+                       conversation_chunks(slim), bundle_b64=gzip_b64(bundle))
 
 
 def export_html(run_dir: str | Path, out_path: str | Path,
                 max_message_chars: int | None = DEFAULT_MAX_MESSAGE_CHARS,
-                max_conversation_chars: int | None = DEFAULT_MAX_CONVERSATION_CHARS) -> Path:
+                max_conversation_chars: int | None = DEFAULT_MAX_CONVERSATION_CHARS,
+                max_reply_chars: int | None = DEFAULT_MAX_REPLY_CHARS) -> Path:
     """Write the self-contained explorer for ``run_dir`` to ``out_path``; returns the path.
 
-    Every conversation is included; each message is clipped to ``max_message_chars`` and a
-    conversation's messages to ``max_conversation_chars`` in total (``None`` keeps
-    everything) so a large run stays a shareable file. The viewer says when text was clipped.
+    Every conversation is included; each user message is clipped to ``max_message_chars``,
+    each reply to ``max_reply_chars`` and a conversation's messages to
+    ``max_conversation_chars`` in total (``None`` keeps everything) so a large run stays a
+    file small enough to mail. The viewer says when text was clipped.
 
     >>> export_html("runs/chats", "report.html")   # doctest: +SKIP
     PosixPath('report.html')
     """
     out = Path(out_path)
-    text = render_export(RunData(run_dir), max_message_chars, max_conversation_chars)
+    text = render_export(RunData(run_dir), max_message_chars, max_conversation_chars, max_reply_chars)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -14,18 +14,21 @@ whole app: Host check, same-origin JSON only); a bad edit answers 400 with kiku'
 
 Example::
 
-    app = create_app("runs/week2")   # server.py registers these routes
+    app = create_app("runs/week2")   # server.ROUTE_MODULES lists this module: add_routes(app, run)
     httpx.post(url + "api/living/edits", json={"action": "rename", "target": "L0-003", "name": "Card arrival"})
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from kiku.errors import KikuError
+
+if TYPE_CHECKING:
+    from kiku.web.data import RunData
 
 
 class EditRequest(BaseModel):
@@ -95,11 +98,12 @@ def comparison_json(run_dir: Any, by: str, level: int) -> dict[str, Any]:
     return {"by": by, "comparisons": [c.model_dump() for c in comparisons]}
 
 
-def register_living_routes(app: Any, run: Any, cache: dict[str, bytes]) -> None:
+def add_routes(app: Any, run: RunData) -> None:
     """Add the living-topics routes to the explorer ``app`` serving ``run`` (a ``RunData``).
 
-    ``cache`` is the server's response cache; it is emptied after an edit, and ``run`` is
-    opened again, so the next bundle reflects the edit log.
+    Called by ``kiku.web.server.add_extension_routes`` (this module is in ``ROUTE_MODULES``).
+    After an edit, ``run`` is reloaded and the server's response cache (``app.state.cache``)
+    emptied, so the next bundle reflects the edit log.
     """
     from fastapi import HTTPException, Query
     from fastapi.responses import JSONResponse
@@ -133,6 +137,8 @@ def register_living_routes(app: Any, run: Any, cache: dict[str, bytes]) -> None:
                 edit = apply_request(run.run_dir, body)
             except KikuError as error:
                 raise refused(error) from None
-            cache.clear()
-            run.__init__(run.run_dir)  # a fresh DuckDB connection over the edited tables, no cached bundle
+            run.reload()  # a fresh DuckDB connection over the edited tables, no cached bundle
+            cache = getattr(app.state, "cache", None)
+            if cache is not None:
+                cache.clear()
         return JSONResponse({"edit": edit, **living_state(run.run_dir)})

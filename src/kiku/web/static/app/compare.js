@@ -4,16 +4,11 @@
   // Data: GET api/living/compare (served runs only; the export has no server to ask).
   const CMP = { data: null, sort: "change", desc: true, pair: -1, by: null };
 
-  function initCompare() {
-    const tab = $("tab-compare");
-    if (!tab) return;
-    if (!source.canExport) { tab.hidden = true; return; }
-    document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showCompare(b.dataset.tab === "compare")));
-  }
-
-  function showCompare(on) {
-    $("compare-view").hidden = !on;
-    if (on) { $("map-hint").hidden = true; if (!CMP.data) loadCompare(CMP.by); else renderCompare(); }
+  // A tab of the centre panel (views.js); served runs only, so the export has no Compare tab.
+  if (source.canExport) {
+    registerView({ id: "compare", label: "Compare",
+      mount(box) { box.classList.add("compare-wrap"); },
+      show() { if (!CMP.data) loadCompare(CMP.by); else renderCompare(); } });
   }
 
   async function loadCompare(by) {

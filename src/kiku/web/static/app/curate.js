@@ -3,20 +3,22 @@
   // s split · p move (p on the topic, then p on its new parent) · u undo · e edit log · Esc cancel.
   // Each action appends to the run's edits.jsonl through POST api/living/edits; the page then
   // reloads so every view shows the curated tree. Served runs only (the export is read-only).
+  // Not a tab, so not a registerView: it starts from whenReady (views.js), once a served run is
+  // loaded. After an edit the page reloads; the URL (views.js) brings the topic back.
   const CUR = { mark: null, markKind: null };
 
-  function initLiving() {
-    initCompare();
-    if (!source.canExport) return;
-    document.body.append(h("div", { id: "curate-status", class: "curate-status", role: "status", "aria-live": "polite" }));
+  if (source.canExport) whenReady(() => {
+    document.body.append(h("div", { id: "curate-status", class: "curate-status" }));  // read out through announce()
     document.addEventListener("keydown", onCurateKey);
-    const again = sessionStorage.getItem("kiku-curate-select");
-    if (again) { sessionStorage.removeItem("kiku-curate-select"); const i = S.byId.get(again); if (i !== undefined) selectCluster(i); }
     const note = sessionStorage.getItem("kiku-curate-note");
     if (note) { sessionStorage.removeItem("kiku-curate-note"); curateSay(note); }
-  }
+  });
 
-  function curateSay(text) { const el = $("curate-status"); if (el) { el.textContent = text; el.hidden = !text; } }
+  function curateSay(text) {
+    const el = $("curate-status");
+    if (el) { el.textContent = text; el.hidden = !text; }
+    if (text) announce(text);  // the page's one live region (views.js)
+  }
 
   function selectedTopic() { return S.selected >= 0 ? S.clusters[S.selected] : null; }
 
@@ -63,7 +65,12 @@
     if (!res.ok) { curateSay("Edit refused: " + (typeof answer.detail === "string" ? answer.detail : JSON.stringify(answer.detail))); return; }
     const e = answer.edit;
     sessionStorage.setItem("kiku-curate-note", "Edit #" + e.seq + " " + e.action + " saved to edits.jsonl (u undoes it).");
-    if (selectAfter) sessionStorage.setItem("kiku-curate-select", selectAfter);
+    const p = new URLSearchParams(location.hash.slice(1));  // the topic to show after the reload
+    if (selectAfter) p.set("topic", selectAfter); else p.delete("topic");
+    p.delete("conv");
+    const hash = p.toString();
+    try { history.replaceState(null, "", location.pathname + location.search + (hash ? "#" + hash : "")); }
+    catch (err) { location.hash = hash; }
     location.reload();
   }
 
