@@ -147,10 +147,15 @@ def test_edit_writes_pass_the_security_checks(runs: dict, tmp_path: Path) -> Non
         bad = httpx.post(url + "api/living/edits", json={"action": "rename", "target": "nope", "name": "x"})
         assert bad.status_code == 400 and "no topic 'nope'" in bad.json()["detail"]
         assert not (run / "edits.jsonl").exists() or "nope" not in (run / "edits.jsonl").read_text()
+        before = httpx.get(url + "api/search", params={"q": "card"}).json()
         ok = httpx.post(url + "api/living/edits", json=body)
         assert ok.status_code == 200 and ok.json()["edit"]["seq"] == 1
-        # the served bundle shows the edit at once
+        # the served bundle shows the edit at once (the run reloaded, the response cache cleared)
         names = {c["id"]: c["name"] for c in httpx.get(url + "api/bundle").json()["clusters"]}
         assert names[topic] == "x"
+        # search works over the reloaded run and finds the same conversations
+        after = httpx.get(url + "api/search", params={"q": "card"}).json()
+        assert before["total"] > 0 and after["total"] == before["total"]
+        assert [i["id"] for i in after["items"]] == [i["id"] for i in before["items"]]
         # a run that was not assigned compares its periods; without dates that is a clear 400
         assert httpx.get(url + "api/living/compare").status_code == 400
