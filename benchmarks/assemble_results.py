@@ -29,6 +29,7 @@ ORDER = [
     ("explorer.md", "Explorer as an analysis tool (issue 16)", "benchmarks/explorer.py --before-src <older kiku src>"),
     ("classify.md", "Classifiers on the W&B labels (issue 5)", "benchmarks/classify_wandb.py"),
     ("llm_scopes.md", "LLM scopes, local inference, name fidelity (issue 13)", "benchmarks/llm_scopes.py throughput|wandb|fidelity|server"),
+    ("living.md", "Living topics: assign, candidate new topics, edits (issue 14)", "benchmarks/living_topics.py --ood 400"),
 ]
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from kiku.assign import assign  # the function shadows its module, as kiku.describe does
 from kiku.describe import FacetRegistry, OfflineDescriber, describe, describe_conversation, facet
 from kiku.errors import InputError, KikuError, MissingDependencyError
 from kiku.pipeline import Components, Progress, Run, RunConfig, analyze, embedding_text
@@ -43,6 +44,8 @@ _LAZY = {
     "AgglomerativeHierarchy": "kiku.hierarchy",
     "project_embeddings": "kiku.project",
     "SimilarIndex": "kiku.similar",
+    "compare_runs": "kiku.compare",
+    "compare_periods": "kiku.compare",
 }
 
 
@@ -56,7 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "__version__", "analyze", "Run", "RunConfig", "Components", "Progress", "RunStore",
+    "__version__", "analyze", "assign", "Run", "RunConfig", "Components", "Progress", "RunStore",
     "Conversation", "Message", "Summary", "Cluster", "Point", "SkippedRecord",
     "KikuError", "InputError", "MissingDependencyError",
     "describe", "describe_conversation", "OfflineDescriber", "FacetRegistry", "facet", "embedding_text",

@@ -334,6 +334,9 @@ from kiku.classify.cli import drift as _drift_command
 
 app.add_typer(classify_app, name="classify")
 app.command("drift")(_drift_command)
+from kiku.cli_living import register as _register_living  # noqa: E402 - assign, compare, edit
+
+_register_living(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

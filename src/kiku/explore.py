@@ -35,7 +35,18 @@ def _label(row: dict[str, Any]) -> str:
     share = f"{100 * row['share']:.1f}%"
     if row["is_noise"]:
         return f"[dim italic]{escape(row['name'])}[/]  [dim]{row['size']} · {share} (not a topic)[/]"
-    return f"[bold]{escape(row['name'])}[/]  [cyan]{row['size']}[/] · {share}"
+    label = f"[bold]{escape(row['name'])}[/]  [cyan]{row['size']}[/] · {share}"
+    return label + _assigned_suffix(row)
+
+
+def _assigned_suffix(row: dict[str, Any]) -> str:
+    """In a run made by ``kiku assign``: the topic's share in the base run, or that it is new."""
+    if row.get("is_new"):
+        return "  [yellow](new)[/]"
+    base = row.get("base_share")
+    if base is None or base != base:  # absent or NaN: not an assigned run
+        return ""
+    return f"  [dim](base {100 * base:.1f}%)[/]"
 
 
 def render_tree(store: RunStore, depth: int | None = None, min_share: float = 0.0) -> Tree:

@@ -657,6 +657,12 @@ def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: Ru
     if parts.llm_client is not None:
         manifest["llm"] = parts.llm_client.usage.model_dump(mode="json")
 
+    from kiku.edits import report_after_run  # hand edits (kiku edit) re-applied to this tree: report what changed
+
+    for line in report_after_run(store.path):
+        if line not in manifest.setdefault("warnings", []):
+            manifest["warnings"].append(line)
+        progress.message(f"warning: {line}")
     manifest["counts"] = _counts(store)
     manifest["total_seconds_last_invocation"] = round(time.perf_counter() - started, 3)
     manifest["completed_at"] = now_iso()

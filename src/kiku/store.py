@@ -128,6 +128,17 @@ PROJECTION_SCHEMA = pa.schema([
     ("y", pa.float32()),
 ])
 
+#: ``assign_scores.parquet`` (a run written by ``kiku assign``): per conversation its nearest
+#: base topic, the cosine similarity to it, the threshold it was held to and whether it was assigned.
+ASSIGN_SCORE_SCHEMA = pa.schema([
+    ("conversation_id", pa.string()),
+    ("nearest_topic", pa.string()),
+    ("similarity", pa.float32()),
+    ("threshold", pa.float32()),
+    ("assigned", pa.bool_()),
+])
+
+
 def embedding_schema(dim: int) -> pa.Schema:
     """``embeddings.parquet``: one row per conversation, the vector as a fixed-size list of ``dim``.
 
@@ -140,6 +151,24 @@ def embedding_schema(dim: int) -> pa.Schema:
         ("truncated", pa.bool_()),
         ("embedding", pa.list_(pa.float32(), dim)),
     ])
+
+
+#: The hand-edit log of ``kiku edit`` (``kiku.edits``): one JSON line per edit, appended, never rewritten.
+EDIT_LOG = "edits.jsonl"
+#: The tables every reader sees with the edit log applied (``read_table``, ``read_frame``, ``open_views``).
+EDITED_TABLES: tuple[str, ...] = ("clusters", "assignments")
+
+
+def edited(folder: str | Path, name: str, table: pa.Table | None = None) -> pa.Table | None:
+    """``table`` (or the file) of ``name`` with the run's edit log applied; ``table`` unchanged
+    (None when not given) when ``name`` is not edited or the run has no edits (``kiku.edits``)."""
+    folder = Path(folder)
+    if name not in EDITED_TABLES or not (folder / EDIT_LOG).is_file() or missing_tables(folder, EDITED_TABLES):
+        return table
+    from kiku.edits import edited_table
+
+    result = edited_table(folder, name)
+    return result.select(table.column_names) if table is not None else result
 
 
 #: The tables a reader of a finished run (the explorer, ``kiku export``) needs; every one is
@@ -525,11 +554,13 @@ class RunStore:
         """A context manager for writing a table in batches; renamed into place on success."""
         return _AtomicParquetWriter(self.table_path(name), schema)
 
-    def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+    def read_table(self, name: str, columns: list[str] | None = None, raw: bool = False) -> pa.Table:
+        """A whole table; ``clusters`` and ``assignments`` with the edit log applied unless ``raw``."""
         path = self.table_path(name)
         if not path.exists():
             raise KikuError(f"{self.path}: no {name}.parquet; run `kiku run` to produce it")
-        return pq.read_table(path, columns=columns)
+        table = pq.read_table(path, columns=columns)
+        return table if raw else edited(self.path, name, table)
 
     def iter_batches(self, name: str, batch_size: int = 2048, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Stream a table in record batches (bounded memory)."""
@@ -642,7 +673,8 @@ def read_frame(folder: str | Path, table: str, columns: list[str] | None = None)
     >>> read_frame(store.path, "projection", ["conversation_id"]).conversation_id.tolist()
     ['a']
     """
-    return pq.read_table(Path(folder) / table_file(table), columns=columns).to_pandas()
+    arrow = pq.read_table(Path(folder) / table_file(table), columns=columns)
+    return edited(folder, table, arrow).to_pandas()  # type: ignore[union-attr]
 
 
 def read_requests(folder: str | Path, from_messages: bool = True) -> dict[str, str]:
@@ -696,6 +728,11 @@ def open_views(folder: str | Path, read_only: bool = False):  # noqa: ANN201 - d
     connection = duckdb.connect()
     files = sorted(f for f in Path(folder).glob("*.parquet") if f.stem.isidentifier())
     for file in files:
+        curated = edited(folder, file.stem)
+        if curated is not None:  # the edit log applied (kiku.edits): a registered Arrow table
+            connection.register(f"_edited_{file.stem}", curated)
+            connection.execute(f'CREATE VIEW "{file.stem}" AS SELECT * FROM "_edited_{file.stem}"')
+            continue
         connection.execute(f'CREATE VIEW "{file.stem}" AS SELECT * FROM read_parquet({_sql_literal(str(file))})')
     if read_only:
         try:

@@ -182,6 +182,26 @@ class RunData:
         self._similar: Any = None  # kiku.similar.SimilarIndex, built on the first similar-meaning search
         self._similar_lock = threading.Lock()
 
+    def reload(self) -> None:
+        """Open the run's tables again and drop what was built from them (the bundle, the search
+        table), e.g. after the run's edit log changed (``kiku.edits``, the explorer's curation).
+
+        The next ``bundle()`` or search sees the tables as they read now; the previous DuckDB
+        connection is closed once no query holds it.
+
+        >>> run.reload(); run.bundle()["clusters"][0]["name"]   # doctest: +SKIP
+        'Card arrival'
+        """
+        con = open_views(self.run_dir)
+        con.execute("set enable_progress_bar = false")
+        with self._search_lock, self._bundle_lock, self._lock:  # the order every reader takes them in
+            old, self._con = self._con, con
+            self.has_facets = not missing_tables(self.run_dir, ("facets",))
+            self._bundle = None
+            self._search_ready = False
+            self._file_rows = None
+        old.close()
+
     # ---- small helpers -------------------------------------------------------------------
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         with self._lock:

@@ -47,7 +47,9 @@ BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script}
 #: (``app`` the FastAPI app, ``run`` its :class:`~kiku.web.data.RunData`) or a FastAPI
 #: ``router`` (an ``APIRouter``; the run is ``request.app.state.run``). The modules are imported
 #: when the app is created; one that is not installed is skipped. Add one line per module.
-#: Their routes get the same host check, headers and same-origin JSON rule (``secure``).
+#: Their routes get the same host check, headers and same-origin JSON rule (``secure``). A route
+#: that changes the run (``routes_living``'s edits) calls ``run.reload()`` and clears the response
+#: cache ``app.state.cache``.
 ROUTE_MODULES: list[str] = [
     "kiku.web.routes_living",
     "kiku.web.routes_priorities",
@@ -130,6 +132,7 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
     app.state.run = run
     secure(app, allowed_hosts)
     cache: dict[str, bytes] = {}
+    app.state.cache = cache  # responses built from the run: a route that changes the run clears it
 
     cache_lock = threading.Lock()
 

@@ -41,6 +41,7 @@
     fitMap();
     await restoreFromUrl();
     drawMap();
+    runReady();
     document.body.dataset.ready = "1";
     window.__kikuReadyAt = performance.now();
   }

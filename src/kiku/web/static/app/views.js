@@ -10,7 +10,13 @@
   // It reads the shared state `S` (selection, mask of filtered conversations, search) and may
   // call selectCluster / openConversation / addFilter like the built-in views do. Its tab and
   // its state (`tab=<id>`) are in the URL like every other view's.
+  //
+  // Behaviour that is not a tab (keyboard curation, curate.js) runs from `whenReady(fn)`: once,
+  // after the run is loaded and the URL's state applied (before body[data-ready] is set).
   const VIEWS = new Map();
+  const READY = [];
+  function whenReady(fn) { if (document.body.dataset.ready === "1") fn(); else READY.push(fn); }
+  function runReady() { for (const fn of READY.splice(0)) fn(); }
   function registerView(view) { VIEWS.set(view.id, view); if (S.B) mountView(view); }
   function mountView(view) {
     if (view._box) return;
