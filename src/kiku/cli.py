@@ -126,6 +126,7 @@ def run(
     privacy_min_conversations: int = _setting("privacy_min_conversations", "--privacy-min-conversations"),
     privacy_min_users: int = _setting("privacy_min_users", "--privacy-min-users"),
     user_field: str | None = _setting("privacy_user_field", "--user-field"),
+    join: list[Path] = typer.Option([], "--join", help="after the run, join this outcome table (CSV/Parquet/JSONL) by conversation id (repeatable; see kiku join)"),
 ) -> None:
     """Describe, embed, cluster, name and map the conversations in INPUT_PATH."""
     from kiku.describe import OfflineDescriber, load_facet_functions
@@ -153,6 +154,10 @@ def run(
     with RichProgress(error_console) as progress:
         result = analyze(input_path, out, config, components=components, progress=progress)
     print_report(result.manifest, result.path, progress.timings, time.perf_counter() - start)
+    if join:
+        from kiku.cli_priorities import join_after_run
+
+        join_after_run(result.path, join)
 
 
 def print_report(manifest: dict[str, Any], path: Path, timings: dict[str, tuple[float, bool]], seconds: float) -> None:
@@ -333,6 +338,9 @@ from kiku.classify.cli import drift as _drift_command
 
 app.add_typer(classify_app, name="classify")
 app.command("drift")(_drift_command)
+from kiku.cli_priorities import register as _register_priorities  # noqa: E402 - join, gaps, report
+
+_register_priorities(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
