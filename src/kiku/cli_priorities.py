@@ -68,6 +68,7 @@ def gaps(
     run_dir: Path | None = typer.Argument(None, help="run folder"),
     taxonomy: Path | None = typer.Option(None, "--taxonomy", help="gap taxonomy YAML (default: the built-in capability / inventory / other)"),
     llm: str | None = typer.Option(None, "--llm", help="classify through an LLM with the same taxonomy: local, or PROVIDER/MODEL"),
+    examples: Path | None = typer.Option(None, "--examples", help="labelled requests (JSONL with text and label) to learn from besides the taxonomy's examples"),
     save_taxonomy: Path | None = typer.Option(None, "--save-taxonomy", help="write a copy of the built-in taxonomy here to edit, and stop"),
 ) -> None:
     """Sort each conversation as a capability gap, an inventory gap or other; store gaps.parquet."""
@@ -87,7 +88,7 @@ def gaps(
     bars.start()
     failed = True
     try:
-        summary = classify_gaps(run_dir, taxonomy=taxonomy, llm=llm, progress=lambda n: bars.advance(task, n))
+        summary = classify_gaps(run_dir, taxonomy=taxonomy, llm=llm, examples=examples, progress=lambda n: bars.advance(task, n))
         failed = False
     finally:
         stop_bars(bars, failed=failed)

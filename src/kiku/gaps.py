@@ -24,12 +24,14 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel
 
+from kiku.classify.data import Item
 from kiku.classify.taxonomy import Taxonomy, load_taxonomy
 from kiku.errors import KikuError
 from kiku.store import GAP_SCHEMA, MANIFEST, RunStore, read_frame
@@ -67,16 +69,19 @@ def gap_taxonomy(path: str | Path | None = None) -> Taxonomy:
     return load_taxonomy(path or GAP_TAXONOMY)
 
 
-def gap_classifier(taxonomy: Taxonomy, llm: str | None = None, **llm_options: Any) -> Any:
+def gap_classifier(taxonomy: Taxonomy, llm: str | None = None, examples: Sequence[Item] = (), **llm_options: Any) -> Any:
     """The classifier that sorts requests by gap type: local (offline) or through ``llm``.
 
-    Returns a fitted :class:`kiku.classify.LocalClassifier` or an :class:`kiku.classify.LLMClassifier`.
+    ``examples``: labelled items (``label`` one of the taxonomy's) to learn from besides the
+    taxonomy's own examples (the local backend trains a logistic model once every label has 8;
+    the LLM backend shows them as few-shot examples). Returns a fitted
+    :class:`kiku.classify.LocalClassifier` or :class:`kiku.classify.LLMClassifier`.
     """
     from kiku.classify.backends import LLMClassifier, LocalClassifier, make_llm_client
 
     if llm is None:
-        return LocalClassifier(taxonomy).fit()
-    return LLMClassifier(taxonomy, make_llm_client(llm, **llm_options))
+        return LocalClassifier(taxonomy).fit(examples)
+    return LLMClassifier(taxonomy, make_llm_client(llm, **llm_options)).fit(examples)
 
 
 def _backend_name(classifier: Any, llm: str | None) -> str:
@@ -88,12 +93,14 @@ def classify_gaps(
     taxonomy: str | Path | None = None,
     llm: str | None = None,
     progress: Any = None,
+    examples: str | Path | None = None,
     **llm_options: Any,
 ) -> GapSummary:
     """Sort every conversation of a run by gap type and store ``gaps.parquet``.
 
     The classifier reads each conversation's user turns (:func:`kiku.classify.read_items`).
-    ``progress(n)`` is called as batches finish.
+    ``examples``: a file of labelled requests (JSONL ``{"text", "label"}``, or a ``kiku classify
+    review`` log) to learn from. ``progress(n)`` is called as batches finish.
 
     >>> classify_gaps("runs/wandb").counts      # doctest: +SKIP
     {'capability': 31, 'inventory': 480, 'other': 49}
@@ -107,7 +114,11 @@ def classify_gaps(
     store.check_readable(("conversations",))
     chosen = gap_taxonomy(taxonomy)
     items = read_items(run_dir)
-    classifier = gap_classifier(chosen, llm, **llm_options)
+    labelled = read_items(examples) if examples is not None else []
+    unknown = sorted({label for item in labelled for label in item.gold_labels} - set(chosen.label_names))
+    if unknown:
+        raise KikuError(f"{examples}: labels {', '.join(unknown)} are not in the gap taxonomy ({', '.join(chosen.label_names)})")
+    classifier = gap_classifier(chosen, llm, labelled, **llm_options)
     predictions = classifier.predict(items, progress=progress)
     backend = _backend_name(classifier, llm)
     table = pa.table({
@@ -121,8 +132,8 @@ def classify_gaps(
                          labels=chosen.label_names, counts={label: counts.get(label, 0) for label in chosen.label_names},
                          failures=int(getattr(classifier, "failures", 0)))
     with store.lock():
-        store.write_derived("gaps", table, **summary.model_dump(),
-                            taxonomy_file=str(taxonomy) if taxonomy else "built-in")
+        store.write_derived("gaps", table, **summary.model_dump(), taxonomy_file=str(taxonomy) if taxonomy else "built-in",
+                            examples=str(examples) if examples else None, labelled_examples=len(labelled))
     return summary
 
 
