@@ -57,7 +57,7 @@ def script_safe_json(value: Any) -> str:
 #: data access (JSON API or embedded export), DOM helpers, state and loading, search and filters
 #: (with the header and theme), tree, details panel, conversation viewer, map, trends, start-up.
 APP_MODULES: tuple[str, ...] = ("api", "dom", "state", "filters", "tree", "details", "conversation", "map",
-                                "trends", "main")
+                                "trends", "priorities", "main")
 APP_DIR = STATIC_DIR / "app"
 _APP_OPEN = """/* kiku explorer. Vanilla JS, no dependencies, no build step.
  *
@@ -88,6 +88,15 @@ def app_script() -> str:
     return _APP_OPEN + "".join((APP_DIR / f"{name}.js").read_text(encoding="utf-8") for name in APP_MODULES) + _APP_CLOSE
 
 
+#: The explorer's stylesheets, concatenated in this order by :func:`app_style` (served as ``app.css``).
+APP_STYLES: tuple[str, ...] = ("app.css", "app/priorities.css")
+
+
+def app_style() -> str:
+    """The explorer's CSS: :data:`APP_STYLES` in order (the served ``app.css`` and the export's ``<style>``)."""
+    return "".join(_asset(name) for name in APP_STYLES)
+
+
 def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
@@ -113,7 +122,7 @@ def render_page(mode: str, title: str, data_json: str | None = None, chunks: lis
         )
         tail = ""
     elif mode == "embedded":
-        css, js = _asset("app.css"), app_script()
+        css, js = app_style(), app_script()
         if "</style" in css.lower() or "</script" in js.lower():
             raise ValueError("static assets must not contain closing style/script tags")
         csp = (
@@ -155,6 +164,9 @@ def render_export(run: RunData, max_message_chars: int | None = DEFAULT_MAX_MESS
     conversations = run.all_conversations(max_message_chars, max_conversation_chars)
     data = {"bundle": run.bundle(), "chunk_size": CHUNK_SIZE, "chunks": -(-len(conversations) // CHUNK_SIZE),
             "max_message_chars": max_message_chars, "max_conversation_chars": max_conversation_chars}
+    from kiku.web.routes_priorities import export_section  # additive hook: the priorities view's data
+
+    data["priorities"] = export_section(run.run_dir)
     return render_page("embedded", f"kiku report · {run.run_dir.name}", script_safe_json(data),
                        conversation_chunks(conversations))
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kiku.web.data import MAX_PAGE, RunData
-from kiku.web.export import STATIC_DIR, app_script, render_page
+from kiku.web.export import STATIC_DIR, app_script, app_style, render_page
 from kiku.web.security import SERVER_CSP, hosts_for, secure
 
 __all__ = ["SERVER_CSP", "create_app", "running_server", "serve", "static_body", "static_path"]
@@ -38,7 +38,7 @@ STATIC_FILES: dict[str, str] = {
     "favicon.svg": "image/svg+xml",
 }
 #: Assets built from several files when sent (the explorer's modules, see ``export.APP_MODULES``).
-BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script}
+BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script, "app.css": app_style}
 
 
 def static_path(name: str) -> Path | None:
@@ -46,8 +46,8 @@ def static_path(name: str) -> Path | None:
 
     ``app.js`` is not a file: :func:`static_body` bundles it from ``static/app/``.
 
-    >>> static_path("../data.py") is None, static_path("app.css").name, static_path("app.js")
-    (True, 'app.css', None)
+    >>> static_path("../data.py") is None, static_path("favicon.svg").name, static_path("app.js")
+    (True, 'favicon.svg', None)
     """
     if name not in STATIC_FILES or name in BUNDLED:
         return None
@@ -149,6 +149,9 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
         return Response(cache["export"], media_type="text/html; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{_safe_filename(run.run_dir.name)}.html"'})
 
+    from kiku.web.routes_priorities import register_priorities  # the priorities view's routes
+
+    register_priorities(app, run.run_dir)
     return app
 
 
