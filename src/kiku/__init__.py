@@ -42,6 +42,11 @@ _LAZY = {
     "KeyphraseNamer": "kiku.naming",
     "AgglomerativeHierarchy": "kiku.hierarchy",
     "project_embeddings": "kiku.project",
+    "join_table": "kiku.outcomes",
+    "join_metadata": "kiku.outcomes",
+    "priority_report": "kiku.priorities",
+    "rank_topics": "kiku.priorities",
+    "classify_gaps": "kiku.gaps",
 }
 
 
