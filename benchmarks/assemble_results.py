@@ -26,6 +26,8 @@ ORDER = [
     ("llm.md", "LLM pipeline (issue 3)", "benchmarks/llm_wandb.py"),
     ("ui.md", "Explorer load time (issue 4)", "benchmarks/ui_load.py"),
     ("classify.md", "Classifiers on the W&B labels (issue 5)", "benchmarks/classify_wandb.py"),
+    ("priorities.md", "Priorities: are the flags calibrated? (issue 17)", "benchmarks/priorities.py --trials 200"),
+    ("gaps.md", "Gap types on 560 hand-labelled W&B queries (issue 17)", "benchmarks/gaps.py --llm local --llm-sample 40"),
 ]
 
 

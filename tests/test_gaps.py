@@ -111,3 +111,9 @@ def test_gaps_of_other_conversations_are_refused(run: Path) -> None:
     store.save_manifest()
     with pytest.raises(KikuError, match="gaps.parquet was computed before the run's conversations changed"):
         read_gaps(run)
+    # the report still runs (outcomes joined again), says why the mix is missing, refuses --gap
+    join_table(run, priorities_data.write_feedback_csv(run.parent / "again.csv"))
+    report = priority_report(run, "thumbs_up")
+    assert report.gap_labels == [] and "gap mix left out" in report.notes[0]
+    with pytest.raises(KikuError, match="computed before"):
+        priority_report(run, "thumbs_up", gap="capability")

@@ -158,6 +158,8 @@ def report(
                              correction=correction, lower_is_better=lower_is_better, seed=seed)  # type: ignore[arg-type]
     console.print(report_table(result, top, level))
     console.print(Text(result.method_line(), style="dim"), highlight=False)
+    for note in result.notes:
+        console.print(Text(note, style="yellow"), highlight=False)
     flagged = sum(1 for r in result.rows if r["flag"] == "under")
     small = sum(1 for r in result.rows if r["status"] != "judged")
     console.print(Text(f"{flagged} topic(s) significantly under the baseline; {small} too small to judge; "

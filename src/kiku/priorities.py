@@ -179,8 +179,8 @@ def rank_topics(
     name, parent_id, is_noise`` (noise buckets are left out: they are not topics); ``values``:
     conversation id -> outcome (0/1 for ``proportion``); only conversations with a value count,
     and the baseline is their overall rate. ``weights`` (conversation id -> e.g. revenue) replaces
-    the volume in the impact by the weight summed. A topic is compared with the same level's
-    conversations outside it.
+    the volume in the impact by the weight summed (a conversation without a weight counts 0). A
+    topic is compared with all the other conversations that have a value.
     """
     if min_size < 1:
         raise KikuError("--min-size must be at least 1")
@@ -264,6 +264,7 @@ class PriorityReport(BaseModel):
     seed: int
     gap_labels: list[str] = Field(default_factory=list)
     rows: list[dict[str, Any]]
+    notes: list[str] = Field(default_factory=list)
 
     def frame(self) -> pd.DataFrame:
         """The rows as a DataFrame, in rank order."""
@@ -331,7 +332,7 @@ def priority_report(
     """
     from kiku.gaps import gap_labels, read_gaps
     from kiku.outcomes import read_outcome
-    from kiku.store import read_frame
+    from kiku.store import RunStore, read_frame
 
     run_dir = Path(run_dir)
     if correction not in CORRECTIONS:
@@ -347,7 +348,15 @@ def priority_report(
         if weight_field.kind not in ("numeric", "binary"):
             raise KikuError(f"--weight {weight}: a weight must be numeric (it is {weight_field.kind})")
         weights = {k: float(v) for k, v in raw_weights.items()}
-    gaps = read_gaps(run_dir) if (gap is not None or (run_dir / "gaps.parquet").is_file()) else None
+    notes: list[str] = []
+    gaps = None
+    if gap is not None:
+        gaps = read_gaps(run_dir)
+    elif RunStore(run_dir).derived_record("gaps") is not None:
+        try:
+            gaps = read_gaps(run_dir)
+        except KikuError as error:  # stale or damaged: the report still runs, without the mix
+            notes.append(f"gap mix left out: {error}")
     labels = gap_labels(run_dir) if gaps is not None else []
     if gap is not None:
         assert gaps is not None
@@ -366,7 +375,7 @@ def priority_report(
         outcome=name, kind=field.kind, measure=measure, positive=positive, weight=weight, gap=gap,
         lower_is_better=lower_is_better, baseline=float(np.mean(list(values.values()))), conversations=len(values),
         min_size=min_size, alpha=alpha, correction=correction, seed=seed, gap_labels=labels,
-        rows=_records(frame),
+        rows=_records(frame), notes=notes,
     )
 
 

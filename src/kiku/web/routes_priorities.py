@@ -74,8 +74,24 @@ def priorities_payload(run_dir: str | Path, outcome: str, weight: str | None = N
     return {**report.model_dump(mode="json"), "method": report.method_line()}
 
 
+def compact(value: Any) -> Any:
+    """A JSON value with every float cut to 4 significant digits (the export holds many reports).
+
+    >>> compact({"rate": 0.36666666, "rows": [{"impact": 908.3589}]})
+    {'rate': 0.3667, 'rows': [{'impact': 908.4}]}
+    """
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
 def export_section(run_dir: str | Path) -> dict[str, Any]:
-    """The export's ``priorities`` block: the options and every report they allow (capped)."""
+    """The export's ``priorities`` block: the options and every report they allow (capped), floats
+    cut to 4 significant digits."""
     options = priorities_options(run_dir)
     reports: dict[str, Any] = {}
     for choice in options["outcomes"]:
@@ -86,7 +102,7 @@ def export_section(run_dir: str | Path) -> dict[str, Any]:
                 if len(reports) >= MAX_EXPORT_REPORTS:
                     break
                 try:
-                    reports[report_key(choice["value"], weight, gap)] = priorities_payload(run_dir, choice["value"], weight, gap)
+                    reports[report_key(choice["value"], weight, gap)] = compact(priorities_payload(run_dir, choice["value"], weight, gap))
                 except KikuError as error:
                     reports[report_key(choice["value"], weight, gap)] = {"error": str(error)}
     return {**options, "reports": reports}
