@@ -111,6 +111,14 @@ def test_stale_outcomes_are_refused_after_the_run_changes(run: Path, tmp_path: P
         outcome_fields(run)
 
 
+def test_a_damaged_outcomes_file_is_refused(run: Path, tmp_path: Path) -> None:
+    join_table(run, priorities_data.write_feedback_csv(tmp_path / "f.csv"))
+    path = run / "outcomes.parquet"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(KikuError, match="outcomes.parquet is damaged"):
+        read_outcome(run, "thumbs_up")
+
+
 def test_infer_kind() -> None:
     assert infer_kind(["up", "down", None]) == "binary"
     assert infer_kind(["1.5", "2", ""]) == "numeric"
