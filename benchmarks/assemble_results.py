@@ -25,6 +25,7 @@ ORDER = [
     ("loaders.md", "Loaders (issue 2)", "benchmarks/loaders.py"),
     ("llm.md", "LLM pipeline (issue 3)", "benchmarks/llm_wandb.py"),
     ("ui.md", "Explorer load time (issue 4)", "benchmarks/ui_load.py"),
+    ("explorer.md", "Explorer as an analysis tool (issue 16)", "benchmarks/explorer.py --before-src <older kiku src>"),
     ("classify.md", "Classifiers on the W&B labels (issue 5)", "benchmarks/classify_wandb.py"),
     ("priorities.md", "Priorities: are the flags calibrated? (issue 17)", "benchmarks/priorities.py --trials 200"),
     ("gaps.md", "Gap types on 560 hand-labelled W&B queries (issue 17)", "benchmarks/gaps.py --llm local --llm-sample 40"),

@@ -121,14 +121,14 @@ def measure_interaction(browser, url: str) -> dict[str, float]:
     page = ctx.new_page()
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']", timeout=60000)
-    out = page.evaluate("""() => {
+    out = page.evaluate("""async () => {
       const k = window.kiku, t = () => performance.now();
       let a = t();
       for (let i = 0; i < 20; i++) { k.map.cx += 0.05; k.drawMap(); }
       const draw = (t() - a) / 20;
       const f = k.state.facets.find(f => f.kind === 'category');
       a = t(); k.addFilter(f.key, 0); const filter = t() - a;
-      a = t(); k.runSearch('python'); const search = t() - a;
+      a = t(); await k.runSearch('python'); const search = t() - a;  // search is asynchronous (server or embedded texts)
       return { draw_ms: draw, filter_ms: filter, search_ms: search, points: k.state.n };
     }""")
     ctx.close()

@@ -3,6 +3,10 @@ and the view itself in real headless Chromium (served and offline export): sorta
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -69,8 +73,12 @@ def test_served_view_ranks_sorts_draws_intervals_and_selects_topics(run: Path, b
     expected = priority_report(run, "thumbs_up")
     with running_server(run) as url:
         context, page, errors, _ = _open(browser, url)
-        page.click("#priorities-btn")
+        # a tab of the view registry, reached by keyboard like the others, kept in the URL
+        page.focus("#tab-priorities")
+        page.keyboard.press("Enter")
         page.wait_for_selector("#priorities-table tbody tr")
+        assert page.locator("#tab-priorities").get_attribute("aria-selected") == "true"
+        assert "tab=priorities" in page.evaluate("location.hash") and page.locator("#map-view").is_hidden()
         rows = page.locator("#priorities-table tbody tr")
         assert rows.count() == len(expected.rows)
         first = rows.nth(0)
@@ -98,20 +106,32 @@ def test_served_view_ranks_sorts_draws_intervals_and_selects_topics(run: Path, b
         page.select_option("#prio-gap", "")
         page.wait_for_function("() => window.kiku.priorities.state.report.gap === null")
         page.click(f"#priorities-table tr[data-cluster='{target}'] .prio-topic")
-        assert page.locator("#priorities-view").is_hidden()
+        assert page.locator("#priorities-view").is_hidden() and page.locator("#map-view").is_visible()
         selected = page.evaluate("() => window.kiku.state.clusters[window.kiku.state.selected].id")
         assert selected == target
+        # back on the tab, the selected topic's row is marked; a link with tab=priorities opens it
+        page.click("#tab-priorities")
+        assert page.locator(f"#priorities-table tr[data-cluster='{target}']").get_attribute("aria-current") == "true"
         page.screenshot(path=str(Path(run).parent / "priorities.png"))
         assert errors == []
+        context.close()
+        context, page, errors, _ = _open(browser, url + "#tab=priorities")
+        page.wait_for_selector("#priorities-table tbody tr")
+        assert page.locator("#priorities-view").is_visible() and errors == []
         context.close()
 
 
 def test_export_has_the_priorities_section_offline(run: Path, browser, tmp_path: Path) -> None:  # noqa: ANN001
     out = export_html(run, tmp_path / "report.html")
     text = out.read_text(encoding="utf-8")
-    assert '"priorities":{' in text and "thumbs_up|revenue|capability" in text
+    # the view's data is its own gzip+base64 block (export.extension_data), not in the JSON block
+    block = re.search(r'<script type="application/octet-stream" id="kiku-extra-priorities">([^<]*)</script>', text)
+    section = json.loads(gzip.decompress(base64.b64decode(block.group(1))))
+    assert "thumbs_up|revenue|capability" in section["reports"] and section["weights"] == ["revenue"]
+    assert section["reports"]["thumbs_up|-|-"]["rows"][0]["cluster_id"] == priority_report(run, "thumbs_up").rows[0]["cluster_id"]
+    assert "priorities" not in text.split('id="kiku-data">', 1)[1].split("</script>", 1)[0]
     context, page, errors, requests = _open(browser, out.as_uri())
-    page.click("#priorities-btn")
+    page.click("#tab-priorities")
     page.wait_for_selector("#priorities-table tbody tr")
     assert page.locator("#priorities-table tbody tr").nth(0).get_attribute("data-flag") == "under"
     page.select_option("#prio-outcome", "resolution=escalated")
@@ -128,15 +148,36 @@ def test_a_run_without_outcomes_explains_how_to_join(run: Path, browser, tmp_pat
     bare = Path(shutil.copytree(run, tmp_path / "bare"))
     (bare / "outcomes.parquet").unlink()
     (bare / "gaps.parquet").unlink()
-    import json
-
     manifest = json.loads((bare / "manifest.json").read_text())
     manifest.pop("derived")
     (bare / "manifest.json").write_text(json.dumps(manifest))
     with running_server(bare) as url:
         context, page, errors, _ = _open(browser, url)
-        page.click("#priorities-btn")
+        page.click("#tab-priorities")
         page.wait_for_selector(".prio-empty")
         assert "kiku join RUN feedback.csv" in page.locator(".prio-empty").inner_text()
         assert errors == []
+        context.close()
+    # its export carries no priorities block, and the view says the same
+    out = export_html(bare, tmp_path / "bare.html")
+    assert 'id="kiku-extra-priorities"' not in out.read_text(encoding="utf-8")
+    context, page, errors, _ = _open(browser, out.as_uri())
+    page.click("#tab-priorities")
+    page.wait_for_selector(".prio-empty")
+    assert "kiku join RUN feedback.csv" in page.locator(".prio-empty").inner_text() and errors == []
+    context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_priorities_tab_has_no_serious_axe_violation(run: Path, browser, scheme: str) -> None:  # noqa: ANN001
+    from axe_playwright_python.sync_playwright import Axe
+
+    with running_server(run) as url:
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=scheme)
+        page = context.new_page()
+        page.goto(url + "#tab=priorities")
+        page.wait_for_selector("#priorities-table tbody tr[data-flag='under']")
+        violations = Axe().run(page).response["violations"]
+        serious = [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in violations if v["impact"] in ("serious", "critical")]
+        assert serious == []
         context.close()

@@ -103,7 +103,7 @@ class Page:
 
 
 def root_counts(p: Page) -> dict[str, int]:
-    rows = p.page.locator("#tree > .node")
+    rows = p.page.locator("#tree > .tree-item > .node")
     out = {}
     for k in range(rows.count()):
         row = rows.nth(k)
@@ -143,7 +143,7 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
 
         # expand the largest topic: its children appear with their counts
         biggest = max(tops, key=lambda c: c["size"])
-        p.page.locator(f'#tree > .node[data-cluster="{biggest["id"]}"] .caret').click()
+        p.page.locator(f'#tree > .tree-item > .node[data-cluster="{biggest["id"]}"] .caret').click()
         kids = [c for c in bundle["clusters"] if c["parent"] == biggest["id"]]
         child_rows = p.page.locator(".children .node")
         assert child_rows.count() == len(kids)
@@ -152,7 +152,7 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
 
         # sort by name, then back to size
         p.page.click("#tree-sort")
-        names = [n.lower() for n in p.page.locator("#tree > .node .node-name").all_inner_texts()]
+        names = [n.lower() for n in p.page.locator("#tree > .tree-item > .node .node-name").all_inner_texts()]
         assert names == sorted(names)
         p.page.click("#tree-sort")
 
@@ -177,10 +177,13 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
         assert p.eval("kiku.state.selected") == -1  # a drag is not a click
         p.page.click("#zoom-reset")
 
-        # click a point on the map: its top-level topic is selected and the tree follows
+        # click a point on the map: that conversation opens, its top-level topic is selected and the tree follows
         click_point(p, index)
-        assert p.page.locator("#topic-title").inner_text() == topic["name"]
+        p.page.wait_for_selector("#messages .msg")
+        assert p.eval("kiku.state.convId") == bundle["ids"][index]
         assert p.page.locator(".node.selected").get_attribute("data-cluster") == topic["id"]
+        p.page.keyboard.press("Escape")  # Esc closes the conversation, back to the topic
+        assert p.page.locator("#topic-title").inner_text() == topic["name"]
         # zoomed in, a click selects the base topic; the tree opens down to it
         for _ in range(4):
             p.page.click("#zoom-in")
@@ -189,8 +192,10 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
         p.eval("i => { const M = kiku.map; M.cx = kiku.state.X[i]; M.cy = kiku.state.Y[i]; }", index)
         p.page.wait_for_timeout(50)
         click_point(p, index)
-        assert p.page.locator("#topic-title").inner_text() == base["name"]
+        p.page.wait_for_selector("#messages .msg")
         assert p.page.locator(".node.selected").get_attribute("data-cluster") == base["id"]
+        p.page.click("#back-btn")
+        assert p.page.locator("#topic-title").inner_text() == base["name"]
         assert p.page.locator(".details-panel .facet-block").count() >= 5
         assert p.page.locator(".details-panel .tag").count() == len(base["keyphrases"])
         p.page.click("#zoom-reset")
@@ -242,10 +247,12 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
         p.page.locator(".details-panel .crumbs button").first.click()  # back to all topics
         assert p.page.locator("#topic-title").inner_text() == "All conversations"
 
-        # full-text search: the count matches requests + summaries, matches ringed on the map
+        # full-text search: every message, request and summary; the count matches, matches ringed on the map
         p.page.fill("#search", "sweep")
-        want = sum(1 for r, s in zip(bundle["text"]["request"], bundle["text"]["summary"]) if "sweep" in (r + (s or "")).lower())
-        assert want > 0
+        texts = [" ".join([m["content"] for m in c["messages"]] + [c["facets"].get("request") or "", c["facets"].get("summary") or ""]).lower()
+                 for c in run.all_conversations()]
+        want = sum(1 for t in texts if "sweep" in t)
+        assert want > sum(1 for r, s in zip(bundle["text"]["request"], bundle["text"]["summary"]) if "sweep" in (r + (s or "")).lower()) > 0
         sync_api.expect(p.page.locator("#search-count")).to_have_text(f"{want} matches")
         assert p.eval("kiku.state.nSearch") == want
         assert p.page.locator("#search-results mark").count() > 0
@@ -259,7 +266,7 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
         assert p.eval("document.documentElement.dataset.theme") == "dark"
         p.shot("06-trends-dark")
         p.page.click("#tab-map")
-        p.page.locator(f'#tree > .node[data-cluster="{biggest["id"]}"]').click()
+        p.page.locator(f'#tree > .tree-item > .node[data-cluster="{biggest["id"]}"]').click()
         p.shot("07-dark", readme=True)
 
         # export from the UI: one file that works offline
@@ -287,7 +294,7 @@ def test_served_explorer_end_to_end(browser, clean_run: Path, tmp_path: Path) ->
 
 
 def test_export_file_has_every_view(browser, clean_run: Path, tmp_path: Path) -> None:
-    out = export_html(clean_run, tmp_path / "report.html", max_message_chars=60, max_conversation_chars=100)
+    out = export_html(clean_run, tmp_path / "report.html", max_message_chars=60, max_conversation_chars=100, max_reply_chars=60)
     p = Page(browser, color_scheme="dark")
     p.open(out.as_uri())
     assert p.eval("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 24)"  # prefers-color-scheme
@@ -298,6 +305,7 @@ def test_export_file_has_every_view(browser, clean_run: Path, tmp_path: Path) ->
     p.page.fill("#tree-search", "")
     click_point(p, 100)
     assert p.eval("kiku.state.selected") >= 0
+    p.page.keyboard.press("Escape")
     p.page.locator(".details-panel .example").first.click()
     p.page.wait_for_selector("#messages .msg")
     assert "shortened" in p.page.locator("#clipped-note").inner_text()
@@ -354,7 +362,7 @@ def test_run_without_llm_facets_hides_them(browser, plain_run: Path) -> None:
     with running_server(plain_run) as url:
         p = Page(browser)
         p.open(url)
-        labels = p.page.locator(".facet-block .facet-name").all_inner_texts()
+        labels = [t.split(":")[0] for t in p.page.locator(".facet-block .facet-name").all_inner_texts()]
         assert "Language" in labels and not any("Concern" in l or "Frustration" in l for l in labels)
         assert "LLM" not in p.page.locator("#run-stats").inner_text()
         p.page.locator(".details-panel .example").first.click()
@@ -376,6 +384,8 @@ def test_a_real_kiku_run_opens(browser, request: pytest.FixtureRequest, tmp_path
         assert sum(root_counts(p).values()) == n == 200
         click_point(p, 0)
         assert p.eval("kiku.state.selected") >= 0
+        p.page.wait_for_selector("#messages .msg")
+        p.page.keyboard.press("Escape")
         p.page.locator(".details-panel .example").first.click()
         p.page.wait_for_selector("#messages .msg")
         assert p.errors == []
@@ -398,7 +408,7 @@ def test_collapsed_chains_and_noise_are_counted_once(browser, tmp_path: Path) ->
         p = Page(browser)
         p.open(url)
         assert root_counts(p) == roots and sum(roots.values()) == 560
-        noise = p.page.locator('#tree > .node[data-cluster="unclustered"]')
+        noise = p.page.locator('#tree > .tree-item > .node[data-cluster="unclustered"]')
         assert noise.locator(".swatch").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(154, 163, 178)"
         noise.click()
         assert p.page.locator("#topic-title").inner_text() == "Unclustered"

@@ -182,8 +182,8 @@ def test_conversation_search_and_bundle_endpoints(server: str) -> None:
     assert httpx.get(server + "api/conversations/does-not-exist").status_code == 404
     res = httpx.get(server + "api/search", params={"q": "artifact", "limit": 5}).json()
     assert res["total"] > 5 and len(res["items"]) == 5
-    assert all("artifact" in (i["request"] + (i["summary"] or "")).lower() for i in res["items"])
-    # LIKE wildcards are literal
+    assert all("artifact" in i["snippet"].lower() for i in res["items"])
+    # punctuation is not searched: "%" has no words
     assert httpx.get(server + "api/search", params={"q": "%"}).json()["total"] == 0
     assert httpx.get(server + "api/search", params={"q": ""}).status_code == 422
 
@@ -199,11 +199,11 @@ def test_export_is_one_offline_file_with_escaped_data(llm_run: Path, tmp_path: P
     import base64
     import gzip
 
-    out = export_html(llm_run, tmp_path / "report.html", max_message_chars=100, max_conversation_chars=150)
+    out = export_html(llm_run, tmp_path / "report.html", max_message_chars=100, max_conversation_chars=150, max_reply_chars=100)
     text = out.read_text(encoding="utf-8")
     scripts = re.findall(r"<script([^>]*)>", text)
-    # the JSON block, the app, and two conversation chunks (560 / 500) - nothing else
-    assert scripts == [' type="application/json" id="kiku-data"', "",
+    # the JSON block, the compressed bundle, the app, and two conversation chunks (560 / 500) - nothing else
+    assert scripts == [' type="application/json" id="kiku-data"', ' type="application/octet-stream" id="kiku-bundle"', "",
                        ' type="application/octet-stream" id="kiku-chunk-0"', ' type="application/octet-stream" id="kiku-chunk-1"']
     assert re.search(r"""(src|href)=["']?(https?:)?//""", text) is None
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text).group(1)
@@ -211,10 +211,12 @@ def test_export_is_one_offline_file_with_escaped_data(llm_run: Path, tmp_path: P
     data = text.split('<script type="application/json" id="kiku-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in data and "\u2028" not in data
     parsed = json.loads(data)
+    parsed["bundle"] = json.loads(gzip.decompress(base64.b64decode(re.search(r'id="kiku-bundle">([^<]*)<', text).group(1))))
     assert parsed["bundle"]["n"] == 560 and parsed["chunks"] == 2
     chunks = re.findall(r'id="kiku-chunk-\d+">([^<]*)</script>', text)
     conversations = [c for chunk in chunks for c in json.loads(gzip.decompress(base64.b64decode(chunk)))]
-    assert [c["id"] for c in conversations] == parsed["bundle"]["ids"]
+    assert len(conversations) == parsed["bundle"]["n"] and "id" not in conversations[0]  # aligned by position
+    assert all(len(r) <= 240 for r in parsed["bundle"]["text"]["request"])
     first = conversations[0]
     assert first["messages"][0]["content"].startswith("<script>")  # stored as data, inside base64
     long = next(c for c in conversations if c["clipped"])
@@ -222,16 +224,18 @@ def test_export_is_one_offline_file_with_escaped_data(llm_run: Path, tmp_path: P
     assert sum(len(m["content"]) for m in long["messages"]) <= 150
     served = httpx.get(server + "api/export.html")
     assert served.status_code == 200 and "attachment" in served.headers["content-disposition"]
-    assert served.text.count("<script") == 4
+    assert served.text.count("<script") == 5
 
 
 def test_every_front_end_module_is_bundled_once_and_the_export_hashes_the_bundle(llm_run: Path, tmp_path: Path) -> None:
     import base64
     import hashlib
 
-    from kiku.web.export import APP_DIR, APP_MODULES
+    from kiku.web.export import APP_DIR, CORE_MODULES, app_modules
 
-    assert sorted(p.stem for p in APP_DIR.glob("*.js")) == sorted(APP_MODULES) and len(set(APP_MODULES)) == len(APP_MODULES)
+    modules = app_modules()
+    assert sorted(p.stem for p in APP_DIR.glob("*.js")) == sorted(modules) and len(set(modules)) == len(modules)
+    assert modules[: len(CORE_MODULES) - 1] == CORE_MODULES[:-1] and modules[-1] == "main"
     page = export_html(llm_run, tmp_path / "r.html").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(app_script().encode()).digest()).decode()
     import html

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
 import re
@@ -185,19 +186,33 @@ def programming_languages(texts: Iterable[str], mention_texts: Iterable[str] | N
 _WORD = re.compile(r"[^\W\d_]{2,}", re.U)
 
 
-def human_language(text: str, min_words: int = 3) -> str | None:
-    """ISO 639-1 code of the text's language, or None when there is too little text to tell.
+#: Below this probability (py3langid's normalised one) the language is reported as ``unknown``:
+#: short keyword queries ("W&B artifacts", "hyperparameter tuning") are otherwise labelled
+#: Latin, Welsh, Pidgin... On the 560 English W&B queries, 0.5 leaves 3 wrong labels instead of
+#: 36 (benchmarks/RESULTS.md, "Explorer as an analysis tool (issue 16)").
+LANGUAGE_MIN_CONFIDENCE = 0.5
+UNKNOWN_LANGUAGE = "unknown"
 
-    >>> human_language("Wie kann ich einen Lauf mit der Registry verknüpfen?")
-    'de'
+
+@functools.lru_cache(maxsize=1)
+def _language_identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def human_language(text: str, min_words: int = 3, min_confidence: float = LANGUAGE_MIN_CONFIDENCE) -> str | None:
+    """ISO 639-1 code of the text's language; ``"unknown"`` when the detector is not confident
+    (probability below ``min_confidence``); None when there is too little text to tell.
+
+    >>> human_language("Wie kann ich einen Lauf mit der Registry verknüpfen?"), human_language("wandb confusion matrix chart")
+    ('de', 'unknown')
     """
     sample = _FENCE.sub(" ", text[:SCAN_CHARS])[:LANGUAGE_SAMPLE_CHARS]
     if len(_WORD.findall(sample)) < min_words:
         return None
-    import py3langid
-
-    language, _score = py3langid.classify(sample)
-    return str(language)
+    language, probability = _language_identifier().classify(sample)
+    return str(language) if probability >= min_confidence else UNKNOWN_LANGUAGE
 
 
 def describe_conversation(conversation: Conversation) -> Summary:

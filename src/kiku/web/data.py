@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ MAX_PAGE = 500
 BUNDLE_REQUEST_CHARS = 600
 MAX_CATEGORIES = 40
 OTHER = "(other)"
+SNIPPET_CHARS = 180
+SEARCH_BUILD_ROWS = 2000
 
 # Facet columns drawn as distributions, in this order, with their labels. Columns missing or
 # entirely null (runs made without --llm) are left out.
@@ -169,9 +172,13 @@ class RunData:
             )
         self._lock = threading.Lock()
         self._con = open_views(self.run_dir)
+        self._con.execute("set enable_progress_bar = false")  # a server's terminal is not a progress display
         self.has_facets = not missing_tables(self.run_dir, ("facets",))
         self._bundle: dict[str, Any] | None = None
         self._bundle_lock = threading.Lock()
+        self._search_lock = threading.Lock()
+        self._search_ready = False
+        self._file_rows: list[int] | None = None
 
     # ---- small helpers -------------------------------------------------------------------
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -372,32 +379,133 @@ class RunData:
         items = [c for c in self.clusters() if level is None or c["level"] == level]
         return {"total": len(items), "limit": limit, "offset": offset, "items": items[offset : offset + limit]}
 
+    # ---- search --------------------------------------------------------------------------
+    def _search_table(self) -> str:
+        """Build (once) an in-memory table of every conversation's searchable text, lowercased.
+
+        One row per bundle row: ``row`` (the conversation's index in ``bundle()["ids"]``) and
+        ``text``: every message's content, then the request and the summary when the run has
+        them, joined by newlines. The JSON keys of the stored messages are not part of it.
+        """
+        with self._search_lock:
+            if not self._search_ready:
+                cols = self._columns("facets") if self.has_facets else []
+                extra = "".join(
+                    f" || chr(10) || coalesce(f.{_quote(c)}, '')" for c in ("request", "summary") if c in cols
+                )
+                join = " left join facets f using (conversation_id)" if self.has_facets else ""
+                select = (
+                    "select p.file_row_number::integer as row, "
+                    "lower(coalesce(array_to_string(json_extract_string(c.messages, '$[*].content'), chr(10)), '')"
+                    f"{extra}) as text from {self._numbered('conversations')} c"
+                    f" join {self._numbered('projection')} p using (conversation_id){join}"
+                )
+                n = self._rows("select count(*) as n from conversations")[0]["n"]
+                with self._lock:
+                    self._con.execute(f"create or replace temp table kiku_search as {select} limit 0")
+                # in slices, so the JSON being unpacked never holds the whole run in memory at once
+                for lo in range(0, n, SEARCH_BUILD_ROWS):
+                    with self._lock:
+                        self._con.execute(f"insert into kiku_search {select} where c.file_row_number >= {lo}"
+                                          f" and c.file_row_number < {lo + SEARCH_BUILD_ROWS}")
+                self._search_ready = True
+        return "kiku_search"
+
+    def search_rows(self, query: str) -> dict[str, Any]:
+        """Every conversation that contains all the words of ``query``, anywhere in its text.
+
+        Words are runs of letters and digits (:func:`search_tokens`), matched case-insensitively
+        as substrings, in any order, over every message of the conversation and its request
+        and summary. Returns ``{"query", "tokens", "total", "rows"}``; ``rows`` are indices into
+        ``bundle()["ids"]``, ascending.
+
+        >>> RunData("runs/chats").search_rows("python error")["total"]   # doctest: +SKIP
+        919
+        """
+        tokens = search_tokens(query)
+        if not tokens:
+            return {"query": query, "tokens": [], "total": 0, "rows": []}
+        table = self._search_table()
+        cond = " and ".join("contains(text, ?)" for _ in tokens)
+        rows = [int(r["row"]) for r in self._rows(f"select row from {table} where {cond} order by row", tokens)]
+        return {"query": query, "tokens": tokens, "total": len(rows), "rows": rows}
+
+    def snippets(self, query: str, rows: list[int], width: int = SNIPPET_CHARS) -> list[dict[str, Any]]:
+        """Where each of ``rows`` (bundle indices) matches ``query``: one snippet per conversation.
+
+        Each item is ``{"row", "id", "role", "snippet"}``: the text around the first place a
+        word of the query occurs (the message's role, or ``"summary"``/``"request"``), at most
+        about ``width`` characters, with ``…`` where it was cut. At most MAX_PAGE rows.
+        """
+        tokens = search_tokens(query)
+        bundle = self.bundle()
+        ids, requests, summaries = bundle["ids"], bundle["text"]["request"], bundle["text"]["summary"]
+        rows = [int(r) for r in rows[:MAX_PAGE] if 0 <= int(r) < len(ids)]
+        if not rows:
+            return []
+        file_rows = self._conversation_file_rows()
+        wanted = {file_rows[r]: r for r in rows if file_rows[r] >= 0}
+        found = self._rows(
+            f"select file_row_number as fr, messages from {self._numbered('conversations')}"
+            f" where file_row_number in ({', '.join(str(int(f)) for f in wanted)})"
+        ) if wanted else []
+        messages_of = {wanted[int(r["fr"])]: r["messages"] for r in found}
+        out = []
+        for r in rows:
+            try:
+                messages = json.loads(messages_of.get(r) or "[]")
+            except ValueError:
+                messages = []
+            texts = [(str(m.get("role", "")), str(m.get("content", ""))) for m in messages if isinstance(m, dict)]
+            texts += [(k, v) for k, v in (("summary", summaries[r] if summaries else None), ("request", requests[r])) if v]
+            role, snippet = snippet_of(texts, tokens, width)
+            out.append({"row": r, "id": ids[r], "role": role, "snippet": snippet})
+        return out
+
+    def _conversation_file_rows(self) -> list[int]:
+        """For each bundle row, the conversation's row number in conversations.parquet (-1: none).
+
+        Reading a few conversations by row number lets DuckDB skip the rest of the file.
+        """
+        with self._search_lock:
+            if self._file_rows is None:
+                ids = self.bundle()["ids"]
+                at = {str(r["id"]): int(r["fr"]) for r in self._rows(
+                    f"select conversation_id as id, file_row_number as fr from {self._numbered('conversations')}")}
+                self._file_rows = [at.get(i, -1) for i in ids]
+            return self._file_rows
+
+    def warm_search(self) -> None:
+        """Build the search table and the row map now (the server does it in the background)."""
+        self._search_table()
+        self._conversation_file_rows()
+
     def search(self, query: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        """Case-insensitive substring search over requests and summaries (DuckDB ILIKE)."""
+        """A page of the conversations matching all words of ``query``, with snippets.
+
+        Shape: ``{"total", "limit", "offset", "tokens", "items": [{"id", "row", "request",
+        "summary", "role", "snippet"}]}`` (see :meth:`search_rows` for what matches).
+        """
         limit, offset = clamp_page(limit, offset)
-        if not self.has_facets or not query.strip():
-            return {"total": 0, "limit": limit, "offset": offset, "items": []}
-        cols = self._columns("facets")
-        pattern = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        fields = [c for c in ("request", "summary") if c in cols]
-        cond = " or ".join(f"{_quote(c)} ilike ? escape '\\'" for c in fields)
-        params = [pattern] * len(fields)
-        total = self._rows(f"select count(*) as n from facets where {cond}", params)[0]["n"]
-        summary = "summary" if "summary" in cols else "null"
-        rows = self._rows(
-            f"select conversation_id as id, request, {summary} as summary from {self._numbered('facets')} where {cond}"
-            f" order by file_row_number limit {limit} offset {offset}",
-            params,
-        )
-        return {"total": int(total), "limit": limit, "offset": offset,
-                "items": [{"id": str(r["id"]), "request": r["request"], "summary": r["summary"]} for r in rows]}
+        found = self.search_rows(query)
+        page = found["rows"][offset : offset + limit]
+        bundle = self.bundle()
+        summaries = bundle["text"]["summary"]
+        items = []
+        for s in self.snippets(query, page):
+            r = s["row"]
+            items.append({**s, "request": bundle["text"]["request"][r], "summary": summaries[r] if summaries else None})
+        return {"total": found["total"], "limit": limit, "offset": offset, "tokens": found["tokens"], "items": items}
 
     def all_conversations(self, max_message_chars: int | None = None,
-                          max_conversation_chars: int | None = None) -> list[dict[str, Any]]:
+                          max_conversation_chars: int | None = None,
+                          max_reply_chars: int | None = None) -> list[dict[str, Any]]:
         """Every conversation's detail, aligned with ``bundle()["ids"]`` (for the export).
 
-        Each message is clipped to ``max_message_chars`` and the messages of one conversation
-        to ``max_conversation_chars`` in total (later messages dropped); ``clipped`` says so.
+        Each user message is clipped to ``max_message_chars``, every other message (the
+        assistant's replies) to ``max_reply_chars`` (``None``: ``max_message_chars`` too), and
+        the messages of one conversation to ``max_conversation_chars`` in total (later messages
+        dropped); ``clipped`` says so.
         """
         ids = self.bundle()["ids"]
         # one pass over each table rather than one query per conversation
@@ -433,7 +541,8 @@ class RunData:
                 if not isinstance(m, dict):
                     continue
                 content = str(m.get("content", ""))
-                limit = min(x for x in (max_message_chars, budget, len(content)) if x is not None)
+                own = max_message_chars if m.get("role") in ("user", "human") or max_reply_chars is None else max_reply_chars
+                limit = min(x for x in (own, budget, len(content)) if x is not None)
                 if limit < len(content):
                     content, clipped = content[:limit], True
                 if budget is not None:
@@ -491,6 +600,47 @@ def _metadata_facets(raw: list[str | None]) -> list[dict[str, Any]]:
             enc["group"] = "metadata"
             out.append(enc)
     return out
+
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def search_tokens(query: str, max_tokens: int = 12) -> list[str]:
+    """The words of a search query, lowercased, each once, in order (at most ``max_tokens``).
+
+    Single ASCII letters are dropped when the query has longer words (they match almost
+    everything as a substring).
+
+    >>> search_tokens("Python  error, python's 'ERROR'!"), search_tokens("C")
+    (['python', 'error'], ['c'])
+    """
+    out: list[str] = []
+    for t in _TOKEN.findall(query.lower()):
+        if t not in out:
+            out.append(t)
+    longer = [t for t in out if not (len(t) == 1 and t.isascii() and t.isalpha())]
+    return (longer or out)[:max_tokens]
+
+
+def snippet_of(texts: list[tuple[str, str]], tokens: list[str], width: int = 160) -> tuple[str, str]:
+    """The first ``(label, text)`` in which a token occurs, cut to about ``width`` characters around it.
+
+    >>> snippet_of([("user", "hello"), ("assistant", "a" * 100 + " the error was here " + "b" * 100)], ["error"], 40)
+    ('assistant', '…aaaaaaaa the error was here bbbbbbbbbbbb…')
+    """
+    for label, text in texts:
+        lower = text.lower()
+        hits = [i for i in (lower.find(t) for t in tokens) if i >= 0]
+        if not hits:
+            continue
+        at = min(hits)
+        lo = max(0, at - width // 3)
+        hi = min(len(text), lo + width)
+        lo = max(0, min(lo, hi - width))
+        cut = " ".join(text[lo:hi].split())
+        return label, ("…" if lo > 0 else "") + cut + ("…" if hi < len(text) else "")
+    label, text = texts[0] if texts else ("", "")
+    return label, " ".join(text[:width].split())
 
 
 def clamp_page(limit: int, offset: int) -> tuple[int, int]:

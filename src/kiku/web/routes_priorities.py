@@ -7,8 +7,10 @@ Routes (read-only, behind the same security middleware as every explorer route):
 - ``GET /api/priorities?outcome=thumbs_up&weight=revenue&gap=capability``: the
   :class:`kiku.priorities.PriorityReport` as JSON (400 with kiku's one-line message on a bad choice).
 
-The export embeds the options and the reports of every choice (up to :data:`MAX_EXPORT_REPORTS`)
-as ``priorities`` in its data block (:func:`export_section`), so the same view works offline.
+Listed in ``kiku.web.server.ROUTE_MODULES``: :func:`add_routes` adds the routes, :func:`export_data`
+gives the export the options and the reports of every choice (up to :data:`MAX_EXPORT_REPORTS`,
+:func:`export_section`), embedded as the gzip+base64 block ``kiku-extra-priorities``, so the same
+view (``static/app/priorities.js``, a tab of the explorer) works offline.
 
     >>> options = priorities_options("runs/wandb")            # doctest: +SKIP
     >>> options["outcomes"][0]                                # doctest: +SKIP
@@ -18,9 +20,12 @@ as ``priorities`` in its data block (:func:`export_section`), so the same view w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiku.errors import KikuError
+
+if TYPE_CHECKING:
+    from kiku.web.data import RunData
 
 #: Most (outcome, weight, gap) reports embedded in one export.
 MAX_EXPORT_REPORTS = 60
@@ -108,11 +113,21 @@ def export_section(run_dir: str | Path) -> dict[str, Any]:
     return {**options, "reports": reports}
 
 
-def register_priorities(app: Any, run_dir: str | Path) -> None:
-    """Add the priorities routes to the explorer's FastAPI ``app`` for ``run_dir``."""
+def export_data(run: RunData) -> dict[str, Any] | None:
+    """The export's ``priorities`` block (:func:`export_section`; ``None`` for a run with no outcome
+    and nothing to say about them). ``kiku.web.export.extension_data`` calls it for every module of
+    ``server.ROUTE_MODULES``; the page reads it with ``source.extra("priorities")``."""
+    section = export_section(run.run_dir)
+    return section if section["outcomes"] or section["problem"] else None
+
+
+def add_routes(app: Any, run: RunData) -> None:
+    """Add the priorities routes to the explorer's FastAPI ``app`` serving ``run``
+    (listed in ``kiku.web.server.ROUTE_MODULES``: same host check, headers and write rule)."""
     from fastapi import HTTPException, Query
     from fastapi.responses import JSONResponse
 
+    run_dir = run.run_dir
     cache: dict[str, Any] = {}
 
     @app.get("/api/priorities/options")

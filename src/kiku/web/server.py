@@ -2,7 +2,9 @@
 
 Routes: ``/`` (the app), ``/static/<file>`` (a fixed whitelist of the package's own assets),
 and a paginated JSON API under ``/api``: ``run``, ``bundle``, ``clusters``, ``conversations``,
-``conversations/{id}``, ``search``, plus ``export.html`` (the self-contained report). Every
+``conversations/{id}``, ``search`` (a page with snippets), ``search/rows`` (every matching
+bundle row) and ``search/snippets`` (snippets for given rows), plus ``export.html`` (the
+self-contained report), plus the routes of :data:`ROUTE_MODULES` (new views). Every
 response carries a strict Content-Security-Policy; only the run given at start is served. The
 host check and the headers live in ``kiku.web.security``, shared with the review page.
 
@@ -39,6 +41,49 @@ STATIC_FILES: dict[str, str] = {
 }
 #: Assets built from several files when sent (the explorer's modules, see ``export.APP_MODULES``).
 BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script, "app.css": app_style}
+
+
+#: Extension point for new views: each module named here defines either ``add_routes(app, run)``
+#: (``app`` the FastAPI app, ``run`` its :class:`~kiku.web.data.RunData`) or a FastAPI
+#: ``router`` (an ``APIRouter``; the run is ``request.app.state.run``). The modules are imported
+#: when the app is created; one that is not installed is skipped. Add one line per module.
+#: Their routes get the same host check, headers and same-origin JSON rule (``secure``).
+ROUTE_MODULES: list[str] = [
+    "kiku.web.routes_living",
+    "kiku.web.routes_priorities",
+]
+
+
+def add_extension_routes(app: Any, run: RunData) -> list[str]:
+    """Add the routes of every module in :data:`ROUTE_MODULES` that exists.
+
+    Returns the names of the modules that added routes, e.g. ``["kiku.web.routes_living"]``.
+    Raises ``TypeError`` for a module with neither ``add_routes`` nor ``router``.
+    """
+    import importlib
+
+    added = []
+    for name in ROUTE_MODULES:
+        if not _module_exists(name):
+            continue
+        module = importlib.import_module(name)
+        if hasattr(module, "add_routes"):
+            module.add_routes(app, run)
+        elif hasattr(module, "router"):
+            app.include_router(module.router)
+        else:
+            raise TypeError(f"{name}: define add_routes(app, run) or a FastAPI `router` (see kiku.web.server.ROUTE_MODULES)")
+        added.append(name)
+    return added
+
+
+def _module_exists(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def static_path(name: str) -> Path | None:
@@ -97,7 +142,12 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
         return Response(cached_json(key, make), media_type="application/json")
 
     # build the browser bundle in the background now, so the first page load finds it ready
-    threading.Thread(target=cached_json, args=("bundle", run.bundle), name="kiku-bundle-warmup", daemon=True).start()
+    # (then the search table, so the first search does not wait for it either)
+    def warm_up() -> None:
+        cached_json("bundle", run.bundle)
+        run.warm_search()
+
+    threading.Thread(target=warm_up, name="kiku-warmup", daemon=True).start()
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
@@ -140,6 +190,21 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
                    offset: int = Query(0, ge=0)) -> JSONResponse:
         return JSONResponse(run.search(q, limit, offset))
 
+    @app.get("/api/search/rows")
+    def api_search_rows(q: str = Query(..., min_length=1, max_length=500)) -> JSONResponse:
+        return JSONResponse(run.search_rows(q))
+
+    @app.get("/api/search/snippets")
+    def api_search_snippets(q: str = Query(..., min_length=1, max_length=500),
+                            rows: str = Query("", max_length=20_000)) -> JSONResponse:
+        try:
+            wanted = [int(r) for r in rows.split(",") if r.strip()][:MAX_PAGE]
+        except ValueError:
+            raise HTTPException(422, "rows: comma-separated row numbers") from None
+        return JSONResponse({"items": run.snippets(q, wanted)})
+
+    add_extension_routes(app, run)
+
     @app.get("/api/export.html")
     def api_export() -> Response:
         from kiku.web.export import render_export
@@ -149,9 +214,6 @@ def create_app(run_dir: str | Path, allowed_hosts: list[str] | None = None):  # 
         return Response(cache["export"], media_type="text/html; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{_safe_filename(run.run_dir.name)}.html"'})
 
-    from kiku.web.routes_priorities import register_priorities  # the priorities view's routes
-
-    register_priorities(app, run.run_dir)
     return app
 
 

@@ -1,7 +1,24 @@
   // ---------------------------------------------------------------- conversation viewer
-  async function openConversation(id) {
-    S.convId = id;
+  /** Back to the topic: the list where it was; focus on the card the conversation was opened from. */
+  function closeConversation(restoreFocus) {
+    const id = S.convId, fromCard = S.convFrom === "card";
+    S.convId = null;
+    renderDetails();
+    $("details").scrollTop = S.listScroll || 0;
+    drawMap();
+    syncUrl(true);
+    if (restoreFocus !== false) {
+      const card = fromCard && id && $("details").querySelector('.example[data-conversation="' + CSS.escape(id) + '"]');
+      (card || $("topic-title")).focus({ preventScroll: true });
+    }
+  }
+
+  async function openConversation(id, from) {
     const box = $("details");
+    if (!S.convId) S.listScroll = box.scrollTop; // where the list was, for the way back
+    S.convId = id;
+    S.convFrom = from || "";
+    syncUrl(true);
     box.replaceChildren(h("div", { class: "empty-state", text: "Loading conversation…" }));
     let conv;
     try { conv = await source.conversation(id); } catch (err) { conv = null; }
@@ -9,7 +26,7 @@
     box.replaceChildren();
     box.scrollTop = 0;
     box.append(h("button", { class: "btn small back", type: "button", id: "back-btn", text: "← Back to " + (S.selected >= 0 ? "topic" : "overview"),
-      onclick: () => { S.convId = null; renderDetails(); drawMap(); } }));
+      title: "Back (Esc)", onclick: () => closeConversation() }));
     if (!conv) { box.append(h("div", { class: "empty-state", text: "This conversation could not be loaded." })); return; }
     const topics = (conv.topics || []).slice().sort((a, b) => b.level - a.level);
     const cr = h("div", { class: "crumbs" });
@@ -19,7 +36,7 @@
       cr.append(h("button", { type: "button", text: t.name || t.cluster_id, onclick: () => selectCluster(idx === undefined ? -1 : idx) }));
     });
     const f = conv.facets || {};
-    box.append(cr, h("h2", { class: "details-title", id: "conversation-title", text: clip(f.request || conv.id, 160) }),
+    box.append(cr, h("h2", { class: "details-title", id: "conversation-title", tabindex: "-1", text: clip(f.request || conv.id, 160) }),
       h("div", { class: "muted", text: [conv.id, conv.created_at ? new Date(conv.created_at).toLocaleString() : null].filter(Boolean).join(" · ") }));
     if (f.summary) box.append(h("h3", { text: "Summary" }), h("div", { class: "summary", text: f.summary }));
     if (f.task) box.append(h("div", { class: "kv" }, h("span", { class: "k", text: "Task" }), h("span", { class: "v", text: f.task })));
@@ -34,12 +51,12 @@
       const role = String(m.role || "");
       msgs.append(h("div", { class: "msg " + (role === "user" || role === "human" ? "user" : "assistant") },
         h("div", { class: "msg-head" }, h("span", { text: role }), h("span", { text: m.created_at ? new Date(m.created_at).toLocaleString() : "" })),
-        highlighted(h("div", { class: "msg-body" }), m.content, S.query)));
+        highlightedAll(h("div", { class: "msg-body", tabindex: "0" }), m.content, S.searchTokens)));
     }
     box.append(h("h3", { text: "Messages (" + (conv.messages || []).length + ")" }), msgs);
     if (conv.clipped) {
       const c = source.clipNote() || {};
-      box.append(h("p", { class: "note", id: "clipped-note", text: "This export keeps at most " + fmt.format(c.message || 0) + " characters per message and " + fmt.format(c.conversation || 0) + " per conversation; this conversation was shortened. The full text is in the run folder." }));
+      box.append(h("p", { class: "note", id: "clipped-note", text: "This export keeps at most " + fmt.format(c.message || 0) + " characters per user message, " + fmt.format(c.reply || c.message || 0) + " per reply and " + fmt.format(c.conversation || 0) + " per conversation; this conversation was shortened. The full text is in the run folder (kiku ui)." }));
     }
     const meta = conv.metadata || {};
     const mk = Object.keys(meta);
@@ -50,5 +67,8 @@
       box.append(h("h3", { text: "Metadata" }), mkv);
     }
     drawMap();
+    if (from !== "restore") { $("conversation-title").focus({ preventScroll: true }); announce("Conversation opened: " + clip(f.request || conv.id, 80)); }
+    // on a phone the panel is below the map: bring the conversation into view
+    if (from === "map" && window.matchMedia && window.matchMedia("(max-width: 700px)").matches) box.scrollIntoView({ block: "start" });
   }
 

@@ -42,8 +42,28 @@
     return parent;
   }
 
+  /** Like `highlighted`, for several words at once (the words of a search). */
+  function highlightedAll(parent, text, tokens) {
+    text = text == null ? "" : String(text);
+    const words = (tokens || []).filter(Boolean);
+    if (!words.length) { parent.append(document.createTextNode(text)); return parent; }
+    const lower = text.toLowerCase();
+    let i = 0;
+    while (i < text.length) {
+      let best = -1, len = 0;
+      for (const w of words) { const j = lower.indexOf(w, i); if (j >= 0 && (best < 0 || j < best || (j === best && w.length > len))) { best = j; len = w.length; } }
+      if (best < 0) break;
+      if (best > i) parent.append(document.createTextNode(text.slice(i, best)));
+      parent.append(h("mark", { text: text.slice(best, best + len) }));
+      i = best + len;
+    }
+    if (i < text.length) parent.append(document.createTextNode(text.slice(i)));
+    return parent;
+  }
+
   const PALETTE = ["#4C78A8", "#F58518", "#E45756", "#54A24B", "#B279A2", "#EECA3B", "#72B7B2", "#FF9DA6",
     "#9D755D", "#439894", "#D67195", "#88D27A", "#6F6FD8", "#F2A65A", "#2A9D8F", "#C8553D", "#8AB17D",
     "#B5838D", "#5E81AC", "#E9C46A"];
   const NOISE = "#9aa3b2";
+  const OTHER = "(other)"; // the folded rest of a facet's values (data.OTHER)
 

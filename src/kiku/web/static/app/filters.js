@@ -19,6 +19,7 @@
         if (t !== t || (lo !== null && t < lo) || (hi !== null && t >= hi)) ok = 0;
       }
       if (ok) for (let k = 0; k < checks.length; k++) if (!checks[k](i)) { ok = 0; break; }
+      if (ok && S.region && !S.region[i]) ok = 0; // a map selection narrows everything, like a filter
       S.mask[i] = ok; active += ok;
     }
     S.nActive = active;
@@ -30,33 +31,42 @@
       if (S.searchMask) for (let i = 0; i < n; i++) { const c = a[i]; if (S.mask[i] && S.searchMask[i] && c >= 0 && L[c] === l) S.searchCounts[c]++; }
     }
     if (S.searchMask) { let k = 0; for (let i = 0; i < n; i++) k += S.mask[i] & S.searchMask[i]; S.nSearch = k; }
+    S.nRegion = S.region ? active : 0;
   }
 
-  function runSearch(q) {
-    S.query = q.trim().toLowerCase();
-    if (!S.query) { S.searchMask = null; S.nSearch = 0; }
+  /** Search every conversation for all words of q (server: DuckDB; export: the embedded texts). */
+  async function runSearch(q, quiet) {
+    const text = String(q || "").trim();
+    const seq = ++S.searchSeq;
+    S.query = text.toLowerCase();
+    if (!S.query) { S.searchMask = null; S.nSearch = 0; S.searchTokens = []; S.searchError = null; }
     else {
-      if (!S.requestLower) {
-        S.requestLower = S.B.text.request.map((s) => (s || "").toLowerCase());
-        S.summaryLower = S.B.text.summary ? S.B.text.summary.map((s) => (s || "").toLowerCase()) : null;
-      }
-      const m = new Uint8Array(S.n), q2 = S.query;
-      for (let i = 0; i < S.n; i++) {
-        if (S.requestLower[i].includes(q2) || (S.summaryLower && S.summaryLower[i].includes(q2))) m[i] = 1;
-      }
-      S.searchMask = m;
+      $("search-count").textContent = "Searching…";
+      let res;
+      try { res = await source.search(text); S.searchError = null; }
+      catch (err) { res = { tokens: [], rows: [] }; S.searchError = err.message; }
+      if (seq !== S.searchSeq) return; // a newer search started meanwhile
+      const m = new Uint8Array(S.n);
+      for (const r of res.rows) if (r >= 0 && r < S.n) m[r] = 1;
+      S.searchMask = m; S.searchTokens = res.tokens || [];
     }
+    S.listShown = 0;
+    if (quiet) return;
     recompute();
     renderAll();
+    syncUrlSoon();
+    announce(S.query ? fmt.format(S.nSearch) + (S.nSearch === 1 ? " conversation matches" : " conversations match") + " “" + text + "”" : "Search cleared");
   }
 
   /** Indices of active points in cluster c (or all when c < 0). */
   function membersOf(c, onlySearch) {
     const out = [];
     const a = c >= 0 ? S.assign[S.clusters[c].level] : null;
+    const R = S.region;
     for (let i = 0; i < S.n; i++) {
       if (!S.mask[i]) continue;
       if (a && a[i] !== c) continue;
+      if (R && !R[i]) continue;
       if (onlySearch && S.searchMask && !S.searchMask[i]) continue;
       out.push(i);
     }
@@ -72,7 +82,13 @@
     $("export-btn").hidden = !source.canExport;
     if (source.canExport) $("export-btn").addEventListener("click", downloadExport);
     $("theme-btn").addEventListener("click", toggleTheme);
-    $("search").addEventListener("input", debounce((e) => runSearch(e.target.value), 140));
+    $("search").placeholder = S.B.text.summary ? "Search all words in messages and summaries…" : "Search all words in the messages…";
+    if (embedded) $("search").placeholder = "Search all words in the conversations kept here…";
+    $("search").addEventListener("input", debounce((e) => runSearch(e.target.value), 200));
+    const csel = $("color-by");
+    csel.append(h("option", { value: "topic", text: "Topic and subtopics" }), h("option", { value: "top", text: "Top-level topic" }));
+    for (const f of S.facets) if (f.kind === "category" && !isUninformative(f)) csel.append(h("option", { value: f.key, text: f.label }));
+    csel.addEventListener("change", () => setColorBy(csel.value));
     $("tree-search").addEventListener("input", debounce((e) => { S.treeQuery = e.target.value.trim().toLowerCase(); renderTree(); }, 100));
     $("tree-sort").addEventListener("click", () => {
       S.sortBy = S.sortBy === "size" ? "name" : "size";
@@ -85,7 +101,7 @@
     for (const [label, list] of groups) {
       if (!list.length) continue;
       const og = h("optgroup", { label });
-      for (const f of list) og.append(h("option", { value: f.key, text: f.label }));
+      for (const f of list) if (!isUninformative(f)) og.append(h("option", { value: f.key, text: f.label }));
       fsel.append(og);
     }
     fsel.addEventListener("change", fillFilterValues);
@@ -106,12 +122,20 @@
         S.dateFrom = f ? Date.parse(f + "T00:00:00Z") : null;
         S.dateTo = t ? Date.parse(t + "T00:00:00Z") + 86400000 : null;
         update();
+        syncUrl(true);
       };
       $("date-from").addEventListener("change", onDate);
       $("date-to").addEventListener("change", onDate);
     } else $("date-range").hidden = true;
     document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => setTab(b.dataset.tab)));
+    document.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape" || e.defaultPrevented) return;
+      if (S.convId) { e.preventDefault(); closeConversation(true); }
+      else if (S.region) { e.preventDefault(); clearRegion(); }
+    });
     setupMap();
+    setupTrends();
+    $("tree").addEventListener("keydown", treeKey);
     window.addEventListener("resize", debounce(() => { resizeMap(); drawMap(); if (S.tab === "trends") drawTrends(); }, 80));
     if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => { drawMap(); drawTrends(); });
   }
@@ -154,7 +178,32 @@
   function addFilter(key, value) {
     if (S.filters.some((f) => f.key === key && f.value === value)) return;
     S.filters.push({ key, value });
+    S.listShown = 0;
+    resetFilterSelects();
     update();
+    syncUrl(true);
+    const f = S.facets.find((x) => x.key === key);
+    announce("Filter " + (f ? f.label + ": " + f.values[value] : key) + " added; " + fmt.format(S.nActive) + " conversations match");
+  }
+  function removeFilter(k) {
+    S.filters.splice(k, 1);
+    S.listShown = 0;
+    resetFilterSelects();
+    update();
+    syncUrl(true);
+    announce("Filter removed; " + fmt.format(S.nActive) + " conversations match");
+    const next = $("chips").querySelector("button") || $("filter-facet");
+    next.focus();
+  }
+  /** The facet and value selects show no filter once it has been added (or removed). */
+  function resetFilterSelects() { $("filter-facet").value = ""; fillFilterValues(); }
+
+  /** A facet that tells nothing: every conversation with a value has the same one. */
+  function isUninformative(f) {
+    const seen = new Set();
+    if (f.kind === "category") { for (const c of f.codes) if (c >= 0) { seen.add(c); if (seen.size > 1) return false; } }
+    else for (const list of f.codes) for (const c of list) { seen.add(c); if (seen.size > 1) return false; }
+    return true;
   }
 
   function renderChips() {
@@ -164,21 +213,24 @@
       const f = S.facets.find((x) => x.key === flt.key);
       const text = (f ? f.label : flt.key) + ": " + (f ? f.values[flt.value] : flt.value);
       box.append(h("span", { class: "chip", title: text }, h("span", { text }),
-        h("button", { type: "button", "aria-label": "Remove filter " + text, text: "×", onclick: () => { S.filters.splice(k, 1); update(); } })));
+        h("button", { type: "button", "aria-label": "Remove filter " + text, text: "×", onclick: () => removeFilter(k) })));
     });
-    const filtered = S.filters.length || S.dateFrom !== null || S.dateTo !== null;
+    const filtered = S.filters.length || S.dateFrom !== null || S.dateTo !== null || S.region;
     $("filter-count").textContent = filtered ? fmt.format(S.nActive) + " of " + fmt.format(S.n) + " conversations match" : "";
+    if (S.region) box.append(h("span", { class: "chip region-chip", title: "Map selection" }, h("span", { text: "Map selection: " + fmt.format(S.nRegion) }),
+      h("button", { type: "button", "aria-label": "Clear the map selection", text: "×", onclick: () => clearRegion() })));
   }
 
   function update() { recompute(); renderAll(); }
 
   function renderAll() {
     renderChips();
-    $("search-count").textContent = S.query ? fmt.format(S.nSearch) + (S.nSearch === 1 ? " match" : " matches") : "";
+    $("search-count").textContent = S.searchError ? "Search failed" : S.query ? fmt.format(S.nSearch) + (S.nSearch === 1 ? " match" : " matches") : "";
     renderTree();
     renderDetails();
     drawMap();
     if (S.tab === "trends") drawTrends();
+    updateViews();
     if ($("filter-facet").value) fillFilterValues();
   }
 

@@ -18,37 +18,96 @@
     M.bounds = { x0, x1, y0, y1 };
   }
 
+  // Pointer input: one pointer drags (pans), two pinch (zoom), a short press without moving is a
+  // click (opens the conversation under it); shift-drag, or a drag in box mode, selects a region.
+  // Touch never shows the hover tooltip (it would stick after a tap).
   function setupMap() {
     const cv = $("map");
     resizeMap();
-    let drag = null;
-    cv.addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY, cx: M.cx, cy: M.cy, moved: false }; cv.classList.add("dragging"); });
-    window.addEventListener("mouseup", (e) => {
-      if (!drag) return;
-      cv.classList.remove("dragging");
-      const wasClick = !drag.moved;
-      drag = null;
-      if (wasClick && e.target === cv) clickMap(e);
+    const pointers = new Map();
+    let drag = null, pinch = null;
+    const local = (e) => { const r = cv.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+    cv.addEventListener("pointerdown", (e) => {
+      cv.setPointerCapture(e.pointerId);
+      pointers.set(e.pointerId, local(e));
+      $("tooltip").hidden = true;
+      if (pointers.size === 2) {
+        const [a, b] = [...pointers.values()];
+        pinch = { d: Math.hypot(a[0] - b[0], a[1] - b[1]) || 1, k: M.k };
+        drag = null;
+        return;
+      }
+      const [x, y] = local(e);
+      const box = e.shiftKey || M.boxMode;
+      drag = { x, y, sx: e.clientX, sy: e.clientY, cx: M.cx, cy: M.cy, moved: false, box, type: e.pointerType };
+      if (!box) cv.classList.add("dragging");
     });
-    window.addEventListener("mousemove", (e) => {
+    cv.addEventListener("pointermove", (e) => {
+      if (pointers.has(e.pointerId)) pointers.set(e.pointerId, local(e));
+      if (pinch && pointers.size === 2) {
+        const [a, b] = [...pointers.values()];
+        const d = Math.hypot(a[0] - b[0], a[1] - b[1]) || 1;
+        zoomAt((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (pinch.k * d / pinch.d) / M.k);
+        return;
+      }
       if (drag) {
-        const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-        if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
-        M.cx = drag.cx - dx / M.k; M.cy = drag.cy + dy / M.k;
-        $("tooltip").hidden = true;
-        scheduleDraw();
-      } else if (e.target === cv) hoverMap(e);
+        const dx = e.clientX - drag.sx, dy = e.clientY - drag.sy;
+        if (Math.abs(dx) + Math.abs(dy) > 4) drag.moved = true;
+        if (drag.box) { M.boxDraw = [drag.x, drag.y, drag.x + dx, drag.y + dy]; scheduleDraw(); }
+        else { M.cx = drag.cx - dx / M.k; M.cy = drag.cy + dy / M.k; scheduleDraw(); }
+        return;
+      }
+      if (e.pointerType === "mouse") hoverMap(e);
     });
+    const end = (e) => {
+      pointers.delete(e.pointerId);
+      cv.classList.remove("dragging");
+      if (pinch) { if (pointers.size < 2) { pinch = null; drag = null; syncUrlSoon(); } return; }
+      if (!drag) return;
+      const d = drag;
+      drag = null;
+      if (e.type === "pointercancel") { M.boxDraw = null; scheduleDraw(); return; }
+      if (d.box && d.moved) { const b = M.boxDraw; M.boxDraw = null; selectBox(b); return; }
+      M.boxDraw = null;
+      if (!d.moved) clickMap(e); else syncUrlSoon();
+    };
+    cv.addEventListener("pointerup", end);
+    cv.addEventListener("pointercancel", end);
     cv.addEventListener("mouseleave", () => { $("tooltip").hidden = true; if (M.hover >= 0) { M.hover = -1; scheduleDraw(); } });
     cv.addEventListener("wheel", (e) => {
       e.preventDefault();
       const r = cv.getBoundingClientRect();
       zoomAt(e.clientX - r.left, e.clientY - r.top, Math.exp(-e.deltaY * 0.0015));
+      syncUrlSoon();
     }, { passive: false });
-    $("zoom-in").addEventListener("click", () => zoomAt(M.w / 2, M.h / 2, 1.5));
-    $("zoom-out").addEventListener("click", () => zoomAt(M.w / 2, M.h / 2, 1 / 1.5));
-    $("zoom-reset").addEventListener("click", () => { fitMap(); drawMap(); });
+    $("zoom-in").addEventListener("click", () => { zoomAt(M.w / 2, M.h / 2, 1.5); syncUrlSoon(); });
+    $("zoom-out").addEventListener("click", () => { zoomAt(M.w / 2, M.h / 2, 1 / 1.5); syncUrlSoon(); });
+    $("zoom-reset").addEventListener("click", () => { fitMap(); drawMap(); syncUrlSoon(); });
+    $("box-select").addEventListener("click", () => {
+      M.boxMode = !M.boxMode;
+      $("box-select").setAttribute("aria-pressed", String(M.boxMode));
+      cv.classList.toggle("boxing", M.boxMode);
+      announce(M.boxMode ? "Region selection on: drag a box on the map" : "Region selection off");
+    });
   }
+
+  /** Select the conversations inside a screen box (x0, y0, x1, y1) of the map. */
+  function selectBox(b) {
+    const [x0, x1] = [Math.min(b[0], b[2]), Math.max(b[0], b[2])], [y0, y1] = [Math.min(b[1], b[3]), Math.max(b[1], b[3])];
+    const R = new Uint8Array(S.n);
+    let k = 0;
+    for (let i = 0; i < S.n; i++) {
+      const x = toScreenX(S.X[i]), y = toScreenY(S.Y[i]);
+      if (x >= x0 && x <= x1 && y >= y0 && y <= y1) { R[i] = 1; k++; }
+    }
+    if (!k) { clearRegion(); return; }
+    S.region = R;
+    S.listShown = 0;
+    if (M.boxMode) $("box-select").click();
+    recompute(); renderAll();
+    announce("Map selection: " + fmt.format(S.nRegion) + " conversations");
+  }
+  function clearRegion() { if (!S.region) return; S.region = null; S.nRegion = 0; S.listShown = 0; recompute(); renderAll(); announce("Map selection cleared"); }
 
   function resizeMap() {
     const cv = $("map"), r = cv.parentElement.getBoundingClientRect();
@@ -57,11 +116,25 @@
     cv.width = Math.round(M.w * M.dpr); cv.height = Math.round(M.h * M.dpr);
   }
 
+  /** The middle ~98% of the points (1st to 99th percentile of x and y), so outliers do not shrink the view. */
+  function robustBounds() {
+    if (S.n < 50) return M.bounds;
+    const q = (arr) => {
+      const step = Math.max(1, Math.floor(S.n / 20000)), sample = [];
+      for (let i = 0; i < S.n; i += step) sample.push(arr[i]);
+      sample.sort((a, b) => a - b);
+      return [sample[Math.floor(sample.length * 0.01)], sample[Math.min(sample.length - 1, Math.floor(sample.length * 0.99))]];
+    };
+    const [x0, x1] = q(S.X), [y0, y1] = q(S.Y);
+    const px = (x1 - x0) * 0.03, py = (y1 - y0) * 0.03;
+    return { x0: x0 - px, x1: x1 + px, y0: y0 - py, y1: y1 + py };
+  }
+
   function fitMap() {
-    const b = M.bounds;
+    const b = M.fit || (M.fit = robustBounds());
     // keep the points clear of the legend at the bottom of the map
     const legend = $("legend"), lh = legend ? legend.offsetHeight + 12 : 0;
-    M.k = 0.9 * Math.min(M.w / Math.max(1e-9, b.x1 - b.x0), Math.max(40, M.h - lh) / Math.max(1e-9, b.y1 - b.y0));
+    M.k = 0.94 * Math.min(M.w / Math.max(1e-9, b.x1 - b.x0), Math.max(40, M.h - lh) / Math.max(1e-9, b.y1 - b.y0));
     M.cx = (b.x0 + b.x1) / 2; M.cy = (b.y0 + b.y1) / 2 - lh / 2 / M.k;
     M.k0 = M.k;
   }
@@ -120,15 +193,18 @@
     tip.dataset.conversation = S.B.ids[i];
   }
 
+  /** A click (or tap) on a point opens that conversation and selects its topic: the top-level
+   *  topic when zoomed out, the base topic when zoomed in. A click on empty map clears the selection. */
   function clickMap(e) {
     const r = $("map").getBoundingClientRect();
-    const i = nearest(e.clientX - r.left, e.clientY - r.top, 8);
-    if (i < 0) { if (S.selected >= 0) selectCluster(-1); return; }
-    // zoomed out: select the top-level topic; zoomed in: the base topic under the point
+    const i = nearest(e.clientX - r.left, e.clientY - r.top, e.pointerType === "touch" ? 16 : 8);
+    if (i < 0) { if (S.convId) closeConversation(false); if (S.selected >= 0) selectCluster(-1); return; }
     const level = M.k > M.k0 * 2.5 || S.levels.length < 2 ? S.base : S.levels[S.levels.length - 1];
     let c = S.assign[level][i];
     if (S.selected >= 0 && c === S.selected && level !== S.base) c = S.assign[S.base][i];
-    if (c >= 0) selectCluster(c, "map");
+    restoring = true; // one history entry for the topic and the conversation together
+    try { if (c >= 0 && c !== S.selected) selectCluster(c, "map-open"); } finally { restoring = false; }
+    openConversation(S.B.ids[i], "map");
   }
 
   function drawMap() {
@@ -143,7 +219,8 @@
     const zoom = M.k / M.k0;
     const r = Math.min(5, Math.max(1.2, (S.n > 50000 ? 1.4 : S.n > 10000 ? 1.9 : 2.6) * Math.sqrt(zoom)));
     const d = r * 2;
-    const hi = (i) => S.mask[i] && (!selA || selA[i] === sel) && (!sm || sm[i]);
+    const R = S.region;
+    const hi = (i) => S.mask[i] && (!selA || selA[i] === sel) && (!sm || sm[i]) && (!R || R[i]);
     // dimmed points first, in one path
     ctx.fillStyle = cssVar("--map-dim");
     ctx.beginPath();
@@ -190,47 +267,179 @@
     };
     mark(M.hover, cssVar("--label"));
     if (S.convId) { const i = S.B.ids.indexOf(S.convId); mark(i, cssVar("--accent")); }
+    renderLegend(); // before the names: the legend is one of the obstacles they avoid
     drawLabels(ctx, zoom);
-    renderLegend();
+    if (M.boxDraw) {
+      const [x0, y0, x1, y1] = M.boxDraw;
+      ctx.strokeStyle = cssVar("--accent"); ctx.lineWidth = 1.5; ctx.setLineDash([5, 4]);
+      ctx.strokeRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
+      ctx.setLineDash([]);
+    }
   }
 
+  // Names: the top level always, the next levels as the view zooms in (base topics named when
+  // zoomed far enough); each name sits on its topic's densest region and is moved to a free
+  // spot nearby (below, above, left, right) rather than dropped when it would overlap another.
   function drawLabels(ctx, zoom) {
-    const boxes = [];
-    const fits = (b) => !boxes.some((o) => b.x < o.x + o.w && b.x + b.w > o.x && b.y < o.y + o.h && b.y + b.h > o.y);
-    const put = (c, size, weight) => {
+    // the map's own overlays (colour select, zoom buttons, legend) are obstacles too
+    const cr = $("map").getBoundingClientRect();
+    const boxes = [...document.querySelectorAll("#map-view .map-colour, #map-view .map-controls, #legend")].map((el) => {
+      const r = el.getBoundingClientRect();
+      return { x: r.left - cr.left, y: r.top - cr.top, w: r.width, h: r.height };
+    }).filter((b) => b.w > 0 && b.h > 0);
+    const fits = (b) => b.x >= 2 && b.y >= 2 && b.x + b.w <= M.w - 50 && b.y + b.h <= M.h - 2 &&
+      !boxes.some((o) => b.x < o.x + o.w && b.x + b.w > o.x && b.y < o.y + o.h && b.y + b.h > o.y);
+    const placed = [];
+    const put = (c, size, weight, force) => {
       const cl = S.clusters[c];
-      if (!S.counts[c]) return;
-      let x = toScreenX(cl._x), y = toScreenY(cl._y);
-      if (x < 0 || y < 0 || x > M.w || y > M.h) return;
+      if (!S.counts[c]) return false;
+      const ax = toScreenX(cl._x), ay = toScreenY(cl._y);
+      if (ax < -20 || ay < -20 || ax > M.w + 20 || ay > M.h + 20) return false;
       ctx.font = weight + " " + size + "px system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
       const text = clip(cl.name, 38);
-      const w = ctx.measureText(text).width;
-      x = Math.min(M.w - w / 2 - 56, Math.max(w / 2 + 6, x)); // keep the label inside the map (and clear of the zoom buttons)
-      y = Math.min(M.h - size, Math.max(size, y));
-      const b = { x: x - w / 2 - 4, y: y - size / 2 - 3, w: w + 8, h: size + 6 };
-      if (!fits(b)) return;
-      boxes.push(b);
-      ctx.lineWidth = 4; ctx.lineJoin = "round"; ctx.strokeStyle = cssVar("--halo");
-      ctx.textAlign = "center"; ctx.textBaseline = "middle";
-      ctx.strokeText(text, x, y);
-      ctx.fillStyle = S.selected === c ? cssVar("--accent") : cssVar("--label");
-      ctx.fillText(text, x, y);
+      const w = ctx.measureText(text).width, hh = size + 6;
+      for (const [ox, oy] of labelOffsets(w, hh, force ? 0 : 4)) {
+        const x = Math.min(M.w - w / 2 - 56, Math.max(w / 2 + 6, ax + ox)), y = Math.min(M.h - size, Math.max(size, ay + oy));
+        const b = { x: x - w / 2 - 4, y: y - hh / 2, w: w + 8, h: hh };
+        if (!fits(b) && !(force && ox === 0 && oy === 0)) continue;
+        boxes.push(b);
+        placed.push({ c, text, x, y, size, weight, box: b });
+        return true;
+      }
+      return false;
     };
-    if (S.selected >= 0) put(S.selected, 14, 700);
+    if (S.selected >= 0) put(S.selected, 14, 700, true);
     const byCount = (list) => list.slice().sort((a, b) => S.counts[b] - S.counts[a]);
-    for (const c of byCount(S.roots)) put(c, 13, 650);
-    if (zoom > 2 && S.levels.length > 1) {
-      const next = S.levels[S.levels.length - 2];
-      for (const c of byCount(S.clusters.map((_, i) => i).filter((i) => S.clusters[i].level === next))) put(c, 11.5, 500);
+    const focus = S.colorBy === "topic" && S.selected >= 0 ? S.children.get(S.selected) : null;
+    if (focus) for (const c of byCount(focus).slice(0, Math.round(6 * Math.sqrt(zoom)))) put(c, 12.5, 600); // more as you zoom
+    for (const c of byCount(S.roots)) if (c !== S.selected) put(c, 13, 650);
+    // deeper levels appear as the view zooms in: level L-2 from 2x, L-3 from 4x, ... base last
+    for (let k = S.levels.length - 2; k >= 0; k--) {
+      const need = 2 ** (S.levels.length - 1 - k);
+      if (zoom < need * 0.95) break;
+      const lvl = S.levels[k];
+      for (const c of byCount(S.levelList[lvl] || [])) if (c !== S.selected) put(c, k === 0 ? 11 : 11.5, k === 0 ? 450 : 500);
     }
+    ctx.textAlign = "center"; ctx.textBaseline = "middle"; ctx.lineJoin = "round";
+    const halo = cssVar("--halo"), label = cssVar("--label"), accent = cssVar("--accent");
+    for (const l of placed) {
+      ctx.font = l.weight + " " + l.size + "px system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
+      ctx.lineWidth = 4; ctx.strokeStyle = halo; ctx.strokeText(l.text, l.x, l.y);
+      ctx.fillStyle = S.selected === l.c ? accent : label; ctx.fillText(l.text, l.x, l.y);
+    }
+    M.labels = placed.map((l) => ({ id: S.clusters[l.c].id, x: l.x, y: l.y, level: S.clusters[l.c].level, box: l.box }));
+  }
+
+  /** Where to try a name, nearest first: on the anchor, then rings of spots around it (below,
+   *  above, right, left, diagonals) up to `rings` label heights away. */
+  function labelOffsets(w, hh, rings) {
+    const out = [[0, 0]];
+    for (let r = 1; r <= rings; r++) {
+      out.push([0, r * hh], [0, -r * hh], [r * (w / 2 + 8), 0], [-r * (w / 2 + 8), 0],
+        [r * (w / 4 + 4), r * hh], [-r * (w / 4 + 4), -r * hh], [r * (w / 4 + 4), -r * hh], [-r * (w / 4 + 4), r * hh]);
+    }
+    return out;
+  }
+
+  /** Each topic's label anchor: the mean of its points in its densest cell (3x3 smoothed) of a
+   *  32x32 grid over the map, so a scattered topic is named where most of it is, not at its mean. */
+  function labelAnchors() {
+    const G = 32, b = M.bounds, nC = S.clusters.length;
+    const w = Math.max(1e-9, b.x1 - b.x0), hh = Math.max(1e-9, b.y1 - b.y0);
+    const cellOf = new Int32Array(S.n);
+    for (let i = 0; i < S.n; i++) cellOf[i] = Math.min(G - 1, Math.floor((S.Y[i] - b.y0) / hh * G)) * G + Math.min(G - 1, Math.floor((S.X[i] - b.x0) / w * G));
+    S.levelList = {};
+    S.clusters.forEach((cl, c) => { (S.levelList[cl.level] = S.levelList[cl.level] || []).push(c); });
+    const counts = new Map(); // cluster -> Map(cell -> n)
+    for (const l of S.levels) {
+      const a = S.assign[l], L = S.clusterLevel;
+      for (let i = 0; i < S.n; i++) {
+        const c = a[i];
+        if (c < 0 || L[c] !== l) continue;
+        let m = counts.get(c); if (!m) { m = new Map(); counts.set(c, m); }
+        m.set(cellOf[i], (m.get(cellOf[i]) || 0) + 1);
+      }
+    }
+    const best = new Int32Array(nC).fill(-1);
+    for (const [c, m] of counts) {
+      let top = -1, score = -1;
+      for (const [cell] of m) {
+        const gx = cell % G, gy = (cell - gx) / G;
+        let s2 = 0;
+        for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+          const x = gx + dx, y = gy + dy;
+          if (x >= 0 && y >= 0 && x < G && y < G) s2 += (m.get(y * G + x) || 0) * (dx || dy ? 0.5 : 1);
+        }
+        if (s2 > score) { score = s2; top = cell; }
+      }
+      best[c] = top;
+    }
+    const sx = new Float64Array(nC), sy = new Float64Array(nC), sn = new Float64Array(nC);
+    for (const l of S.levels) {
+      const a = S.assign[l], L = S.clusterLevel;
+      for (let i = 0; i < S.n; i++) {
+        const c = a[i];
+        if (c < 0 || L[c] !== l || best[c] < 0) continue;
+        const bc = best[c], gx = bc % G, gy = (bc - gx) / G, cx = cellOf[i] % G, cy = (cellOf[i] - cx) / G;
+        if (Math.abs(cx - gx) <= 1 && Math.abs(cy - gy) <= 1) { sx[c] += S.X[i]; sy[c] += S.Y[i]; sn[c]++; }
+      }
+    }
+    S.clusters.forEach((cl, i) => { cl._x = sn[i] ? sx[i] / sn[i] : cl.x || 0; cl._y = sn[i] ? sy[i] / sn[i] : cl.y || 0; });
+  }
+
+  // ---- colouring: by top-level topic, by the selected topic's subtopics, or by a facet
+  function setColorBy(key) {
+    S.colorBy = key;
+    $("color-by").value = key;
+    recolor();
+    drawMap();
+    syncUrl(true);
+  }
+  function recolor() {
+    const P = new Uint8Array(S.n).fill(255);
+    if (S.colorBy === "top") { S.pointColor = S.topColor; return; }
+    if (S.colorBy === "topic") {
+      // follows the selection: its subtopics' colours (as in the tree, legend and Trends), a
+      // selected leaf its own colour, nothing selected the top-level colours
+      const sel = S.selected;
+      if (sel < 0) { S.pointColor = S.topColor; return; }
+      if (!S.children.get(sel).length) {
+        const a = S.assign[S.clusters[sel].level], s = S.slot[sel] < 0 ? 255 : S.slot[sel];
+        for (let i = 0; i < S.n; i++) if (a[i] === sel) P[i] = s;
+        S.pointColor = P;
+        return;
+      }
+      const kids = S.children.get(sel), levels = [...new Set(kids.map((k) => S.clusters[k].level))];
+      const mine = new Set(kids);
+      for (let i = 0; i < S.n; i++) for (const l of levels) { const c = S.assign[l][i]; if (mine.has(c)) { P[i] = S.slot[c] < 0 ? 255 : S.slot[c]; break; } }
+    } else {
+      const f = S.facets.find((x) => x.key === S.colorBy);
+      if (!f) { S.pointColor = S.topColor; return; }
+      for (let i = 0; i < S.n; i++) { const c = f.codes[i]; if (c >= 0 && f.values[c] !== OTHER) P[i] = c % PALETTE.length; }
+    }
+    S.pointColor = P;
   }
 
   function renderLegend() {
     const box = $("legend");
-    if (box.dataset.built) return;
-    box.dataset.built = "1";
-    const roots = S.roots.slice().sort((a, b) => S.clusters[b].size - S.clusters[a].size).slice(0, 12);
-    for (const c of roots) box.append(h("span", { class: "legend-item", title: S.clusters[c].name, onclick: () => selectCluster(c, "legend") },
-      h("span", { class: "swatch", style: { background: S.color[c] } }), h("span", { text: clip(S.clusters[c].name, 30) })));
+    const key = S.colorBy + ":" + (S.colorBy === "topic" ? S.selected : "") + ":" + S.filters.length;
+    if (box.dataset.built === key) return;
+    box.dataset.built = key;
+    box.replaceChildren();
+    const item = (color, name, title, onclick, pressed) => h("button", { class: "legend-item", type: "button", title, onclick, "aria-pressed": pressed == null ? null : String(pressed) },
+      h("span", { class: "swatch", style: { background: color } }), h("span", { text: clip(name, 30) }));
+    if (S.colorBy === "top" || (S.colorBy === "topic" && (S.selected < 0 || !S.children.get(S.selected).length))) {
+      const roots = S.roots.slice().sort((a, b) => S.clusters[b].size - S.clusters[a].size).slice(0, 12);
+      for (const c of roots) box.append(item(S.color[c], S.clusters[c].name, "Select " + S.clusters[c].name, () => selectCluster(c, "legend")));
+    } else if (S.colorBy === "topic") {
+      for (const c of sortedKids(S.children.get(S.selected)).slice(0, 12)) box.append(item(S.color[c], S.clusters[c].name, "Select " + S.clusters[c].name, () => selectCluster(c, "legend")));
+    } else {
+      const f = S.facets.find((x) => x.key === S.colorBy);
+      if (!f) return;
+      f.values.forEach((v, i) => {
+        if (i >= PALETTE.length || v === OTHER) return;
+        const on = S.filters.some((x) => x.key === f.key && x.value === i);
+        box.append(item(PALETTE[i % PALETTE.length], v, (on ? "Filtered by " : "Filter by ") + f.label + " = " + v, () => (on ? removeFilter(S.filters.findIndex((x) => x.key === f.key && x.value === i)) : addFilter(f.key, i)), on));
+      });
+    }
   }
-

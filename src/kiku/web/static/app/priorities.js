@@ -1,9 +1,11 @@
   // ---------------------------------------------------------------- priorities view
   // Topics ranked by impact for a joined outcome (kiku join / kiku report): a sortable table with
   // each topic's rate, its 95% interval drawn against the baseline, the flag and the gap mix.
-  // Data: /api/priorities (served) or the `priorities` block of the export (every choice precomputed).
+  // A view of the registry (views.js: the "Priorities" tab, `tab=priorities` in the URL).
+  // Data: /api/priorities (served, web/routes_priorities.py) or the export's `kiku-extra-priorities`
+  // block (every choice precomputed).
   const P = { options: null, report: null, outcome: "", weight: "", gap: "", level: "all",
-    sort: { key: "rank", dir: 1 }, open: false, error: null };
+    sort: { key: "rank", dir: 1 }, error: null, box: null };
   const SVG_NS = "http://www.w3.org/2000/svg";
   const GAP_COLORS = ["#E45756", "#4C78A8", "#9aa3b2", "#F58518", "#54A24B", "#B279A2"];
 
@@ -20,16 +22,20 @@
     return body;
   }
 
+  // In the export, every choice's report is in the `kiku-extra-priorities` block
+  // (routes_priorities.export_data), inflated the first time the view opens.
+  let priorityExport = null;
+  const exported = () => (priorityExport = priorityExport || source.extra("priorities").then((x) => x || { outcomes: [], weights: [], gaps: [], reports: {} }));
   const prioritySource = {
     options() {
-      if (embedded) return Promise.resolve(embedded.priorities || { outcomes: [], weights: [], gaps: [], reports: {} });
-      return priorityJSON("api/priorities/options");
+      return embedded ? exported() : priorityJSON("api/priorities/options");
     },
-    report(outcome, weight, gap) {
+    async report(outcome, weight, gap) {
       if (embedded) {
-        const r = ((embedded.priorities || {}).reports || {})[outcome + "|" + (weight || "-") + "|" + (gap || "-")];
-        if (!r) return Promise.reject(new Error("This combination was not included in the export; open the run with kiku ui to compute it."));
-        return r.error ? Promise.reject(new Error(r.error)) : Promise.resolve(r);
+        const r = ((await exported()).reports || {})[outcome + "|" + (weight || "-") + "|" + (gap || "-")];
+        if (!r) throw new Error("This combination was not included in the export; open the run with kiku ui to compute it.");
+        if (r.error) throw new Error(r.error);
+        return r;
       }
       const q = new URLSearchParams({ outcome });
       if (weight) q.set("weight", weight);
@@ -38,28 +44,36 @@
     },
   };
 
-  function initPriorities() {
-    const btn = $("priorities-btn");
-    if (!btn) return;
-    btn.addEventListener("click", () => (P.open ? closePriorities() : openPriorities()));
-    document.addEventListener("keydown", (e) => { if (e.key === "Escape" && P.open) closePriorities(); });
-  }
+  // A tab of the centre panel (views.js): mounted once, its options loaded the first time it opens.
+  registerView({
+    id: "priorities", label: "Priorities",
+    mount(box) {
+      P.box = box;
+      box.classList.add("priorities-view");
+      box.setAttribute("aria-label", "Priorities: topics ranked by impact for a joined outcome");
+      if (window.kiku) window.kiku.priorities = { open: () => setTab("priorities"), state: P };
+    },
+    show() { openPriorities(); },
+    update() { markSelectedPriority(); },
+  });
 
   async function openPriorities() {
-    P.open = true;
-    $("priorities-view").hidden = false;
-    $("priorities-btn").classList.add("active");
     if (!P.options) {
+      P.options = { outcomes: [], weights: [], gaps: [], loading: true };
+      renderPriorities();
       try { P.options = await prioritySource.options(); } catch (err) { P.options = { outcomes: [], weights: [], gaps: [], problem: err.message }; }
       if (P.options.outcomes.length) P.outcome = P.options.outcomes[0].value;
       if (P.outcome) await loadPriorityReport(); else renderPriorities();
     } else renderPriorities();
   }
 
-  function closePriorities() {
-    P.open = false;
-    $("priorities-view").hidden = true;
-    $("priorities-btn").classList.remove("active");
+  /** The row of the topic selected in the tree is marked (aria-current) while the view is open. */
+  function markSelectedPriority() {
+    if (!P.box) return;
+    const id = S.selected >= 0 ? S.clusters[S.selected].id : null;
+    for (const row of P.box.querySelectorAll("#priorities-table tbody tr")) {
+      if (row.dataset.cluster === id) row.setAttribute("aria-current", "true"); else row.removeAttribute("aria-current");
+    }
   }
 
   async function loadPriorityReport() {
@@ -125,7 +139,7 @@
   }
 
   function drawInterval(row, report, scale) {
-    const W = 150, H = 18, x = (v) => 4 + (W - 8) * (v - scale[0]) / (scale[1] - scale[0]);
+    const W = 96, H = 18, x = (v) => 4 + (W - 8) * (v - scale[0]) / (scale[1] - scale[0]);
     const g = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "prio-ci", role: "img",
       "aria-label": "95% interval " + fmtRate(row.ci_low, report) + " to " + fmtRate(row.ci_high, report) });
     g.append(svg("line", { x1: 4, x2: W - 4, y1: H / 2, y2: H / 2, class: "prio-axis" }));
@@ -139,7 +153,7 @@
   }
 
   function drawGapMix(row, labels) {
-    const W = 90, H = 12;
+    const W = 56, H = 12;
     const g = svg("svg", { width: W, height: H, class: "prio-gapmix", role: "img" });
     let at = 0;
     const parts = [];
@@ -162,12 +176,12 @@
   }
 
   function renderPriorities() {
-    const view = $("priorities-view");
+    const view = P.box;
+    if (!view) return;
     view.replaceChildren();
-    const head = h("div", { class: "prio-head" }, h("h2", { text: "Priorities" }),
-      h("button", { class: "btn small ghost", type: "button", text: "Close", onclick: closePriorities, "aria-label": "Close priorities" }));
-    view.append(head);
+    view.append(h("div", { class: "prio-head" }, h("h2", { text: "Priorities" })));
     const o = P.options;
+    if (o && o.loading) { view.append(h("p", { class: "prio-loading muted", text: "Loading…" })); return; }
     if (!o || !o.outcomes.length) {
       view.append(h("p", { class: "prio-empty", text: (o && o.problem ? o.problem + " " : "") +
         "No outcomes joined to this run yet. Join feedback by conversation id with `kiku join RUN feedback.csv`, then reopen this view." }));
@@ -207,12 +221,14 @@
       const name = h("button", { type: "button", class: "prio-topic", text: r.cluster_name, title: "Show this topic" });
       name.addEventListener("click", () => {
         const i = S.byId.get(r.cluster_id);
-        if (i !== undefined) { closePriorities(); selectCluster(i); }
+        if (i !== undefined) { setTab("map"); selectCluster(i); }
       });
-      row.append(h("td", null, name));
+      row.append(h("td", { class: "prio-topic-cell" }, name));
       row.append(h("td", { class: "num", text: fmt.format(r.n) }));
-      row.append(h("td", { class: "prio-rate" }, h("span", { class: "num", text: fmtRate(r.rate, R) }), drawInterval(r, R, scale),
-        h("span", { class: "muted prio-ci-text", text: r.ci_low == null ? "" : fmtRate(r.ci_low, R) + "–" + fmtRate(r.ci_high, R) })));
+      row.append(h("td", { class: "prio-rate" }, h("div", { class: "prio-rate-cell" },
+        h("span", { class: "prio-rate-text" }, h("span", { class: "num", text: fmtRate(r.rate, R) }),
+          h("span", { class: "muted prio-ci-text", text: r.ci_low == null ? "" : fmtRate(r.ci_low, R) + "–" + fmtRate(r.ci_high, R) })),
+        drawInterval(r, R, scale))));
       row.append(h("td", { class: "num", text: r.impact == null ? "–" : Number(r.impact).toFixed(1) }));
       row.append(h("td", { class: "prio-flag", text: r.flag ? (r.flag === "under" ? "▼ under" : "▲ over") : r.status === "judged" ? "" : r.status }));
       if (R.gap_labels.length) row.append(h("td", null, drawGapMix(r, R.gap_labels)));
@@ -220,6 +236,7 @@
     }
     table.append(body);
     view.append(h("div", { class: "prio-table-wrap" }, table));
+    markSelectedPriority();
     if (R.gap_labels.length) {
       const legend = h("div", { class: "prio-legend" });
       R.gap_labels.forEach((label, k) => legend.append(h("span", null, h("i", { style: { background: GAP_COLORS[k % GAP_COLORS.length] } }), label)));

@@ -12,6 +12,11 @@
     query: "", searchMask: null, nSearch: 0, searchCounts: null,
     selected: -1, expanded: new Set(), sortBy: "size", treeQuery: "",
     convId: null, tab: "map",
+    searchTokens: [], searchSeq: 0,
+    listSort: "central", listShown: 0,   // the conversation list: order and how many are shown
+    region: null, nRegion: 0,            // Uint8Array of points selected on the map (box), or null
+    colorBy: "topic",                    // "topic" (follows the selection) | "top" (top level) | facet key
+    hiddenSeries: new Set(), trendMode: "count",
   };
 
   // ---------------------------------------------------------------- load
@@ -29,9 +34,11 @@
     $("loading").hidden = true;
     $("app").hidden = false;
     buildChrome();
+    startViews();
     recompute();
     renderAll();
     fitMap();
+    await restoreFromUrl();
     drawMap();
     document.body.dataset.ready = "1";
     window.__kikuReadyAt = performance.now();
@@ -54,34 +61,30 @@
     // A topic can cover its conversations at levels above its own (collapsed single-child
     // chains, the unclustered bucket): count each topic only at its own level.
     S.clusterLevel = Int32Array.from(B.clusters, (c) => c.level);
-    // colour: each root gets a palette slot by size; descendants inherit it
+    // colour: each root gets a palette slot by size; the children of every topic get distinct
+    // slots among themselves by size (the first child keeps its parent's colour), so the
+    // subtopics of a selected topic are told apart on the map, in the tree and in Trends.
     S.color = new Array(S.clusters.length).fill(NOISE);
     const slot = new Int16Array(S.clusters.length).fill(-1);
-    const roots = S.roots.slice().sort((a, b) => S.clusters[b].size - S.clusters[a].size);
-    roots.forEach((r, k) => {
-      const s = S.clusters[r].is_noise ? -1 : k % PALETTE.length;
-      const stack = [r];
-      while (stack.length) {
-        const c = stack.pop();
+    S.slot = slot;
+    const bySize = (list) => list.slice().sort((a, b) => S.clusters[b].size - S.clusters[a].size);
+    const paint = (list, first) => {
+      bySize(list).forEach((c, k) => {
+        const s = S.clusters[c].is_noise ? -1 : (first + k) % PALETTE.length;
         slot[c] = s; S.color[c] = s < 0 ? NOISE : PALETTE[s];
-        stack.push(...S.children.get(c));
-      }
-    });
+        paint(S.children.get(c), s < 0 ? 0 : s);
+      });
+    };
+    paint(S.roots, 0);
     S.pointColor = new Uint8Array(S.n).fill(255);
+    S.topColor = S.pointColor;
     const topA = S.assign[S.top];
     if (topA) for (let i = 0; i < S.n; i++) { const c = topA[i]; if (c >= 0 && slot[c] >= 0) S.pointColor[i] = slot[c]; }
     S.facets = B.facets.map((f) => ({ ...f, codes: f.kind === "category" ? Int32Array.from(f.codes) : f.codes }));
     S.mask = new Uint8Array(S.n);
     S.counts = new Float64Array(S.clusters.length);
     S.searchCounts = new Float64Array(S.clusters.length);
-    // label anchor per cluster = mean of its points (falls back to the stored x/y)
-    const sx = new Float64Array(S.clusters.length), sy = new Float64Array(S.clusters.length), sn = new Float64Array(S.clusters.length);
-    for (const l of S.levels) {
-      const a = S.assign[l], L = S.clusterLevel;
-      for (let i = 0; i < S.n; i++) { const c = a[i]; if (c >= 0 && L[c] === l) { sx[c] += S.X[i]; sy[c] += S.Y[i]; sn[c]++; } }
-    }
-    S.clusters.forEach((c, i) => { c._x = sn[i] ? sx[i] / sn[i] : c.x || 0; c._y = sn[i] ? sy[i] / sn[i] : c.y || 0; c._level = c.level; });
-    S.requestLower = null; S.summaryLower = null;
     buildGrid();
+    labelAnchors();
   }
 
