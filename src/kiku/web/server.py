@@ -39,7 +39,8 @@ STATIC_FILES: dict[str, str] = {
     "app.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
-#: Assets built from several files when sent (the explorer's modules, see ``export.APP_MODULES``).
+#: Assets built from several files when sent: the explorer's modules (``export.app_modules()``)
+#: and its stylesheets (``app.css`` then each view's ``app/*.css``, ``export.app_styles()``).
 BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script, "app.css": app_style}
 
 
@@ -89,7 +90,7 @@ def _module_exists(name: str) -> bool:
 def static_path(name: str) -> Path | None:
     """The file a ``/static/<name>`` request may send, or ``None`` (not whitelisted / escapes).
 
-    ``app.js`` is not a file: :func:`static_body` bundles it from ``static/app/``.
+    ``app.js`` and ``app.css`` are not sent as files: :func:`static_body` bundles them (``static/app/``).
 
     >>> static_path("../data.py") is None, static_path("favicon.svg").name, static_path("app.js")
     (True, 'favicon.svg', None)
