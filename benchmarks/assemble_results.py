@@ -30,6 +30,8 @@ ORDER = [
     ("classify.md", "Classifiers on the W&B labels (issue 5)", "benchmarks/classify_wandb.py"),
     ("llm_scopes.md", "LLM scopes, local inference, name fidelity (issue 13)", "benchmarks/llm_scopes.py throughput|wandb|fidelity|server"),
     ("living.md", "Living topics: assign, candidate new topics, edits (issue 14)", "benchmarks/living_topics.py --ood 400"),
+    ("priorities.md", "Priorities: are the flags calibrated? (issue 17)", "benchmarks/priorities.py --trials 200"),
+    ("gaps.md", "Gap types on 560 hand-labelled W&B queries (issue 17)", "benchmarks/gaps.py --llm local --llm-sample 40"),
 ]
 
 

@@ -15,7 +15,7 @@ import web_runs
 from kiku.errors import InputError
 from kiku.web import RunData, export_html, running_server
 from kiku.web.data import MAX_PAGE, clamp_page, encode_facet
-from kiku.web.export import app_script, script_safe_json
+from kiku.web.export import app_script, app_style, script_safe_json
 from kiku.web.server import SERVER_CSP, static_body, static_path
 
 
@@ -75,7 +75,8 @@ def test_script_safe_json_cannot_close_the_script_block() -> None:
 
 def test_clamp_page_and_static_whitelist() -> None:
     assert clamp_page(10**9, -3) == (MAX_PAGE, 0)
-    assert static_path("app.css") is not None and static_body("app.js") == app_script().encode()
+    assert static_path("favicon.svg") is not None and static_body("app.js") == app_script().encode()
+    assert static_body("app.css") == app_style().encode() and static_path("app.css") is None  # bundled: app.css + each view's css
     for bad in ["../data.py", "..%2fdata.py", "/etc/passwd", "index.html", "static/app.js", "../../manifest.json"]:
         assert static_path(bad) is None
 

@@ -46,6 +46,11 @@ _LAZY = {
     "SimilarIndex": "kiku.similar",
     "compare_runs": "kiku.compare",
     "compare_periods": "kiku.compare",
+    "join_table": "kiku.outcomes",
+    "join_metadata": "kiku.outcomes",
+    "priority_report": "kiku.priorities",
+    "rank_topics": "kiku.priorities",
+    "classify_gaps": "kiku.gaps",
 }
 
 

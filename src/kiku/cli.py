@@ -127,6 +127,7 @@ def run(
     privacy_min_conversations: int = _setting("privacy_min_conversations", "--privacy-min-conversations"),
     privacy_min_users: int = _setting("privacy_min_users", "--privacy-min-users"),
     user_field: str | None = _setting("privacy_user_field", "--user-field"),
+    join: list[Path] = typer.Option([], "--join", help="after the run, join this outcome table (CSV/Parquet/JSONL) by conversation id (repeatable; see kiku join)"),
 ) -> None:
     """Describe, embed, cluster, name and map the conversations in INPUT_PATH."""
     from kiku.describe import OfflineDescriber, load_facet_functions
@@ -154,6 +155,10 @@ def run(
     with RichProgress(error_console) as progress:
         result = analyze(input_path, out, config, components=components, progress=progress)
     print_report(result.manifest, result.path, progress.timings, time.perf_counter() - start)
+    if join:
+        from kiku.cli_priorities import join_after_run
+
+        join_after_run(result.path, join)
 
 
 def print_report(manifest: dict[str, Any], path: Path, timings: dict[str, tuple[float, bool]], seconds: float) -> None:
@@ -337,6 +342,9 @@ app.command("drift")(_drift_command)
 from kiku.cli_living import register as _register_living  # noqa: E402 - assign, compare, edit
 
 _register_living(app)
+from kiku.cli_priorities import register as _register_priorities  # noqa: E402 - join, gaps, report
+
+_register_priorities(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -169,6 +169,19 @@ def edited(folder: str | Path, name: str, table: pa.Table | None = None) -> pa.T
 
     result = edited_table(folder, name)
     return result.select(table.column_names) if table is not None else result
+#: Tables that commands write into a finished run (not stage outputs): the joined outcomes
+#: (``kiku join``, ``kiku.outcomes``) and the gap type of each conversation (``kiku gaps``,
+#: ``kiku.gaps``). Each is recorded in ``manifest["derived"][name]`` with its file's size and
+#: sha256 and the ``load`` stage fingerprint it was computed against (:meth:`RunStore.write_derived`).
+DERIVED_TABLES: tuple[str, ...] = ("outcomes", "gaps")
+
+#: ``gaps.parquet``: one row per conversation.
+GAP_SCHEMA = pa.schema([
+    ("conversation_id", pa.string()),
+    ("gap_type", pa.string()),
+    ("confidence", pa.float64()),
+    ("backend", pa.string()),
+])
 
 
 #: The tables a reader of a finished run (the explorer, ``kiku export``) needs; every one is
@@ -537,6 +550,47 @@ class RunStore:
             if not self.table_is_whole(name):
                 raise KikuError(f"{path} is damaged (size/checksum mismatch); "
                                 f"run `{rerun_command(self.path, self.manifest)}` again to rebuild it")
+
+    # --- derived tables: written into a finished run by later commands ----------------------
+    def write_derived(self, name: str, table: pa.Table, **details: Any) -> None:
+        """Write a :data:`DERIVED_TABLES` table atomically and record it in ``manifest["derived"]``.
+
+        The record holds ``details`` (what produced it), the file's size and sha256 and the
+        ``load`` stage fingerprint of the conversations it belongs to, so a reader can tell when
+        the run was rebuilt from other input since (:meth:`check_derived`). Hold :meth:`lock`.
+        """
+        if name not in DERIVED_TABLES:
+            raise ValueError(f"{name!r} is not a derived table ({', '.join(DERIVED_TABLES)})")
+        self.write_table(name, table)
+        load = (self.manifest["stages"].get("load") or {}).get("fingerprint")
+        self.manifest.setdefault("derived", {})[name] = {
+            **details,
+            "rows": table.num_rows,
+            "load_fingerprint": load,
+            "written_at": now_iso(),
+            "files": {table_file(name): file_record(self.table_path(name))},
+        }
+        self.save_manifest()
+
+    def derived_record(self, name: str) -> dict[str, Any] | None:
+        """What ``manifest["derived"]`` records about a derived table, or None when it was never written."""
+        record = (self.manifest.get("derived") or {}).get(name)
+        return record if isinstance(record, dict) else None
+
+    def check_derived(self, name: str, command: str) -> dict[str, Any]:
+        """The record of derived table ``name``; a one-line KikuError when it is missing, damaged
+        or was computed for other conversations (``command`` says how to make it again)."""
+        record = self.derived_record(name)
+        path = self.table_path(name)
+        if record is None or not path.is_file():
+            raise KikuError(f"{self.path}: no {path.name} yet; run `{command}` first")
+        expected = (record.get("files") or {}).get(path.name) or {}
+        if file_record(path) != {"bytes": expected.get("bytes"), "sha256": expected.get("sha256")}:
+            raise KikuError(f"{path} is damaged (size/checksum mismatch); run `{command}` again")
+        load = (self.manifest["stages"].get("load") or {}).get("fingerprint")
+        if record.get("load_fingerprint") != load:
+            raise KikuError(f"{path.name} was computed before the run's conversations changed; run `{command}` again")
+        return record
 
     # --- tables ---------------------------------------------------------------------------
     def table_path(self, name: str) -> Path:

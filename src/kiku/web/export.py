@@ -1,7 +1,8 @@
 """The self-contained HTML report: the explorer app and the run's data in one file.
 
 The export runs exactly the served front-end (``app.js``, bundled by :func:`app_script` from the
-modules in ``static/app/``, and ``static/app.css``) inlined, with the data embedded instead of
+modules in ``static/app/``, and the CSS of :func:`app_style`: ``static/app.css`` then
+``static/app/*.css``) inlined, with the data embedded instead of
 the JSON API:
 
 - a small JSON ``<script type="application/json" id="kiku-data">`` block (chunk layout, clip
@@ -9,6 +10,8 @@ the JSON API:
   ``\\uXXXX``);
 - the bundle (what the tree, map, filters and trends need), gzip-compressed and base64-encoded
   (``<script type="application/octet-stream" id="kiku-bundle">``), inflated at start;
+- what a view's route module adds (:func:`extension_data`, e.g. the priorities reports), one
+  gzip+base64 block each (``id="kiku-extra-<name>"``), inflated when the view asks for it;
 - the conversations themselves in gzip-compressed, base64-encoded chunks of
   ``CHUNK_SIZE`` conversations (``<script type="application/octet-stream">``, base64 has no
   ``<``), placed after the app so the page is interactive before they are even parsed; the
@@ -114,6 +117,21 @@ def app_script() -> str:
     return _APP_OPEN + "".join((APP_DIR / f"{name}.js").read_text(encoding="utf-8") for name in app_modules()) + _APP_CLOSE
 
 
+def app_styles() -> tuple[str, ...]:
+    """Every stylesheet in bundling order: ``app.css``, then any ``static/app/*.css`` (a view's own
+    styles, e.g. ``app/priorities.css``, in name order), like :func:`app_modules` for scripts.
+
+    >>> app_styles()[0], all(name.startswith("app/") for name in app_styles()[1:])
+    ('app.css', True)
+    """
+    return ("app.css", *(f"app/{p.name}" for p in sorted(APP_DIR.glob("*.css"))))
+
+
+def app_style() -> str:
+    """The explorer's CSS: :func:`app_styles` concatenated (the served ``app.css`` and the export's ``<style>``)."""
+    return "".join(_asset(name) for name in app_styles())
+
+
 def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
@@ -123,12 +141,13 @@ def _asset(name: str) -> str:
 
 
 def render_page(mode: str, title: str, data_json: str | None = None, chunks: list[str] | None = None,
-                bundle_b64: str | None = None) -> str:
+                bundle_b64: str | None = None, extra_b64: dict[str, str] | None = None) -> str:
     """The app's HTML page: ``mode="api"`` links the static assets, ``"embedded"`` inlines all.
 
     For ``"embedded"``, ``data_json`` must come from :func:`script_safe_json`, ``chunks`` are
     base64 strings from :func:`conversation_chunks` and ``bundle_b64`` from :func:`gzip_b64`
-    (or ``None`` when ``data_json`` holds the bundle itself).
+    (or ``None`` when ``data_json`` holds the bundle itself); ``extra_b64`` maps a view's name to
+    its data from :func:`gzip_b64` (a ``kiku-extra-<name>`` block, see :func:`extension_data`).
     """
     template = _asset("index.html")
     title_html = html.escape(title)
@@ -141,7 +160,7 @@ def render_page(mode: str, title: str, data_json: str | None = None, chunks: lis
         )
         tail = ""
     elif mode == "embedded":
-        css, js = _asset("app.css"), app_script()
+        css, js = app_style(), app_script()
         if "</style" in css.lower() or "</script" in js.lower():
             raise ValueError("static assets must not contain closing style/script tags")
         csp = (
@@ -158,6 +177,8 @@ def render_page(mode: str, title: str, data_json: str | None = None, chunks: lis
             for k, chunk in enumerate(chunks or [])
         )
         bundle = f'<script type="application/octet-stream" id="kiku-bundle">{bundle_b64}</script>\n' if bundle_b64 else ""
+        bundle += "".join(f'<script type="application/octet-stream" id="kiku-extra-{html.escape(name)}">{b64}</script>\n'
+                          for name, b64 in (extra_b64 or {}).items())
         tail = (f'<script type="application/json" id="kiku-data">{data_json or "null"}</script>\n{bundle}'
                 f"<script>{js}</script>{blocks}")
     else:
@@ -220,8 +241,33 @@ def render_export(run: RunData, max_message_chars: int | None = DEFAULT_MAX_MESS
     data = {"chunk_size": CHUNK_SIZE, "chunks": -(-len(slim) // CHUNK_SIZE),
             "max_message_chars": max_message_chars, "max_reply_chars": max_reply_chars,
             "max_conversation_chars": max_conversation_chars}
+    extra = {name: gzip_b64(value) for name, value in extension_data(run).items()}
     return render_page("embedded", f"kiku report · {run.run_dir.name}", script_safe_json(data),
-                       conversation_chunks(slim), bundle_b64=gzip_b64(bundle))
+                       conversation_chunks(slim), bundle_b64=gzip_b64(bundle), extra_b64=extra)
+
+
+def extension_data(run: RunData) -> dict[str, Any]:
+    """The data each view's route module adds to the export: ``{name: value}``.
+
+    A module of ``server.ROUTE_MODULES`` may define ``export_data(run) -> JSON value | None``
+    (``run`` the :class:`~kiku.web.data.RunData`); its value is embedded, gzip+base64, as the
+    block ``kiku-extra-<name>`` (``name``: the module's name without ``routes_``, e.g.
+    ``priorities``), which the page reads with ``source.extra(name)``. ``None`` embeds nothing.
+    """
+    import importlib
+
+    from kiku.web.server import ROUTE_MODULES, _module_exists
+
+    out: dict[str, Any] = {}
+    for module_name in ROUTE_MODULES:
+        if not _module_exists(module_name):
+            continue
+        module = importlib.import_module(module_name)
+        if hasattr(module, "export_data"):
+            value = module.export_data(run)
+            if value is not None:
+                out[module_name.rsplit(".", 1)[-1].removeprefix("routes_")] = value
+    return out
 
 
 def export_html(run_dir: str | Path, out_path: str | Path,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kiku.web.data import MAX_PAGE, RunData
-from kiku.web.export import STATIC_DIR, app_script, render_page
+from kiku.web.export import STATIC_DIR, app_script, app_style, render_page
 from kiku.web.security import SERVER_CSP, hosts_for, secure
 
 __all__ = ["SERVER_CSP", "create_app", "running_server", "serve", "static_body", "static_path"]
@@ -39,8 +39,9 @@ STATIC_FILES: dict[str, str] = {
     "app.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
-#: Assets built from several files when sent (the explorer's modules, see ``export.APP_MODULES``).
-BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script}
+#: Assets built from several files when sent: the explorer's modules (``export.app_modules()``)
+#: and its stylesheets (``app.css`` then each view's ``app/*.css``, ``export.app_styles()``).
+BUNDLED: dict[str, Callable[[], str]] = {"app.js": app_script, "app.css": app_style}
 
 
 #: Extension point for new views: each module named here defines either ``add_routes(app, run)``
@@ -92,10 +93,10 @@ def _module_exists(name: str) -> bool:
 def static_path(name: str) -> Path | None:
     """The file a ``/static/<name>`` request may send, or ``None`` (not whitelisted / escapes).
 
-    ``app.js`` is not a file: :func:`static_body` bundles it from ``static/app/``.
+    ``app.js`` and ``app.css`` are not sent as files: :func:`static_body` bundles them (``static/app/``).
 
-    >>> static_path("../data.py") is None, static_path("app.css").name, static_path("app.js")
-    (True, 'app.css', None)
+    >>> static_path("../data.py") is None, static_path("favicon.svg").name, static_path("app.js")
+    (True, 'favicon.svg', None)
     """
     if name not in STATIC_FILES or name in BUNDLED:
         return None

@@ -124,5 +124,8 @@
     /** Snippets around the match for some rows: {items: [{row, id, role, snippet}]}. */
     snippets: (q, rows) => (embedded ? embeddedSnippets(q, rows)
       : getJSON("api/search/snippets?q=" + encodeURIComponent(q) + "&rows=" + rows.join(","))),
+    /** What a view's route module put in the export (export.extension_data), inflated; null when
+     *  served (ask the view's own API) or when the export has no such block. */
+    extra: async (name) => (embedded ? inflateBlock("kiku-extra-" + name) : null),
     clipNote: () => (embedded ? { message: embedded.max_message_chars, reply: embedded.max_reply_chars, conversation: embedded.max_conversation_chars } : null),
   };
