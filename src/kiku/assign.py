@@ -44,7 +44,7 @@ from kiku.config import RunConfig
 from kiku.errors import KikuError
 from kiku.pipeline import Components, Progress, Run
 from kiku.records import Cluster
-from kiku.store import MANIFEST, RunStore
+from kiku.store import MANIFEST, RunStore, open_finished_run
 
 #: Default share of BASE_RUN's own members that fall below their topic's threshold.
 DEFAULT_QUANTILE = 0.02
@@ -159,10 +159,7 @@ def place_on_map(embeddings: np.ndarray, base_embeddings: np.ndarray, base_coord
 
 def _open_base(base_run: str | Path) -> RunStore:
     folder = Path(base_run)
-    if not (folder / MANIFEST).is_file():
-        raise KikuError(f"{folder}: not a kiku run (no manifest.json); pass the folder `kiku run` wrote as BASE_RUN")
-    store = RunStore(folder)
-    store.check_readable()
+    store = open_finished_run(folder, hint="pass the folder `kiku run` wrote as BASE_RUN")
     for table in ("embeddings", "facets", "clusters", "assignments", "projection"):
         if not store.has_table(table):
             raise KikuError(f"{folder}: no {table}.parquet, so new conversations cannot be assigned to it; "

@@ -211,13 +211,9 @@ def print_report(manifest: dict[str, Any], path: Path, timings: dict[str, tuple[
 
 def _open_store(run_dir: Path):  # noqa: ANN202 - kiku.store.RunStore
     """Open a finished run for reading: a clear line when it is not a run, unfinished or damaged."""
-    from kiku.store import MANIFEST, RunStore
+    from kiku.store import open_finished_run
 
-    if not (run_dir / MANIFEST).exists():
-        raise KikuError(f"{run_dir}: not a kiku run (no manifest.json); create one with `kiku run INPUT --out {run_dir}`")
-    store = RunStore(run_dir)
-    store.check_readable()
-    return store
+    return open_finished_run(run_dir)
 
 
 @app.command()

@@ -164,14 +164,9 @@ def compare_counts(counts_a: Mapping[str, int], total_a: int, counts_b: Mapping[
 
 
 def _open(run: str | Path) -> Any:
-    from kiku.store import MANIFEST, RunStore
+    from kiku.store import open_finished_run
 
-    folder = Path(run)
-    if not (folder / MANIFEST).is_file():
-        raise KikuError(f"{folder}: not a kiku run (no manifest.json); pass a folder `kiku run` or `kiku assign` wrote")
-    store = RunStore(folder)
-    store.check_readable(("clusters", "assignments", "conversations"))
-    return store
+    return open_finished_run(run, ("clusters", "assignments", "conversations"), hint="pass a folder `kiku run` or `kiku assign` wrote")
 
 
 def _topics(store: Any, level: int) -> tuple[dict[str, str], dict[str, int], list[str]]:

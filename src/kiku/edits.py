@@ -474,13 +474,10 @@ def _new_edit(folder: Path, action: Action, target: str, args: dict[str, Any], s
 
 
 def _check_run(folder: str | Path) -> Path:
-    from kiku.store import MANIFEST, RunStore
+    from kiku.store import open_finished_run
 
-    folder = Path(folder)
-    if not (folder / MANIFEST).is_file():
-        raise KikuError(f"{folder}: not a kiku run (no manifest.json); create one with `kiku run INPUT --out {folder}`")
-    RunStore(folder).check_readable(("clusters", "assignments"))
-    return folder
+    open_finished_run(folder, ("clusters", "assignments"))
+    return Path(folder)
 
 
 def rename_topic(run: str | Path, topic: str, name: str, description: str | None = None) -> Edit:

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from kiku.classify.data import Item
 from kiku.classify.taxonomy import Taxonomy, load_taxonomy
 from kiku.errors import KikuError
-from kiku.store import GAP_SCHEMA, MANIFEST, RunStore, read_frame
+from kiku.store import GAP_SCHEMA, RunStore, open_finished_run, read_frame
 
 #: The built-in taxonomy (package data).
 GAP_TAXONOMY = Path(__file__).resolve().parent / "assets" / "gap-taxonomy.yaml"
@@ -108,10 +108,7 @@ def classify_gaps(
     from kiku.classify.data import read_items
 
     run_dir = Path(run_dir)
-    if not (run_dir / MANIFEST).is_file():
-        raise KikuError(f"{run_dir}: not a kiku run (no manifest.json); create one with `kiku run INPUT --out {run_dir}`")
-    store = RunStore(run_dir)
-    store.check_readable(("conversations",))
+    store = open_finished_run(run_dir, ("conversations",))
     chosen = gap_taxonomy(taxonomy)
     items = read_items(run_dir)
     labelled = read_items(examples) if examples is not None else []

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from kiku.errors import InputError, KikuError
-from kiku.store import MANIFEST, RunStore, read_frame, table_file
+from kiku.store import RunStore, open_finished_run, read_frame, table_file
 
 Kind = Literal["binary", "numeric", "categorical"]
 KINDS: tuple[str, ...] = ("binary", "numeric", "categorical")
@@ -301,12 +301,7 @@ def _pick_id_column(columns: Sequence[str], id_column: str | None, source: str) 
 
 
 def _open_run(run_dir: str | Path) -> RunStore:
-    run_dir = Path(run_dir)
-    if not (run_dir / MANIFEST).is_file():
-        raise KikuError(f"{run_dir}: not a kiku run (no manifest.json); create one with `kiku run INPUT --out {run_dir}`")
-    store = RunStore(run_dir)
-    store.check_readable(("conversations",))
-    return store
+    return open_finished_run(run_dir, ("conversations",))
 
 
 def run_ids(run_dir: str | Path) -> list[str]:

@@ -865,3 +865,23 @@ class _AtomicParquetWriter:
             os.replace(self.temporary, self.target)
         else:
             self.temporary.unlink(missing_ok=True)
+
+
+def open_finished_run(folder: str | Path, tables: tuple[str, ...] | None = None, hint: str | None = None) -> RunStore:
+    """Open a finished run for reading, the one check every command that reads a run makes.
+
+    Raises a one-line KikuError when ``folder`` holds no manifest (``hint`` says what to pass
+    instead; default: how to create one) or when ``tables`` (default: every stage table present)
+    are unfinished or damaged (``RunStore.check_readable``).
+
+    >>> open_finished_run("/nonexistent/run")
+    Traceback (most recent call last):
+    ...
+    kiku.errors.KikuError: /nonexistent/run: not a kiku run (no manifest.json); create one with `kiku run INPUT --out /nonexistent/run`
+    """
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise KikuError(f"{folder}: not a kiku run (no manifest.json); {hint or f'create one with `kiku run INPUT --out {folder}`'}")
+    store = RunStore(folder)
+    store.check_readable(tables)
+    return store
