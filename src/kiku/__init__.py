@@ -46,6 +46,7 @@ _LAZY = {
     "SimilarIndex": "kiku.similar",
     "compare_runs": "kiku.compare",
     "compare_periods": "kiku.compare",
+    "compare_topics": "kiku.compare",
     "join_table": "kiku.outcomes",
     "join_metadata": "kiku.outcomes",
     "priority_report": "kiku.priorities",

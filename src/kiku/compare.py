@@ -256,3 +256,150 @@ def write_comparisons(comparisons: Sequence[Comparison], out_file: str | Path) -
     else:
         raise KikuError(f"{path}: unknown output type {path.suffix or '(none)'}; use .csv or .json")
     return len(records)
+
+
+# --- two topics of one run ------------------------------------------------------------------------
+
+
+class TopicSide(BaseModel):
+    """One topic of a two-topic comparison: its size and share of the run, with a Wilson 95% interval."""
+
+    cluster_id: str
+    name: str
+    level: int = 0
+    size: int
+    share: float
+    low: float
+    high: float
+
+
+class FacetDifference(BaseModel):
+    """One facet value's share among topic A's and topic B's conversations (``difference`` = B - A)."""
+
+    key: str
+    label: str
+    value: str
+    count_a: int
+    count_b: int
+    share_a: float
+    share_b: float
+    difference: float
+
+
+class Keyword(BaseModel):
+    """A term and its c-TF-IDF weight in one topic (weights computed over the two topics only)."""
+
+    term: str
+    weight: float
+
+
+class TopicPair(BaseModel):
+    """Topic A against topic B: sizes and shares, facet differences, keyword weights."""
+
+    total: int
+    a: TopicSide
+    b: TopicSide
+    facets: list[FacetDifference] = Field(default_factory=list)
+    keywords_a: list[Keyword] = Field(default_factory=list)
+    keywords_b: list[Keyword] = Field(default_factory=list)
+
+
+def _value_counts(facet: Mapping[str, Any], members: Sequence[int]) -> list[int]:
+    """How many of ``members`` hold each value of one encoded facet (code -1: no value)."""
+    codes, multi = facet["codes"], facet.get("kind") == "multi"
+    tally = [0] * len(facet["values"])
+    for i in members:
+        for c in (codes[i] if multi else [codes[i]]):
+            if c >= 0:
+                tally[c] += 1
+    return tally
+
+
+def facet_differences(facets: Sequence[Mapping[str, Any]], members_a: Sequence[int], members_b: Sequence[int],
+                      limit: int = 40) -> list[FacetDifference]:
+    """Per facet value, its share in A's and B's members; largest |difference| first.
+
+    ``facets`` are the explorer bundle's encoded facets (``kiku.web.data.encode_facet``: ``kind``
+    ``"category"`` with one code per conversation, -1 missing, or ``"multi"`` with a list of
+    codes). A facet with a single value over the whole run tells nothing and is left out.
+
+    >>> f = {"key": "lang", "label": "Language", "kind": "category", "values": ["en", "de"], "codes": [0, 0, 1, 1]}
+    >>> [(d.value, d.difference) for d in facet_differences([f], [0, 1], [2, 3])]
+    [('de', 1.0), ('en', -1.0)]
+    """
+    out: list[FacetDifference] = []
+    na, nb = len(members_a), len(members_b)
+    for f in facets:
+        values = list(f["values"])
+        if len(values) < 2:
+            continue
+        ca, cb = _value_counts(f, members_a), _value_counts(f, members_b)
+        for v, (x, y) in enumerate(zip(ca, cb)):
+            if x == 0 and y == 0:
+                continue
+            sa, sb = x / na if na else 0.0, y / nb if nb else 0.0
+            out.append(FacetDifference(key=str(f["key"]), label=str(f["label"]), value=str(values[v]),
+                                       count_a=x, count_b=y, share_a=sa, share_b=sb, difference=sb - sa))
+    out.sort(key=lambda d: (-abs(d.difference), d.key, d.value))
+    return out[:limit]
+
+
+def keyword_weights(texts_a: Sequence[str], texts_b: Sequence[str], top_n: int = 10) -> tuple[list[Keyword], list[Keyword]]:
+    """The ``top_n`` words and two-word phrases of each side by c-TF-IDF (``kiku.naming.class_tfidf``)
+    over a 2 x terms count matrix: a term weighs more in A the more it is A's and not B's.
+
+    >>> a, b = keyword_weights(["card arrived late", "card never arrived"], ["refund my fee", "fee charged twice"], 2)
+    >>> [k.term for k in a], [k.term for k in b]
+    (['arrived', 'card'], ['fee', 'charged'])
+    """
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from kiku.naming import class_tfidf, stop_words
+
+    joined = [" ".join(t for t in texts_a if t), " ".join(t for t in texts_b if t)]
+    vectorizer = CountVectorizer(stop_words=sorted(stop_words()), ngram_range=(1, 2), token_pattern=r"(?u)\b[^\W\d_]{2,}\b")
+    try:
+        counts = vectorizer.fit_transform(joined)
+    except ValueError:  # nothing but stop words or empty texts
+        return [], []
+    terms = vectorizer.get_feature_names_out()
+    weights = class_tfidf(counts)
+
+    def top(row: int) -> list[Keyword]:
+        order = np.lexsort((terms, -weights[row]))
+        return [Keyword(term=str(terms[j]), weight=float(weights[row, j])) for j in order[:top_n] if weights[row, j] > 0]
+
+    return top(0), top(1)
+
+
+def compare_topics(bundle: Mapping[str, Any], topic_a: str, topic_b: str, top_n: int = 10) -> TopicPair:
+    """Topic ``topic_a`` against ``topic_b`` (cluster ids) of one run, from the explorer's bundle
+    (``kiku.web.data.RunData.bundle()``: clusters, assign per level, facets, request texts).
+
+    >>> pair = compare_topics(RunData("runs/week2").bundle(), "L0-001", "L0-002")   # doctest: +SKIP
+    >>> pair.a.size, pair.facets[0].value, pair.keywords_a[0].term                    # doctest: +SKIP
+    """
+    clusters = list(bundle["clusters"])
+    index = {str(c["id"]): i for i, c in enumerate(clusters)}
+    for cid in (topic_a, topic_b):
+        if cid not in index:
+            raise KikuError(f"topic {cid!r} is not in this run; pick one of its topic ids (e.g. {clusters[0]['id'] if clusters else 'L0-000'})")
+    total = int(bundle["n"])
+    requests = list((bundle.get("text") or {}).get("request") or [""] * total)
+
+    def members(cid: str) -> list[int]:
+        i = index[cid]
+        assign = bundle["assign"][str(clusters[i]["level"])]
+        return [k for k, c in enumerate(assign) if c == i]
+
+    def side(cid: str, rows: list[int]) -> TopicSide:
+        c = clusters[index[cid]]
+        low, high = wilson(len(rows), total)
+        return TopicSide(cluster_id=cid, name=str(c.get("name") or cid), level=int(c.get("level") or 0), size=len(rows),
+                         share=len(rows) / total if total else 0.0, low=low, high=high)
+
+    rows_a, rows_b = members(topic_a), members(topic_b)
+    kw_a, kw_b = keyword_weights([requests[i] for i in rows_a], [requests[i] for i in rows_b], top_n)
+    return TopicPair(total=total, a=side(topic_a, rows_a), b=side(topic_b, rows_b),
+                     facets=facet_differences(bundle.get("facets") or [], rows_a, rows_b), keywords_a=kw_a, keywords_b=kw_b)

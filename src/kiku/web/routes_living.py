@@ -3,6 +3,9 @@
 - ``GET /api/living/compare?by=base|day|week|month&level=0``: topic changes (``kiku.compare``)
   against the base run of a run made by ``kiku assign`` (``by=base``, the default for such a
   run) or between the periods of this run (the default otherwise: ``week``).
+- ``GET /api/living/compare-topics?a=ID&b=ID``: two topics of this run side by side
+  (``kiku.compare.compare_topics``): size and share with a Wilson 95% interval, facet value
+  shares with their difference, c-TF-IDF keyword weights.
 - ``GET /api/living/edits``: the run's edit log with each edit's status (``kiku.edits``).
 - ``POST /api/living/edits`` (JSON): one edit, ``{"action": "rename", "target": ID, "name": ...}``,
   ``merge`` (``others``, ``name``), ``split`` (``parts``), ``move`` (``to``, optional
@@ -120,6 +123,15 @@ def add_routes(app: Any, run: RunData) -> None:
         chosen = by or ("base" if (read_manifest(run.run_dir).get("assign") or {}).get("base_run") else "week")
         try:
             return JSONResponse(comparison_json(run.run_dir, chosen, level))
+        except KikuError as error:
+            raise refused(error) from None
+
+    @app.get("/api/living/compare-topics")
+    def api_compare_topics(a: str = Query(..., max_length=200), b: str = Query(..., max_length=200)) -> JSONResponse:
+        from kiku.compare import compare_topics
+
+        try:
+            return JSONResponse(compare_topics(run.bundle(), a, b).model_dump())
         except KikuError as error:
             raise refused(error) from None
 

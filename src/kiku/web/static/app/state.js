@@ -18,6 +18,7 @@
     region: null, nRegion: 0,            // Uint8Array of points selected on the map (box), or null
     colorBy: "topic",                    // "topic" (follows the selection) | "top" (top level) | facet key
     hiddenSeries: new Set(), trendMode: "count",
+    cmpPair: null,                       // the compare view's two topics [id A, id B] (compare.js), or null
   };
 
   // ---------------------------------------------------------------- load

@@ -47,6 +47,7 @@
     if (S.searchMode === "similar") p.set("search", "similar");
     if (S.colorBy !== "topic") p.set("color", S.colorBy);
     if (S.tab !== "map") p.set("tab", S.tab);
+    if (S.tab === "compare" && S.cmpPair) { p.set("ca", S.cmpPair[0]); p.set("cb", S.cmpPair[1]); }
     if (S.trendMode !== "count") p.set("trend", S.trendMode);
     if (M.k0 && Math.abs(M.k / M.k0 - 1) > 1e-3) p.set("view", [M.cx.toFixed(4), M.cy.toFixed(4), (M.k / M.k0).toFixed(3)].join(","));
     return p.toString();
@@ -100,6 +101,8 @@
         if ([x, y, k].every(Number.isFinite) && k > 0) { M.cx = x; M.cy = y; M.k = M.k0 * Math.min(200, Math.max(0.3, k)); }
       } else fitMap();
       const tab = p.get("tab") || "map";
+      const ca = p.get("ca"), cb = p.get("cb");
+      S.cmpPair = ca && cb && S.byId.has(ca) && S.byId.has(cb) ? [ca, cb] : null;
       recompute();
       renderAll();
       setTab(tab === "trends" || tab === "map" || VIEWS.has(tab) ? tab : "map");
