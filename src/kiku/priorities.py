@@ -37,13 +37,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from kiku.compare import Z95, wilson
 from kiku.errors import KikuError
 
 Measure = Literal["proportion", "mean"]
 Correction = Literal["holm", "bh"]
 CORRECTIONS: tuple[str, ...] = ("holm", "bh")
 CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
-Z95 = 1.959963984540054
 #: Columns of a priorities table, in order (``level``, ``cluster_id``, ``cluster_name`` as ``kiku export … assignments``).
 REPORT_COLUMNS: tuple[str, ...] = (
     "rank", "level", "cluster_id", "cluster_name", "parent_id", "size", "n", "rate", "ci_low", "ci_high",
@@ -57,7 +57,10 @@ JUDGED = "judged"
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95% by default).
+    """Wilson score interval of a proportion (95% by default), NaN for no values.
+
+    The interval itself is ``kiku.compare.wilson`` (its one home); here an empty topic has no
+    interval and the ends are exact at 0 and n.
 
     >>> [round(v, 3) for v in wilson_interval(0, 3)]
     [0.0, 0.561]
@@ -66,13 +69,8 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     """
     if n <= 0:
         return (math.nan, math.nan)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return (low, high)
+    low, high = wilson(successes, n, z)
+    return (0.0 if successes == 0 else low, 1.0 if successes == n else high)
 
 
 def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, resamples: int = 2000,
