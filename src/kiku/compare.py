@@ -346,7 +346,8 @@ def facet_differences(facets: Sequence[Mapping[str, Any]], members_a: Sequence[i
 
 def keyword_weights(texts_a: Sequence[str], texts_b: Sequence[str], top_n: int = 10) -> tuple[list[Keyword], list[Keyword]]:
     """The ``top_n`` words and two-word phrases of each side by c-TF-IDF (``kiku.naming.class_tfidf``)
-    over a 2 x terms count matrix: a term weighs more in A the more it is A's and not B's.
+    over a 2 x terms matrix (how many of the side's texts hold the term; phrases from
+    ``kiku.naming.phrase_ngrams``): a term weighs more in A the more it is A's and not B's.
 
     >>> a, b = keyword_weights(["card arrived late", "card never arrived"], ["refund my fee", "fee charged twice"], 2)
     >>> [k.term for k in a], [k.term for k in b]
@@ -355,14 +356,21 @@ def keyword_weights(texts_a: Sequence[str], texts_b: Sequence[str], top_n: int =
     import numpy as np
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from kiku.naming import class_tfidf, stop_words
+    from kiku.naming import class_tfidf, phrase_ngrams, stop_words
 
-    joined = [" ".join(t for t in texts_a if t), " ".join(t for t in texts_b if t)]
-    vectorizer = CountVectorizer(stop_words=sorted(stop_words()), ngram_range=(1, 2), token_pattern=r"(?u)\b[^\W\d_]{2,}\b")
+    stop = stop_words()
+    texts = [t or "" for t in (*texts_a, *texts_b)]
+    # how many conversations of each side hold each phrase (kiku's naming phrases: no stop word
+    # at either end, never across a clause), as naming counts them for topic names
+    vectorizer = CountVectorizer(analyzer=lambda text: phrase_ngrams(text, stop, max_words=2), binary=True)
     try:
-        counts = vectorizer.fit_transform(joined)
+        rows = vectorizer.fit_transform(texts)
     except ValueError:  # nothing but stop words or empty texts
         return [], []
+    side = np.zeros((2, len(texts)))
+    side[0, : len(texts_a)] = 1
+    side[1, len(texts_a):] = 1
+    counts = side @ rows.toarray()
     terms = vectorizer.get_feature_names_out()
     weights = class_tfidf(counts)
 
