@@ -34,3 +34,16 @@ def small_run(tmp_path_factory: pytest.TempPathFactory, small_input: Path):
     import kiku
 
     return kiku.analyze(small_input, tmp_path_factory.mktemp("runs") / "small", seed=0)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (``tests/browsers.py`` says which binary)."""
+    from playwright import sync_api
+
+    from browsers import CHROMIUM_ARGS, chromium_path
+
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

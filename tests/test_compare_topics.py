@@ -5,8 +5,6 @@ Chromium."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -14,14 +12,12 @@ import httpx
 import pytest
 
 import kiku as kiku_api
+from browsers import CHROMIUM, CHROMIUM_ARGS, chromium_path
 from kiku.compare import facet_differences, keyword_weights, wilson
 from kiku.store import read_frame
 from kiku.web import running_server
 from living_runs import halves
 
-CHROMIUM = os.environ.get("KIKU_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -99,13 +95,13 @@ def test_keyword_weights_prefer_each_sides_own_words() -> None:
     assert keyword_weights(["the a of"], ["and the"]) == ([], [])
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason=f"chromium not found at {CHROMIUM}")
+@pytest.mark.skipif(chromium_path() is None, reason=f"chromium not found at {CHROMIUM}")
 def test_browser_two_topic_mode(run: Path) -> None:
     from playwright import sync_api
 
     a, _ = _two_largest(run)
     with running_server(run) as url, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

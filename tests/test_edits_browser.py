@@ -4,7 +4,6 @@ server and real runs (a base run on half of a BANKING77 slice and a run assigned
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -12,14 +11,12 @@ import httpx
 import pytest
 
 import kiku as kiku_api
+from browsers import CHROMIUM
 from kiku.assign import assign
 from kiku.store import read_frame
 from kiku.web import running_server
 from living_runs import conversation, halves, out_of_domain, write_jsonl
 
-CHROMIUM = os.environ.get("KIKU_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 pytestmark = pytest.mark.timeout(300)
 
 if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
@@ -35,15 +32,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     rows = [conversation(r["id"], r["text"], "bank") for r in new_rows if r["intent"] != "card_arrival"]
     week2 = assign(base.path, write_jsonl(folder / "week2.jsonl", rows + out_of_domain(limit=40)), folder / "week2")
     return {"base": base.path, "week2": week2.path}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                              args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _until(page, expression: str, timeout: float = 30.0) -> None:  # noqa: ANN001

@@ -15,18 +15,10 @@ import pytest
 
 import web_runs
 from kiku.web import RunData, export_html, running_server
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, Page, click_point, sync_api
+from test_ui_browser import Page, click_point, sync_api
 
 pytestmark = pytest.mark.timeout(300)
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

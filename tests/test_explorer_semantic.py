@@ -20,7 +20,7 @@ import pytest
 import web_runs
 from kiku.similar import DEFAULT_TOP, SimilarIndex, chance_similarity, rank_by_similarity
 from kiku.web import RunData, export_html, running_server
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, Page, sync_api
+from test_ui_browser import Page, sync_api
 
 pytestmark = pytest.mark.timeout(300)
 BANKING = Path(__file__).resolve().parent / "data" / "banking77-quality.csv"
@@ -53,14 +53,6 @@ def intents(banking_run: Path) -> list[str]:
 def served(banking_run: Path):
     with running_server(banking_run) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 # ---------------------------------------------------------------------------- pure logic

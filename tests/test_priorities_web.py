@@ -19,10 +19,8 @@ from kiku.outcomes import join_table
 from kiku.priorities import priority_report
 from kiku.web import export_html, running_server
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.timeout(300)
-# playwright is in the test extra: without it this module fails to import (never a silent skip)
-from playwright import sync_api  # noqa: E402
+# playwright is in the test extra: without it the browser fixture fails (never a silent skip)
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +30,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     join_table(run, priorities_data.write_feedback_csv(folder / "feedback.csv"))
     classify_gaps(run)
     return run
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def _open(browser, url: str):  # noqa: ANN001, ANN202

@@ -16,14 +16,12 @@ from pathlib import Path
 import pytest
 
 import web_runs
+from browsers import CHROMIUM
 from kiku.web import RunData, export_html, running_server
 
-CHROMIUM = os.environ.get("KIKU_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 README_SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -40,15 +38,6 @@ for (const name of ['alert', 'confirm', 'prompt']) {
   window[name] = function (...args) { window.__alerts.push(name + ':' + args.join(' ')); };
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                              args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
