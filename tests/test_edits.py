@@ -54,6 +54,9 @@ def _consistent(run: Path) -> None:
     mismatched = con.execute("""select count(*) from clusters c left join (select cluster_id, count(*) n from assignments
                                 group by 1) a using (cluster_id) where c.size != coalesce(a.n, 0)""").fetchone()[0]
     assert mismatched == 0
+    # the edited tables are views under their own names only (no internal helper names in SHOW TABLES)
+    names = {row[0] for row in con.execute("show tables").fetchall()}
+    assert names == {f.stem for f in run.glob("*.parquet") if f.stem.isidentifier()}
 
 
 def test_cli_edits_are_seen_by_every_reader(run: Path, tmp_path: Path) -> None:

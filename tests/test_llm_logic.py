@@ -468,3 +468,20 @@ def test_single_queries_are_asked_for_fewer_fields() -> None:
     assert "frustration" not in seen[0][0] and "frustration" in seen[1][0]
     assert (out[0].summary, out[0].frustration, out[0].assistant_errors) == ("wants tracking", 1, [])
     assert "llm_request" not in out[0].facets and out[1].facets["llm_request"] == "r"
+
+
+def test_retry_after_unusable_answer_samples_instead_of_repeating_temperature_zero() -> None:
+    seen: list[dict] = []
+
+    class Recording(ScriptedBackend):
+        async def generate(self, messages, schema, params):  # noqa: ANN001, ANN201
+            seen.append(dict(params))
+            return await super().generate(messages, schema, params)
+
+    # at temperature 0 the model repeats its broken answer; a sampled retry gets through
+    backend = Recording(lambda m, s, n: '{"topic": "Sweeps"}' if seen[-1]["temperature"] > 0 else "no json")
+    client = LLMClient(backend=backend, max_attempts=3, backoff_base_s=0.0, seed=5)
+    value, usage = run_sync(client.complete([{"role": "user", "content": "x"}], Topic, "demo"))
+    assert value.topic == "Sweeps" and usage.attempts == 2
+    assert seen[0]["temperature"] == 0.0 and seen[0]["seed"] == 5
+    assert seen[1]["temperature"] == pytest.approx(0.7) and seen[1]["seed"] == 6

@@ -314,7 +314,7 @@ class OfflineDescriber:
         self.registry = registry if registry is not None else default_registry
 
     def fingerprint(self) -> str:
-        return f"offline-v2:{self.registry.fingerprint()}"  # v2: keeps imported facets
+        return f"offline-v3:{self.registry.fingerprint()}"  # v2: keeps imported facets; v3: "unknown" language below 0.5
 
     def describe(self, conversations: Sequence[Conversation]) -> list[Summary]:
         summaries = [describe_conversation(c) for c in conversations]

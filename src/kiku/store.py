@@ -783,9 +783,8 @@ def open_views(folder: str | Path, read_only: bool = False):  # noqa: ANN201 - d
     files = sorted(f for f in Path(folder).glob("*.parquet") if f.stem.isidentifier())
     for file in files:
         curated = edited(folder, file.stem)
-        if curated is not None:  # the edit log applied (kiku.edits): a registered Arrow table
-            connection.register(f"_edited_{file.stem}", curated)
-            connection.execute(f'CREATE VIEW "{file.stem}" AS SELECT * FROM "_edited_{file.stem}"')
+        if curated is not None:  # the edit log applied (kiku.edits): a view of the Arrow table, no other name
+            connection.from_arrow(curated).create_view(file.stem)
             continue
         connection.execute(f'CREATE VIEW "{file.stem}" AS SELECT * FROM read_parquet({_sql_literal(str(file))})')
     if read_only:

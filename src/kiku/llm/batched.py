@@ -4,7 +4,9 @@
 A worker thread takes requests from a queue; every step it sends the next token of each
 sequence being decoded *and* a chunk of any waiting prompt through one ``llama_decode`` call,
 so the weights are read once for all sequences, and a finished sequence's slot is refilled at
-once (continuous batching). Decoding is greedy (kiku asks for temperature 0).
+once (continuous batching). Decoding is greedy at temperature 0 (kiku's default); a request
+with a temperature above 0 (kiku's retry after an unusable answer) samples from the
+:data:`SAMPLE_TOP_K` best tokens with its own seeded generator, so runs stay repeatable.
 
 JSON is constrained only where a schema is given, and cheaply: the unconstrained best token is
 checked against the grammar first (one candidate), and only when the grammar rejects it is the
@@ -33,6 +35,8 @@ import numpy as np
 
 #: The system message kiku sends to local models (replaces a template's longer default one).
 SYSTEM = "You answer in JSON."
+#: Tokens a tempered request samples among (the best ones after the grammar, if any).
+SAMPLE_TOP_K = 40
 
 
 @dataclass
@@ -51,6 +55,8 @@ class _Request:
     grammar: str | None
     max_tokens: int
     future: Future[Generation]
+    temperature: float = 0.0
+    seed: int = 0
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -64,6 +70,7 @@ class _Slot:
     pieces: list[bytes] = field(default_factory=list)
     last: int | None = None  # the last sampled token, to be decoded next
     logit_row: int = -1  # row of this slot's logits in the last batch (-1: none)
+    rng: np.random.Generator | None = None  # the request's own generator when it samples
 
 
 class BatchEngine:
@@ -149,15 +156,19 @@ class BatchEngine:
         return self._grammars[key]
 
     # -- requests -----------------------------------------------------------------------------
-    def submit(self, messages: list[dict[str, str]], schema: dict[str, Any] | None, max_tokens: int) -> Future[Generation]:
-        """Queue one chat completion; the future resolves to a :class:`Generation`."""
+    def submit(self, messages: list[dict[str, str]], schema: dict[str, Any] | None, max_tokens: int,
+               temperature: float = 0.0, seed: int = 0) -> Future[Generation]:
+        """Queue one chat completion; the future resolves to a :class:`Generation`.
+
+        ``temperature`` 0 decodes greedily; above 0 the request samples, seeded by ``seed``.
+        """
         tokens = self.tokenize(self.render(messages))
         budget = self.n_ctx_per_seq - max_tokens - 4
         if len(tokens) > budget:  # keep the start and the end (the instructions come last)
             head = budget // 3
             tokens = tokens[:head] + tokens[-(budget - head):]
         future: Future[Generation] = Future()
-        self._queue.put(_Request(tokens, self.grammar_for(schema), max_tokens, future))
+        self._queue.put(_Request(tokens, self.grammar_for(schema), max_tokens, future, float(temperature), int(seed)))
         self._ensure_worker()
         return future
 
@@ -184,7 +195,8 @@ class BatchEngine:
                 if request is None:
                     return
                 seq = free.pop(0)
-                slots.append(_Slot(seq, request, list(request.tokens), sampler=self._new_sampler(request.grammar)))
+                rng = np.random.default_rng(request.seed) if request.temperature > 0 else None
+                slots.append(_Slot(seq, request, list(request.tokens), sampler=self._new_sampler(request.grammar), rng=rng))
             if not slots:
                 continue
             try:
@@ -274,6 +286,8 @@ class BatchEngine:
     def _sample(self, slot: _Slot) -> int:
         pointer = self._lib.llama_get_logits_ith(self.context.ctx, slot.logit_row)
         logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        if slot.rng is not None:
+            return self._sample_tempered(slot, logits)
         token = int(np.argmax(logits))
         if slot.sampler is None:
             return token
@@ -290,6 +304,22 @@ class BatchEngine:
         self._lib.llama_sampler_apply(slot.sampler, ctypes.byref(self._full.candidates))
         token = int(self._full.candidates_data.id[int(np.argmax(self._full.candidates_data.logit))])
         self._lib.llama_sampler_accept(slot.sampler, token)
+        return token
+
+    def _sample_tempered(self, slot: _Slot, logits: np.ndarray) -> int:
+        """Sample among the best :data:`SAMPLE_TOP_K` tokens the grammar allows, at the request's temperature."""
+        assert slot.rng is not None
+        if slot.sampler is None:
+            ids = np.arange(self.n_vocab)
+            scores = np.asarray(logits, dtype=np.float64)
+        else:
+            self._full.copy_logits(logits)
+            self._lib.llama_sampler_apply(slot.sampler, ctypes.byref(self._full.candidates))
+            ids = np.asarray(self._full.candidates_data.id)
+            scores = np.asarray(self._full.candidates_data.logit, dtype=np.float64)
+        token = int(ids[tempered_choice(scores, slot.request.temperature, slot.rng, SAMPLE_TOP_K)])
+        if slot.sampler is not None:
+            self._lib.llama_sampler_accept(slot.sampler, token)
         return token
 
     def _finish(self, slot: _Slot) -> None:
@@ -323,3 +353,22 @@ def measure_throughput(engine: BatchEngine, prompts: list[list[dict[str, str]]],
     completion = sum(r.completion_tokens for r in results)
     return {"seconds": seconds, "prompt_tokens": prompt, "completion_tokens": completion,
             "completion_tokens_per_s": completion / seconds if seconds else 0.0, "requests": len(results)}
+
+
+def tempered_choice(scores: np.ndarray, temperature: float, rng: np.random.Generator, top_k: int = SAMPLE_TOP_K) -> int:
+    """Index drawn from the ``top_k`` finite ``scores`` with probabilities softmax(score / temperature).
+
+    Scores of ``-inf`` (tokens a grammar forbids) are never drawn. Shapes: ``scores`` (n,).
+
+    >>> rng = np.random.default_rng(0)
+    >>> tempered_choice(np.array([0.0, -np.inf, 50.0]), 0.7, rng)
+    2
+    """
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) == 0:
+        return int(np.argmax(scores))
+    if len(finite) > top_k:
+        finite = finite[np.argpartition(scores[finite], -top_k)[-top_k:]]
+    z = scores[finite] / max(temperature, 1e-6)
+    p = np.exp(z - z.max())
+    return int(finite[rng.choice(len(finite), p=p / p.sum())])

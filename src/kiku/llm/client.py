@@ -145,6 +145,23 @@ def parse_json_object(text: str) -> dict[str, Any]:
     return value
 
 
+#: Temperature of a retry after an answer that did not parse or validate (seeded, so repeatable).
+RETRY_TEMPERATURE = 0.7
+
+
+def retry_params(params: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """Generation parameters for the attempt after ``attempt`` produced an unusable answer.
+
+    A model at temperature 0 answers the same prompt the same way, so a retry samples: at least
+    :data:`RETRY_TEMPERATURE`, with the seed moved by the attempt number (repeatable runs).
+
+    >>> retry_params({"temperature": 0.0, "max_tokens": 64, "seed": 3}, 1)
+    {'temperature': 0.7, 'max_tokens': 64, 'seed': 4}
+    """
+    return {**params, "temperature": max(float(params.get("temperature") or 0.0), RETRY_TEMPERATURE),
+            "seed": int(params.get("seed") or 0) + attempt}
+
+
 @dataclass
 class LLMClient:
     """Structured LLM calls with a response cache, a concurrency limit, retries and accounting.
@@ -291,12 +308,13 @@ class LLMClient:
                                  stage: str) -> tuple[T, CallUsage]:
         last: BaseException | None = None
         started = time.perf_counter()
+        params = self.params
         for attempt in range(1, self.max_attempts + 1):
             retry_after: float | None = None
             try:
                 async with self._semaphore():
                     raw: RawResponse = await asyncio.wait_for(
-                        self.backend.generate(messages, schema_json, self.params), timeout=self.timeout_s)
+                        self.backend.generate(messages, schema_json, params), timeout=self.timeout_s)
                 self._account(stage, raw.prompt_tokens, raw.completion_tokens, sent=True)
                 try:
                     value = schema.model_validate(parse_json_object(raw.text))
@@ -313,6 +331,8 @@ class LLMClient:
                 last, retry_after = exc, exc.retry_after
             except InvalidOutputError as exc:
                 last = exc
+                # The same prompt at temperature 0 gives the same unusable answer: sample the retry.
+                params = retry_params(self.params, attempt)
             if attempt < self.max_attempts:
                 with self._lock:
                     self._stage(stage).retries += 1

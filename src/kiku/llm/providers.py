@@ -404,7 +404,8 @@ class LocalBackend:
             return self._engine
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
-        future = self.engine.submit(messages, schema, int(params.get("max_tokens", 512)))
+        future = self.engine.submit(messages, schema, int(params.get("max_tokens", 512)),
+                                    temperature=float(params.get("temperature") or 0.0), seed=int(params.get("seed") or 0))
         out = await asyncio.wrap_future(future)
         return RawResponse(out.text, out.prompt_tokens, out.completion_tokens)
 
