@@ -54,6 +54,23 @@ def test_kiku_export_html_writes_one_file(run_dir: Path, tmp_path: Path) -> None
     assert out.stat().st_size > 100_000 and 'id="kiku-data"' in out.read_text(encoding="utf-8")
 
 
+def test_kiku_export_html_clip_limits_are_options(run_dir: Path, tmp_path: Path) -> None:
+    def export(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kiku", "export", str(run_dir), *args], env=ENV,
+                              capture_output=True, text=True, timeout=120)
+
+    default, clipped, whole = tmp_path / "default.html", tmp_path / "clipped.html", tmp_path / "whole.html"
+    assert export("html", str(default)).returncode == 0
+    res = export("html", str(clipped), "--max-message-chars", "12", "--max-conversation-chars", "12")
+    assert res.returncode == 0, res.stderr
+    assert export("html", str(whole), "--max-message-chars", "0", "--max-conversation-chars", "0",
+                  "--max-reply-chars", "0").returncode == 0
+    assert clipped.stat().st_size < default.stat().st_size <= whole.stat().st_size
+    refused = export("clusters", str(tmp_path / "c.csv"), "--max-reply-chars", "5")
+    assert refused.returncode != 0 and "--max-reply-chars" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_kiku_ui_on_a_folder_that_is_not_a_run_is_one_line(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "kiku", "ui", str(tmp_path)], env=ENV,
                          capture_output=True, text=True, timeout=60)

@@ -22,6 +22,7 @@ from rich.text import Text
 from kiku.cli_common import RESUME_HINT, error_console, friendly_errors, new_bars, stop_bars
 from kiku.config import RunConfig, check_settings
 from kiku.errors import KikuError
+from kiku.explore import EXPORT_CLIP
 from kiku.pipeline import Progress
 from kiku.store import UNSAFE_SQL_FLAG
 
@@ -239,17 +240,35 @@ def export(
     run_dir: Path = typer.Argument(..., help="run folder"),
     kind: str = typer.Argument(..., help="assignments, clusters or html"),
     out_file: Path = typer.Argument(..., help="file to write (.csv, .parquet or .jsonl; .html for html)"),
+    max_message_chars: int = typer.Option(
+        EXPORT_CLIP["message"], "--max-message-chars", min=0, help="html: characters kept per user message (0 = all)"),
+    max_reply_chars: int = typer.Option(
+        EXPORT_CLIP["reply"], "--max-reply-chars", min=0, help="html: characters kept per assistant reply (0 = all)"),
+    max_conversation_chars: int = typer.Option(
+        EXPORT_CLIP["conversation"], "--max-conversation-chars", min=0,
+        help="html: characters kept per conversation, all messages together (0 = all)"),
 ) -> None:
-    """Export a run: assignments (conversation_id, level, cluster_id, cluster_name), clusters, or an HTML report."""
+    """Export a run: assignments (conversation_id, level, cluster_id, cluster_name), clusters, or an HTML report.
+
+    The HTML report holds every conversation, clipped by the --max-*-chars limits so a large run
+    stays a file small enough to share; the viewer says where text was clipped.
+    """
     from kiku.explore import export_table
 
     store = _open_store(run_dir)
+    clip_given = [name for name, value, default in (
+        ("--max-message-chars", max_message_chars, EXPORT_CLIP["message"]),
+        ("--max-reply-chars", max_reply_chars, EXPORT_CLIP["reply"]),
+        ("--max-conversation-chars", max_conversation_chars, EXPORT_CLIP["conversation"])) if value != default]
+    if kind != "html" and clip_given:
+        raise KikuError(f"{clip_given[0]} clips the HTML report's text; use it with 'kiku export RUN html FILE' or drop it")
     if kind == "html":
         try:
             from kiku.web import export_html
         except ImportError as exc:  # the explorer ships with kiku; this guards a broken install
             raise KikuError(f"the HTML export is unavailable: {exc}") from exc
-        export_html(run_dir, out_file)
+        export_html(run_dir, out_file, max_message_chars=max_message_chars or None,
+                    max_conversation_chars=max_conversation_chars or None, max_reply_chars=max_reply_chars or None)
         console.print(Text(f"wrote {out_file}"))
         return
     if kind not in EXPORT_KINDS:

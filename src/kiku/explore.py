@@ -17,6 +17,10 @@ from rich.tree import Tree
 from kiku.errors import KikuError
 from kiku.store import RunStore
 
+#: How much text the HTML report keeps by default (characters; ``kiku export RUN html`` options):
+#: each user message, each assistant reply, and a conversation's messages together.
+EXPORT_CLIP = {"message": 1500, "reply": 300, "conversation": 2500}
+
 
 def cluster_frame(store: RunStore) -> pd.DataFrame:
     """Clusters of every level, without member lists."""

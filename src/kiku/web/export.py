@@ -36,15 +36,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kiku.explore import EXPORT_CLIP
 from kiku.web.data import RunData
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # What the export keeps of each conversation (a 17.5k-conversation ShareGPT run then fits in
 # 14.3 MB; see docs/explorer.md): user messages up to 1,500 characters, replies up to 300,
 # 2,500 per conversation. export_html takes other limits (None keeps everything).
-DEFAULT_MAX_MESSAGE_CHARS = 1500
-DEFAULT_MAX_REPLY_CHARS = 300
-DEFAULT_MAX_CONVERSATION_CHARS = 2500
+DEFAULT_MAX_MESSAGE_CHARS = EXPORT_CLIP["message"]
+DEFAULT_MAX_REPLY_CHARS = EXPORT_CLIP["reply"]
+DEFAULT_MAX_CONVERSATION_CHARS = EXPORT_CLIP["conversation"]
 #: Characters of each opening request in the export's bundle (cards, tooltips, titles).
 EXPORT_REQUEST_CHARS = 240
 CHUNK_SIZE = 500
