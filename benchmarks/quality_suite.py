@@ -34,7 +34,7 @@ import platform
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kiku.cluster import HDBSCANClusterer, KMeansClusterer, centroids, relabel_by_size  # noqa: E402
 from kiku.embed import MiniLMEmbedder  # noqa: E402
 from kiku.hierarchy import AgglomerativeHierarchy  # noqa: E402
-from kiku.naming import KeyphraseNamer  # noqa: E402
+from kiku.naming import KeyphraseNamer, name_fidelity  # noqa: E402
 from kiku.protocols import Corpus, TopicDraft  # noqa: E402
 from kiku.records import Cluster  # noqa: E402
 from labelled_sets import LOADERS, LabelledSet, embeddings  # noqa: E402
@@ -94,39 +94,6 @@ clusters) against 98.0 s for the old k = sqrt(n) = 132 with 3 restarts; 100,000 
 whatever n is, and the refit starts from its centres (one restart), so the ShareGPT 17.5k and 100k
 runs of benchmarks/speed.py get no slower in this stage (not re-run end to end here).
 """
-
-
-def name_fidelity(
-    names: Sequence[str],
-    majority: Sequence[str],
-    sizes: Sequence[int],
-    label_names: dict[str, str],
-    embed: Callable[[list[str]], np.ndarray],
-) -> float:
-    """Share of points whose cluster's name points at the cluster's majority label.
-
-    Each cluster name and each label's readable name ("card arrival") is embedded; a name is
-    right when its most similar label name (cosine) is the cluster's majority label. Clusters
-    are weighted by their sizes. ``names``, ``majority`` and ``sizes`` are aligned, one per
-    cluster; ``embed`` maps texts to unit vectors (m, dim).
-
-    >>> fake = {"card arrival": [1.0, 0.0], "top up": [0.0, 1.0], "Card · arrive": [0.9, 0.1], "Top-up": [0.2, 0.8]}
-    >>> embed = lambda texts: np.array([fake[t] for t in texts])
-    >>> name_fidelity(["Card · arrive", "Top-up"], ["card_arrival", "card_arrival"], [3, 1],
-    ...               {"card_arrival": "card arrival", "top_up": "top up"}, embed)
-    0.75
-    """
-    if not names:
-        return float("nan")
-    labels = sorted(label_names)
-    label_vectors = np.asarray(embed([label_names[x] for x in labels]), dtype=np.float64)
-    name_vectors = np.asarray(embed(list(names)), dtype=np.float64)
-    label_vectors /= np.linalg.norm(label_vectors, axis=1, keepdims=True)
-    name_vectors /= np.linalg.norm(name_vectors, axis=1, keepdims=True)
-    nearest = np.argmax(name_vectors @ label_vectors.T, axis=1)
-    right = np.array([labels[j] == m for j, m in zip(nearest, majority)], dtype=np.float64)
-    weights = np.asarray(sizes, dtype=np.float64)
-    return float((right * weights).sum() / weights.sum())
 
 
 # --- methods ------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +29,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from kiku.cluster import KMeansClusterer, centroids
 from kiku.embed import MiniLMEmbedder
 from kiku.hierarchy import AgglomerativeHierarchy
-from kiku.naming import KeyphraseNamer
+from kiku.naming import KeyphraseNamer, name_fidelity
 from kiku.protocols import Corpus, TopicDraft
 from kiku.records import Cluster
 
@@ -79,3 +81,43 @@ def test_default_hierarchy_top_level_follows_the_themes(labelled) -> None:
         top_labels[[position[m] for m in cluster.member_ids]] = number
     tree_nmi = normalized_mutual_info_score(coarse, top_labels)
     assert tree_nmi >= 0.70, tree_nmi  # 0.75 as built; a top level mixing the 4 themes scores far lower
+
+
+def _named_tree(texts: list[str], vectors: np.ndarray, labels: np.ndarray, namer: KeyphraseNamer) -> tuple[list[Cluster], list[Cluster], Corpus]:
+    """Base clusters named by ``namer`` and the default hierarchy over them (top level last)."""
+    ids = [f"q{i}" for i in range(len(texts))]
+    corpus = Corpus(ids=ids, texts=texts, requests=texts, embeddings=vectors)
+    means = centroids(vectors, labels)
+    drafts = [TopicDraft(key=f"c{k}", member_index=np.flatnonzero(labels == k), centroid=means[k]) for k in sorted(means)]
+    base = [
+        Cluster(id=d.key, level=0, name=t.name, keyphrases=t.keyphrases, member_ids=[ids[i] for i in d.member_index])
+        for d, t in zip(drafts, namer.name_topics(drafts, corpus))
+    ]
+    tree = AgglomerativeHierarchy(namer, seed=0).build(base, corpus)
+    top = max(c.level for c in tree)
+    return [c for c in tree if c.level == 0], [c for c in tree if c.level == top], corpus
+
+
+def _fidelity(clusters: list[Cluster], truth: np.ndarray, label_names: dict[str, str], embed: Any) -> float:
+    majority = [Counter(truth[[int(m[1:]) for m in c.member_ids]].tolist()).most_common(1)[0][0] for c in clusters]
+    return name_fidelity([c.name for c in clusters], majority, [c.size for c in clusters], label_names, embed)
+
+
+def test_default_names_point_at_the_intents_and_the_themes(labelled) -> None:
+    """Name fidelity (issue 11) of the offline namer with the real MiniLM, base and top level.
+
+    A base name is right when the intent name nearest to it ("card arrival") is its cluster's
+    majority intent (size-weighted); a top-level name likewise against the 4 theme names.
+    Measured as built: base 0.832, top 0.904 (the namer before issue 11 point 4: 0.868 / 0.904 on
+    this slice; across the six labelled sets of benchmarks/names_fidelity.py the new one is
+    better, see benchmarks/results/names.md). A namer naming parents "Mixed: ..." or after
+    code, or base clusters after filler, falls well below.
+    """
+    texts, intents, coarse, vectors, embedder = labelled
+    labels = KMeansClusterer(seed=0).fit_predict(vectors)
+    base, tops, _ = _named_tree(texts, vectors, labels, KeyphraseNamer(embedder))
+    base_fidelity = _fidelity(base, intents, {x: x.replace("_", " ") for x in set(intents)}, embedder.embed)
+    top_fidelity = _fidelity(tops, coarse, {x: x for x in set(coarse)}, embedder.embed)
+    assert base_fidelity >= 0.80, base_fidelity
+    assert top_fidelity >= 0.87, top_fidelity
+    assert not any(c.name.startswith("Mixed") for c in tops)  # the themes are coherent: each gets a real name

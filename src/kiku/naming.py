@@ -20,8 +20,15 @@ For each draft (a group of conversations), ``KeyphraseNamer``:
    enough of its members, rather than naming it after one part;
 6. picks the opening request of the member closest to the centroid (redacted) as the example.
 
-A parent draft (from the hierarchy) is named the same way from all its members, against its
-sibling parents, so its name is what its children share, or "Mixed: ..." when they share nothing.
+A parent draft (from the hierarchy) is named from what its children share, against its sibling
+parents: its candidates are the phrases of its children's names and keyphrases ("card" under
+"Card arrival", "Activate my card" and "Card expiring"), each covering the share of the parent's
+members whose child's name holds it, plus the c-TF-IDF phrases most children's members hold; it
+is "Mixed: ..." only when its members are incoherent (relative coherence as above) or its
+children share nothing (no phrase held by two of them), never two children's names glued.
+
+Fidelity of the names to labelled data (``name_fidelity``) is measured by
+benchmarks/names_fidelity.py and guarded by tests/test_quality.py.
 
 Example:
     >>> namer = KeyphraseNamer(MiniLMEmbedder())              # doctest: +SKIP
@@ -574,7 +581,7 @@ def relative_coherence(topic: float, corpus: float) -> float:
 
 
 #: Requests closest to a topic's centroid whose gists are name candidates.
-GIST_REQUESTS = 3
+GIST_REQUESTS = 8
 
 #: Share of a child's members that must hold a phrase for the phrase to be present in that child.
 CHILD_PRESENCE = 0.05
@@ -606,7 +613,9 @@ class PhraseWeights:
 
     own: cosine to the topic's centroid; contrast: that cosine minus the highest cosine to
     another topic's centroid; coverage: sqrt of the share of members holding the phrase;
-    tfidf: c-TF-IDF normalised to the topic's best; multiword: bonus for 2-4 words.
+    tfidf: c-TF-IDF normalised to the topic's best; multiword: bonus for 2-4 words; gist: bonus
+    for the gist of one of the requests closest to the centroid (``request_gist``): a person's
+    own words ("Change my PIN", "Exchange rate was wrong") rather than a keyword.
     """
 
     own: float = 1.0
@@ -614,10 +623,11 @@ class PhraseWeights:
     coverage: float = 0.3
     tfidf: float = 0.3
     multiword: float = 0.2
+    gist: float = 0.4
 
 
 #: A parent's name should be broad: what most children share counts most, length not at all.
-PARENT_WEIGHTS = PhraseWeights(coverage=1.0, multiword=0.1)
+PARENT_WEIGHTS = PhraseWeights(coverage=1.0, multiword=0.1, gist=0.0)
 
 
 def score_phrases(
@@ -628,12 +638,13 @@ def score_phrases(
     tfidf: np.ndarray,
     words: np.ndarray,
     weights: PhraseWeights = PhraseWeights(),
+    gist: np.ndarray | None = None,
 ) -> np.ndarray:
     """Score candidate phrases (m,) as names of topic ``topic`` among ``centroids`` (t, dim).
 
     ``phrase_vectors`` (m, dim) and ``centroids`` are unit vectors; ``coverage`` (m,) is the
     share of the topic's members holding each phrase, ``tfidf`` (m,) its c-TF-IDF weight,
-    ``words`` (m,) its number of words. A phrase scores high when it is close to this topic,
+    ``words`` (m,) its number of words, ``gist`` (m,) bool marks request gists. A phrase scores high when it is close to this topic,
     farther from every other topic, shared by many members and 2-4 words long.
 
     >>> vectors = np.array([[1.0, 0.0], [0.0, 1.0]])
@@ -655,6 +666,7 @@ def score_phrases(
         + weights.coverage * np.sqrt(np.clip(coverage, 0.0, 1.0))
         + weights.tfidf * tfidf / best
         + weights.multiword * multiword
+        + (weights.gist * np.asarray(gist, dtype=np.float64) if gist is not None else 0.0)
     )
 
 
@@ -698,6 +710,7 @@ class KeyphraseNamer:
         parent_weights: PhraseWeights = PARENT_WEIGHTS,
         mixed_below: float = 0.5,
         min_coverage: float = 0.4,
+        gist_requests: int = GIST_REQUESTS,
     ) -> None:
         self.embedder = embedder
         self.top_n = top_n
@@ -707,17 +720,19 @@ class KeyphraseNamer:
         self.parent_weights = parent_weights
         self.mixed_below = mixed_below
         self.min_coverage = min_coverage
+        self.gist_requests = gist_requests
         self.diagnostics_: list[dict[str, float]] = []
         self._phrase_vectors: dict[str, np.ndarray] = {}
         self._banned: list[set[str]] = []
         self._gist_forms: dict[str, str] = {}
         self._row_matrix: Any = None
+        self._corpus_names: set[str] = set()
 
     def fingerprint(self) -> str:
         """What shapes the names (for the run store's reuse check)."""
         return (
             f"{type(self).__qualname__}:{self.name}:{getattr(self.embedder, 'name', '')}:{self.top_n}:{self.candidates}:"
-            f"{self.diversity}:{self.weights}:{self.parent_weights}:{self.mixed_below}:{self.min_coverage}"
+            f"{self.diversity}:{self.weights}:{self.parent_weights}:{self.mixed_below}:{self.min_coverage}:{self.gist_requests}"
         )
 
     # -- pieces ---------------------------------------------------------------------------
@@ -760,11 +775,13 @@ class KeyphraseNamer:
     def _candidates(self, terms: list[str], counts: Any, sizes: list[int], text: str = "") -> list[list[tuple[str, float, float]]]:
         """Per topic: (phrase, c-TF-IDF, coverage) of its best candidates, corpus-wide words left out."""
         self._banned = [set() for _ in sizes]
+        self._corpus_names = set()
         if not terms:
             return [[] for _ in sizes]
         weights = sparse_class_tfidf(counts)
         common = sorted(corpus_wide_terms(terms, counts, min_topics=CORPUS_WIDE_MIN_TOPICS) | everywhere_terms(terms, counts, sum(sizes)))
         names_of_corpus = corpus_names(terms, counts, sum(sizes), text)
+        self._corpus_names = names_of_corpus
         position = {t: j for j, t in enumerate(terms)}
         columns = np.array([position[w] for w in common], dtype=np.int64)
         common_counts = counts[:, columns].toarray() if len(columns) else np.zeros((len(sizes), 0))
@@ -825,6 +842,32 @@ class KeyphraseNamer:
         shared = (stacked >= CHILD_PRESENCE).mean(axis=0) > 0.5
         return [(p, w, float(m) if ok else 0.0) for (p, w, _), m, ok in zip(candidates, mean, shared)]
 
+    def _children_candidates(self, draft: TopicDraft, banned: set[str], people: frozenset[str]) -> list[tuple[str, float, float]]:
+        """A parent's candidates from its children's names and keyphrases, as (phrase, 0, share).
+
+        share: the size-weighted share of the children whose name or keyphrases hold every word
+        stem of the phrase, so "card" under "Card arrival", "Activate my card" and "Card
+        expiring" covers all three; a phrase only one child holds covers nothing (0).
+        """
+        stop = stop_words()
+        sizes = np.array([max(1, c.size) for c in draft.children], dtype=np.float64)
+        held_by = [
+            set().union(*(_words(p.lower()) for p in [c.name.removeprefix(MIXED_PREFIX), *c.keyphrases[:3]])) for c in draft.children
+        ]
+        phrases: dict[str, None] = {}
+        for child in draft.children:
+            for source in [child.name.removeprefix(MIXED_PREFIX), *child.keyphrases[:3]]:
+                for phrase in phrase_ngrams(source, stop, frozenset(people), max_words=3):
+                    if not set(phrase.split()) & (banned | people):
+                        phrases.setdefault(phrase, None)
+        out = []
+        for phrase in phrases:
+            holders = np.array([_words(phrase) <= h for h in held_by])
+            # one child's phrase is that child's name, not what the children share
+            share = float(sizes[holders].sum() / sizes.sum()) if holders.sum() >= 2 else 0.0
+            out.append((phrase, 0.0, share))
+        return out
+
     def _gist_candidates(
         self, draft: TopicDraft, corpus: Corpus, sample_texts: list[str], banned: set[str], people: frozenset[str]
     ) -> list[tuple[str, float, float]]:
@@ -836,7 +879,7 @@ class KeyphraseNamer:
         if len(members) == 0 or not corpus.requests:
             return []
         similarity = corpus.embeddings[members] @ np.asarray(draft.centroid, dtype=np.float32)
-        central = members[np.argsort(-similarity, kind="stable")[:GIST_REQUESTS]]
+        central = members[np.argsort(-similarity, kind="stable")[: self.gist_requests]]
         stop = stop_words()
         word_sets = [set(re.findall(r"[a-z0-9+#'’\-]+", t.lower())) for t in sample_texts]
         out: list[tuple[str, float, float]] = []
@@ -877,6 +920,7 @@ class KeyphraseNamer:
             vectors, centroids, topic,
             coverage=np.array([c for _, _, c in candidates]), tfidf=np.array([w for _, w, _ in candidates]),
             words=np.array([len(p.split()) for p in phrases]), weights=weights or self.weights,
+            gist=np.array([p in self._gist_forms for p in phrases], dtype=bool),
         )
         order = np.argsort(-scores, kind="stable")
         return [(phrases[i], float(scores[i]), candidates[i][2]) for i in order]
@@ -942,7 +986,11 @@ class KeyphraseNamer:
         people = person_names(list(texts.values()))
         for t, draft in enumerate(drafts):
             if len(draft.children) >= 2:
-                continue  # a parent is named by phrases its children share, not by one member's request
+                # a parent: what its children's names share counts, not what one member says
+                shared = {p: c for p, _, c in self._children_candidates(draft, self._corpus_names, people)}
+                candidate_lists[t] = [(p, w, max(c, shared.pop(p, 0.0))) for p, w, c in candidate_lists[t]]
+                candidate_lists[t].extend((p, 0.0, c) for p, c in shared.items())
+                continue
             known = {p for p, _, _ in candidate_lists[t]}
             gists = self._gist_candidates(draft, corpus, [texts[int(i)] for i in samples[t]], self._banned[t], people)
             candidate_lists[t].extend(g for g in gists if g[0] not in known)
@@ -968,11 +1016,10 @@ class KeyphraseNamer:
         for t, draft in enumerate(drafts):
             ranked, phrase = rankings[t], chosen[t]
             covered = best_coverage[t]
-            # a parent's coverage already counts only phrases most of its children share: the floor suffices
+            incoherent = relative[t] < self.mixed_below * typical
+            # a parent: its children's names share nothing at all (no phrase held by two), else its best phrase
             floor = MIN_COVERAGE_FLOOR if len(draft.children) >= 2 else least_cover
-            mixed = bool(ranked) and len(samples[t]) >= MIN_MIXED_SIZE and (
-                relative[t] < self.mixed_below * typical or covered < floor
-            )
+            mixed = bool(ranked) and len(samples[t]) >= MIN_MIXED_SIZE and (incoherent or covered < floor)
             topic_coherence = relative[t]
             self.diagnostics_.append({"relative_coherence": topic_coherence, "typical": typical, "coverage": covered, "mixed": float(mixed)})
             keyphrases = self._keyphrases(ranked, None if mixed else phrase, diversity=0.7 if mixed else self.diversity)
@@ -1045,6 +1092,8 @@ def request_gist(request: str, max_words: int = 6) -> str:
     'top up by bank transfer'
     >>> request_gist("wandb.init(project='x') fails")
     'fails'
+    >>> request_gist("The ATM didn't. Help")
+    'ATM'
     """
     stop = stop_words()
     for run in word_runs(request):
@@ -1052,8 +1101,43 @@ def request_gist(request: str, max_words: int = 6) -> str:
         while words and (words[0].lower() in _GIST_OPENERS or words[0].lower() in stop or len(words[0]) == 1):
             words.pop(0)
         words = words[:max_words]
-        while words and (words[-1].lower() in stop or len(words[-1]) == 1) and words[-1].lower() not in PHRASE_END_PARTICLES:
+        while words and (words[-1].lower() in stop or len(words[-1]) == 1 or _CONTRACTION.search(words[-1])) and (
+            words[-1].lower() not in PHRASE_END_PARTICLES
+        ):  # "ATM didn't" says less than "ATM
             words.pop()
         if words:
             return " ".join(words)
     return ""
+
+
+def name_fidelity(
+    names: Sequence[str],
+    majority: Sequence[str],
+    sizes: Sequence[int],
+    label_names: dict[str, str],
+    embed: Callable[[list[str]], np.ndarray],
+) -> float:
+    """Share of points whose cluster's name points at the cluster's majority label.
+
+    Each cluster name and each label's readable name ("card arrival") is embedded; a name is
+    right when its most similar label name (cosine) is the cluster's majority label. Clusters
+    are weighted by their sizes. ``names``, ``majority`` and ``sizes`` are aligned, one per
+    cluster; ``embed`` maps texts to unit vectors (m, dim).
+
+    >>> fake = {"card arrival": [1.0, 0.0], "top up": [0.0, 1.0], "Card · arrive": [0.9, 0.1], "Top-up": [0.2, 0.8]}
+    >>> embed = lambda texts: np.array([fake[t] for t in texts])
+    >>> name_fidelity(["Card · arrive", "Top-up"], ["card_arrival", "card_arrival"], [3, 1],
+    ...               {"card_arrival": "card arrival", "top_up": "top up"}, embed)
+    0.75
+    """
+    if not names:
+        return float("nan")
+    labels = sorted(label_names)
+    label_vectors = np.asarray(embed([label_names[x] for x in labels]), dtype=np.float64)
+    name_vectors = np.asarray(embed(list(names)), dtype=np.float64)
+    label_vectors /= np.linalg.norm(label_vectors, axis=1, keepdims=True)
+    name_vectors /= np.linalg.norm(name_vectors, axis=1, keepdims=True)
+    nearest = np.argmax(name_vectors @ label_vectors.T, axis=1)
+    right = np.array([labels[j] == m for j, m in zip(nearest, majority)], dtype=np.float64)
+    weights = np.asarray(sizes, dtype=np.float64)
+    return float((right * weights).sum() / weights.sum())
