@@ -308,6 +308,7 @@ def test_a_run_killed_during_embed_reembeds_only_the_missing_chunks(example_rows
     embed = json.loads((run / "manifest.json").read_text())["stages"]["embed"]
     assert (embed["chunks"], embed["chunks_reused"], embed["chunks_computed"]) == (14, len(kept), 14 - len(kept))
     assert embed["embedded"] == distinct - kept_work
+    assert f"embed: {len(kept)} of 14 chunks were finished by an earlier run and reused" in again.stderr
     assert not (run / ".parts").exists()
     assert pq.read_table(run / "embeddings.parquet").equals(pq.read_table(whole / "embeddings.parquet"))
     assert pq.read_table(run / "clusters.parquet").equals(pq.read_table(whole / "clusters.parquet"))

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from kiku.config import RunConfig, check_settings
 from kiku.describe import OfflineDescriber
-from kiku.engine import Engine, make_engine
+from kiku.engine import Engine, MapReport, make_engine
 from kiku.errors import InputError, KikuError
 from kiku.naming import unique_sibling_names
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
@@ -227,7 +227,13 @@ def stage_describe(store: RunStore, describer: Describer, progress: Progress, en
                 writer.write_table(part)
                 count += part.num_rows
     store.remove_parts("facets")
-    return {"rows": count, **report.details(), "engine": engine.name}
+    _report_reuse(progress, "describe", report)
+    return {"rows": count, **report.details(), "chunk_rows": rows, "engine": engine.name}
+
+
+def _report_reuse(progress: Progress, stage: str, report: MapReport) -> None:
+    if report.reused:
+        progress.message(f"{stage}: {report.reused} of {report.chunks} chunks were finished by an earlier run and reused")
 
 
 def _embed_inputs(store: RunStore, chunk_rows: int, char_limit: int) -> Iterator[tuple[list[str], list[str], list[bool]]]:
@@ -311,13 +317,14 @@ def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress
         report = map_chunks(store, engine, "embeddings", fn, chunks(), advance, on_reused=lambda c: advance(c.work))
     rows, truncated = _assemble_embeddings(store, report.indexes, cache, getattr(embedder, "dim", None))
     store.remove_parts("embeddings")
+    _report_reuse(progress, "embed", report)
     if truncated:
         progress.message(
             f"{truncated} of {rows} conversations were longer than {config.embed_max_tokens} word pieces "
             "and were truncated for embedding (--embed-max-tokens)"
         )
     return {"rows": rows, "truncated": truncated, **counts, "embedded": report.work, "embedder": embedder_key,
-            **report.details(), "engine": engine.name}
+            **report.details(), "chunk_rows": config.chunk_rows, "engine": engine.name}
 
 
 def _assemble_embeddings(store: RunStore, indexes: list[int], vectors: dict[str, np.ndarray],
