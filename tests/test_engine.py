@@ -111,6 +111,18 @@ def test_chunked_embed_equals_one_shot_and_chunk_rows_never_changes_it(tmp_path:
     assert got.schema.field("embedding").type == pa.list_(pa.float32(), 384)
 
 
+def test_texts_read_from_the_stored_json_are_the_embedding_texts(tmp_path: Path) -> None:
+    from kiku.pipeline import _embed_inputs
+
+    store = loaded_store(tmp_path / "run", DATA / "chatgpt-export.json")
+    stage_describe(store, OfflineDescriber(), Progress(), chunk_rows=3)
+    conversations = [c for batch in iter_conversations(store) for c in batch]
+    expected = [embedding_text(c)[:20] for c in conversations]
+    got = [(i, t) for ids, texts, _ in _embed_inputs(store, 3, 20) for i, t in zip(ids, texts)]
+    assert got == list(zip((c.id for c in conversations), expected))
+    assert any(len(c.messages) > 2 for c in conversations)
+
+
 # --- each distinct text once per run ----------------------------------------------------------
 
 

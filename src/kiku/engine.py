@@ -138,7 +138,7 @@ class LocalEngine:
 
 def make_engine(config: RunConfig) -> Engine:
     """The engine ``config.engine`` names: :class:`LocalEngine`, or ``kiku.engine_ray.RayEngine``
-    (imported here, so kiku runs without Ray); a one-line KikuError when Ray is missing.
+    (imported here, so kiku runs without Ray); a one-line ``MissingDependencyError`` when Ray is missing.
 
     >>> from kiku.config import RunConfig
     >>> make_engine(RunConfig()).name
@@ -146,10 +146,12 @@ def make_engine(config: RunConfig) -> Engine:
     """
     if config.engine == "local":
         return LocalEngine()
+    from kiku.errors import MissingDependencyError
+
     try:
         import ray  # noqa: F401
     except ImportError:
-        raise KikuError("--engine ray needs Ray; install it with: pip install 'kiku[ray]'") from None
+        raise MissingDependencyError("ray (for --engine ray)", "ray") from None
     try:
         from kiku.engine_ray import RayEngine  # type: ignore[import-not-found, unused-ignore]
     except ModuleNotFoundError as exc:
