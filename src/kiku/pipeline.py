@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from kiku.config import RunConfig, check_settings
 from kiku.describe import OfflineDescriber
-from kiku.engine import Engine, MapReport, make_engine
+from kiku.engine import Chunk, Engine, LocalEngine, MapReport, chunk_key, make_engine, map_chunks
 from kiku.errors import InputError, KikuError
 from kiku.naming import unique_sibling_names
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
@@ -222,7 +222,6 @@ def stage_describe(store: RunStore, describer: Describer, progress: Progress, en
     (a facet that is null throughout one chunk takes its type from another).
     """
     from kiku.describe import DescribeChunk
-    from kiku.engine import Chunk, LocalEngine, chunk_key, map_chunks
 
     engine = engine or LocalEngine()
     rows = chunk_rows or RunConfig().chunk_rows
@@ -290,7 +289,6 @@ def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress
     into the table, each vector filled from its text's first occurrence or the cache.
     """
     from kiku.embed import CHARS_PER_TOKEN_CAP, EmbedChunk, text_hash
-    from kiku.engine import Chunk, LocalEngine, chunk_key, map_chunks
 
     engine = engine or LocalEngine()
     char_limit = config.embed_max_tokens * CHARS_PER_TOKEN_CAP
