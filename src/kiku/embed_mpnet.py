@@ -188,8 +188,9 @@ def model_folder() -> Path:
 class MPNetEmbedder(PooledEmbedder):
     """all-mpnet-base-v2 sentence embeddings, 768 dims, L2-normalised, float32, in NumPy.
 
-    Slower than :class:`~kiku.embed.MiniLMEmbedder` (9-31x, benchmarks/results/mpnet.md) and
-    better on intent-like sets (BANKING77 NMI 0.73 -> 0.77). The model loads lazily on the
+    10-60x slower than :class:`~kiku.embed.MiniLMEmbedder` (9-31x on torch; this NumPy encoder
+    runs at 0.5-0.7x torch's speed; benchmarks/results/mpnet.md) and better on intent-like sets
+    (BANKING77 NMI 0.73 -> 0.77). The model loads lazily on the
     first call; texts are sorted by length so batches pad little; texts longer than
     ``max_tokens`` word pieces are truncated and ``truncated(texts)`` says which.
 
