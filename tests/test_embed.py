@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from embedder_checks import assert_batch_independent, assert_paraphrases_closer, assert_unit_float32_rows
 from kiku.embed import MODEL_DIM, MiniLMEmbedder, embed_texts, text_hash
-from kiku.protocols import Embedder
 
 
 @pytest.fixture(scope="module")
@@ -15,32 +15,15 @@ def embedder() -> MiniLMEmbedder:
 
 
 def test_is_an_embedder_with_unit_float32_rows(embedder: MiniLMEmbedder) -> None:
-    assert isinstance(embedder, Embedder)
-    vectors = embedder.embed(["How do I reset my password?", "", "ok", "Quelle heure est-il ?"])
-    assert vectors.shape == (4, MODEL_DIM)
-    assert vectors.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert embedder.embed([]).shape == (0, MODEL_DIM)
+    assert_unit_float32_rows(embedder, MODEL_DIM)
 
 
 def test_paraphrases_are_closer_than_unrelated_texts(embedder: MiniLMEmbedder) -> None:
-    a, b, c, d = embedder.embed(
-        [
-            "How can I reset my account password?",
-            "I forgot my password and need to change it",
-            "What is a good recipe for banana bread?",
-            "Give me instructions for baking banana cake",
-        ]
-    )
-    assert a @ b > a @ c + 0.3
-    assert c @ d > c @ b + 0.3
+    assert_paraphrases_closer(embedder)
 
 
 def test_order_is_restored_after_length_sorting(embedder: MiniLMEmbedder) -> None:
-    texts = ["a much longer sentence about transferring money abroad with fees", "hi", "card lost"]
-    together = embedder.embed(texts)
-    one_by_one = np.stack([embedder.embed([t])[0] for t in texts])
-    np.testing.assert_allclose(together, one_by_one, atol=1e-4)
+    assert_batch_independent(embedder, atol=1e-4)
 
 
 def test_deterministic(embedder: MiniLMEmbedder) -> None:

@@ -35,6 +35,7 @@ _LAZY = {
     "detect_format": "kiku.loaders",
     "LoadReport": "kiku.loaders",
     "MiniLMEmbedder": "kiku.embed",
+    "MPNetEmbedder": "kiku.embed_mpnet",
     "embed_texts": "kiku.embed",
     "KMeansClusterer": "kiku.cluster",
     "HDBSCANClusterer": "kiku.cluster",

@@ -99,8 +99,10 @@ def _setting(field: str, *flags: str, default: Any = ...) -> Any:
     ``default`` overrides the field's default where the option's type differs (``--map`` takes
     a list of FIELD=COLUMN that becomes the ``mapping`` dict).
     """
-    info = RunConfig.model_fields[field]
-    return typer.Option(info.default if default is ... else default, *flags, help=info.description)
+    from rich.markup import escape
+
+    info = RunConfig.model_fields[field]  # escaped: Typer's help is Rich markup, where [mpnet] would vanish
+    return typer.Option(info.default if default is ... else default, *flags, help=escape(info.description or ""))
 
 
 @app.command()

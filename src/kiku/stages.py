@@ -225,7 +225,7 @@ def stage_fingerprints(config: RunConfig, component_fingerprints: Mapping[str, s
 #: The default component of each Components attribute, for the documentation table.
 DEFAULT_COMPONENTS: dict[str, str] = {
     "describer": "`describe.OfflineDescriber` (`llm.LLMDescriber` with `--llm --llm-scope conversations`)",
-    "embedder": "`embed.make_embedder(config.embedder)`: `MiniLMEmbedder` (int8 all-MiniLM-L6-v2)",
+    "embedder": "`embed.make_embedder(config.embedder)`: `MiniLMEmbedder` (int8 all-MiniLM-L6-v2; `embed_mpnet.MPNetEmbedder` with `--embedder mpnet`)",
     "clusterer": "`cluster.KMeansClusterer` / `HDBSCANClusterer`",
     "namer": "`naming.KeyphraseNamer` (`llm.ClusterNamer` with `--llm`; `llm.ContrastiveNamer` with `--llm-scope conversations`)",
     "hierarchy": "`hierarchy.AgglomerativeHierarchy` (`llm.ClusterNamedHierarchy` with `--llm`; `llm.ClioHierarchy` with `--llm-scope conversations`)",

