@@ -133,7 +133,7 @@ def test_kiku_run_on_a_kura_checkpoint_embeds_and_names_kura_summaries(tmp_path)
 def test_a_facet_missing_on_the_first_row_of_a_batch_is_kept_for_the_others():
     import pyarrow as pa
 
-    from kiku.pipeline import _summary_rows
+    from kiku.describe import summary_rows as _summary_rows
     from kiku.records import Summary
 
     outside = Summary(conversation_id="a", request="not in Kura's tree", turns=1, messages=1)

@@ -281,8 +281,9 @@ def assign(
         rows = stage_load(store, input_path, config, progress)
         _stage_done(store, "load", fp["load"], time.perf_counter() - tick, rows)
         tick = time.perf_counter()
-        rows = stage_describe(store, parts.describer, progress)  # type: ignore[arg-type]
-        _stage_done(store, "describe", fp["describe"], time.perf_counter() - tick, rows)
+        details = stage_describe(store, parts.describer, progress, chunk_rows=config.chunk_rows)  # type: ignore[arg-type]
+        rows = details.pop("rows")
+        _stage_done(store, "describe", fp["describe"], time.perf_counter() - tick, rows, **details)
         _check_facets(base, store)
         tick = time.perf_counter()
         details = stage_embed(store, parts.embedder, config, progress)  # type: ignore[arg-type]

@@ -35,7 +35,8 @@ app = typer.Typer(
 console = Console()
 #: RunConfig fields set by an option of another name (the error wrapper names the option).
 #: Every RunConfig field is a ``kiku run`` option (tests/test_cli.py checks it); these are the renamed ones.
-RUN_OPTION_FIELDS = {"llm_concurrency": "concurrency", "privacy_user_field": "user_field", "mapping": "map_"}
+RUN_OPTION_FIELDS = {"llm_concurrency": "concurrency", "privacy_user_field": "user_field", "mapping": "map_",
+                     "engine_address": "address"}
 
 
 class RichProgress(Progress):
@@ -127,6 +128,9 @@ def run(
     privacy_min_conversations: int = _setting("privacy_min_conversations", "--privacy-min-conversations"),
     privacy_min_users: int = _setting("privacy_min_users", "--privacy-min-users"),
     user_field: str | None = _setting("privacy_user_field", "--user-field"),
+    chunk_rows: int = _setting("chunk_rows", "--chunk-rows"),
+    engine: str = _setting("engine", "--engine"),
+    address: str | None = _setting("engine_address", "--address"),
     join: list[Path] = typer.Option([], "--join", help="after the run, join this outcome table (CSV/Parquet/JSONL) by conversation id (repeatable; see kiku join)"),
 ) -> None:
     """Describe, embed, cluster, name and map the conversations in INPUT_PATH."""
@@ -140,6 +144,7 @@ def run(
         "project_sample_size": project_sample_size, "llm": llm, "llm_scope": llm_scope, "llm_concurrency": concurrency,
         "llm_threads": llm_threads, "privacy_min_conversations": privacy_min_conversations,
         "privacy_min_users": privacy_min_users, "privacy_user_field": user_field,
+        "chunk_rows": chunk_rows, "engine": engine, "engine_address": address,
     }
     config = RunConfig.model_validate(settings)
     check_settings(config)

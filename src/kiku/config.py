@@ -64,6 +64,14 @@ class RunConfig(BaseModel):
         0, ge=0, description="fold topics with fewer distinct users into 'Other (below privacy threshold)' (needs --user-field)")
     privacy_user_field: str | None = Field(
         None, description="metadata field holding the user id (for --privacy-min-users)")
+    chunk_rows: int = Field(
+        10_000, ge=1, description="conversations per chunk of the describe and embed stages (each chunk's result is "
+                                  "kept, so a killed run resumes mid-stage; never changes the output)")
+    engine: Literal["local", "ray"] = Field(
+        "local", description="where the describe and embed chunks run: local (this process) or ray (a Ray cluster; "
+                             "pip install 'kiku[ray]'); never changes the output")
+    engine_address: str | None = Field(
+        None, description="with --engine ray: the Ray cluster to join (ray://HOST:10001 or auto; default: start a local one)")
 
 
 def check_settings(config: RunConfig) -> None:
@@ -71,7 +79,7 @@ def check_settings(config: RunConfig) -> None:
 
     Every option is honoured in every mode or refused here: ``--clusters`` is for k-means,
     ``--min-cluster-size`` for HDBSCAN, ``--concurrency`` and ``--llm-scope conversations`` need ``--llm``, ``--llm-threads``
-    needs ``--llm local``, ``--user-field`` is read by ``--privacy-min-users`` (and that needs
+    needs ``--llm local``, ``--address`` needs ``--engine ray``, ``--user-field`` is read by ``--privacy-min-users`` (and that needs
     it). ``--levels``, ``--max-top`` and the privacy thresholds apply with or without ``--llm``.
 
     >>> check_settings(RunConfig(clusterer="hdbscan", clusters=5))
@@ -94,5 +102,7 @@ def check_settings(config: RunConfig) -> None:
         raise KikuError("--llm-threads sets the local model's CPU threads; use it with --llm local or drop it")
     if config.privacy_min_users > 1 and not config.privacy_user_field:
         raise KikuError("--privacy-min-users counts distinct users; add --user-field FIELD (the metadata field of the user id)")
+    if config.engine_address is not None and config.engine != "ray":
+        raise KikuError("--address names a Ray cluster; add --engine ray or drop it")
     if config.privacy_user_field and config.privacy_min_users <= 1:
         raise KikuError("--user-field is read by --privacy-min-users; add --privacy-min-users N (N >= 2) or drop it")

@@ -362,3 +362,73 @@ def load_facet_functions(specs: Sequence[str]) -> FacetRegistry:
         if function not in registry.functions.values():
             registry.add(attribute, function)
     return registry
+
+
+def summary_rows(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
+    """One row per summary; every row has every facet of the batch (``None`` where a summary lacks it).
+
+    ``pa.Table.from_pylist`` takes its columns from the first row, so a facet missing there (an
+    imported Kura cluster, a failed LLM call) would otherwise be dropped for the whole batch.
+
+    >>> one = dict(request="hi", turns=1, messages=1)
+    >>> [sorted(k for k in row if k.startswith("facet_")) for row in summary_rows(
+    ...     [Summary(conversation_id="a", **one), Summary(conversation_id="b", facets={"x": [1]}, **one)])]
+    [['facet_x'], ['facet_x']]
+    """
+    import json
+
+    names = list(dict.fromkeys(name for s in summaries for name in s.facets))
+    rows = []
+    for s in summaries:
+        row = s.model_dump(exclude={"facets"})
+        for name in names:
+            value = s.facets.get(name)
+            row[f"facet_{name}"] = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+        rows.append(row)
+    return rows
+
+
+#: Conversations handed to the describer at once inside a chunk (the progress bar moves per batch).
+DESCRIBE_BATCH = 512
+
+
+class DescribeChunk:
+    """The describe stage's chunk function (``kiku.engine``): rows of ``conversations.parquet``
+    -> rows of ``facets.parquet`` (types as inferred for the chunk; the stage unifies them).
+
+    Picklable; the describer loads whatever it needs on first use.
+
+    >>> import pyarrow as pa
+    >>> from kiku.store import conversation_row
+    >>> from kiku.records import Message
+    >>> rows = [conversation_row(Conversation(id="c1", messages=[Message(role="user", content="hi there")]), "x.jsonl")]
+    >>> DescribeChunk(OfflineDescriber())(pa.Table.from_pylist(rows)).column("request").to_pylist()
+    ['hi there']
+    """
+
+    def __init__(self, describer: Any) -> None:
+        self.describer = describer
+
+    def fingerprint(self) -> str:
+        from kiku.pipeline import component_fingerprint
+
+        return component_fingerprint(self.describer)
+
+    def __call__(self, table: Any, progress: Callable[[int], None] | None = None) -> Any:
+        import pyarrow as pa
+
+        from kiku.store import conversations_from_batch
+
+        tables = []
+        for batch in table.combine_chunks().to_batches(max_chunksize=DESCRIBE_BATCH):
+            conversations = conversations_from_batch(batch)
+            summaries = self.describer.describe(conversations)
+            if len(summaries) != len(conversations):
+                raise KikuError(f"describer {self.describer.name!r} returned {len(summaries)} summaries "
+                                f"for {len(conversations)} conversations")
+            tables.append(pa.Table.from_pylist(summary_rows(summaries)))
+            if progress is not None:
+                progress(len(conversations))
+        if not tables:
+            return pa.table({"conversation_id": pa.array([], pa.string())})
+        return pa.concat_tables(tables, promote_options="permissive")

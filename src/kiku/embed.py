@@ -81,6 +81,10 @@ class MiniLMEmbedder:
         self._tokenizer: Any = None
         self.calls = 0  # number of embed() calls that ran the model (for tests and reports)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the loaded model (a worker loads its own on first use)."""
+        return {**self.__dict__, "_session": None, "_tokenizer": None}
+
     # -- loading -----------------------------------------------------------------------------
     def _load(self) -> None:
         if self._session is not None:
@@ -343,3 +347,77 @@ def make_embedder(name: str, batch_size: int = 32, max_tokens: int = 48) -> Any:
     if factory is None:
         raise KikuError(f"unknown embedder {name!r}; choose one of: {', '.join(sorted(EMBEDDERS))}")
     return factory(batch_size, max_tokens)
+
+
+#: Characters kept per allowed word piece before tokenizing (generous: English averages ~4).
+#: Tokenizing a 50,000-character paste to keep 64 word pieces wastes time: cut by characters
+#: first (a word piece is at least one character, so nothing that would be kept is lost).
+CHARS_PER_TOKEN_CAP = 12
+
+
+def truncation_flags(embedder: Any, texts: Sequence[str]) -> list[bool]:
+    """For each text, whether ``embedder`` cuts it (its optional ``truncated(texts)``; else never).
+
+    >>> truncation_flags(object(), ["a", "b"])
+    [False, False]
+    """
+    method = getattr(embedder, "truncated", None)
+    return [bool(x) for x in method(texts)] if callable(method) else [False] * len(texts)
+
+
+#: The columns of an embed chunk's input (built by ``kiku.pipeline.stage_embed``): the text to
+#: embed (already clipped to ``embed_max_tokens * CHARS_PER_TOKEN_CAP`` characters), its hash,
+#: whether the clip cut it, and whether this chunk embeds it (False for a text the run's cache
+#: holds or an earlier row of the run has: each distinct text is embedded once per run).
+EMBED_INPUT_SCHEMA_FIELDS = ("conversation_id", "text", "text_hash", "clipped", "embed")
+
+
+class EmbedChunk:
+    """The embed stage's chunk function (``kiku.engine``): an embed chunk's input -> one row per
+    conversation with ``conversation_id``, ``text_hash``, ``truncated`` and ``embedding`` (a list
+    of float32, null where the row's ``embed`` is False: the stage fills it from the text's
+    first occurrence or the cache).
+
+    Picklable (the embedder's model is dropped when pickled and loads lazily on first use).
+
+    >>> import pyarrow as pa
+    >>> chunk = pa.table({"conversation_id": ["a", "b"], "text": ["hi", "hi"], "text_hash": [text_hash("hi")] * 2,
+    ...                   "clipped": [False, False], "embed": [True, False]})
+    >>> out = EmbedChunk(MiniLMEmbedder())(chunk)
+    >>> out.column("embedding").null_count, len(out.column("embedding")[0])
+    (1, 384)
+    """
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+
+    def fingerprint(self) -> str:
+        from kiku.pipeline import component_fingerprint
+
+        return component_fingerprint(self.embedder)
+
+    def __call__(self, table: Any, progress: Callable[[int], None] | None = None) -> Any:
+        import pyarrow as pa
+
+        texts = table.column("text").to_pylist()
+        hashes = table.column("text_hash").to_pylist()
+        wanted = table.column("embed").to_pylist()
+        clipped = table.column("clipped").to_pylist()
+        todo = [i for i, w in enumerate(wanted) if w]
+        vectors, _ = embed_texts([texts[i] for i in todo], self.embedder, progress=progress)
+        first: dict[str, int] = {}
+        for i, h in enumerate(hashes):
+            first.setdefault(h, i)
+        unique = list(first.values())
+        cut = dict(zip((hashes[i] for i in unique), truncation_flags(self.embedder, [texts[i] for i in unique])))
+        missing = ~np.asarray(wanted, dtype=bool)
+        lengths = np.where(missing, 0, vectors.shape[1] if len(todo) else 0)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        values = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1), pa.float32())
+        embedding = pa.ListArray.from_arrays(offsets, values, mask=pa.array(missing))
+        return pa.table({
+            "conversation_id": table.column("conversation_id"),
+            "text_hash": pa.array(hashes, pa.string()),
+            "truncated": pa.array([bool(c or cut[h]) for c, h in zip(clipped, hashes)], pa.bool_()),
+            "embedding": embedding,
+        })

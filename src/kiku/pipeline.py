@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,10 +26,11 @@ import pyarrow as pa
 
 from kiku.config import RunConfig, check_settings
 from kiku.describe import OfflineDescriber
+from kiku.engine import Engine, make_engine
 from kiku.errors import InputError, KikuError
 from kiku.naming import unique_sibling_names
 from kiku.protocols import Clusterer, Corpus, Describer, Embedder, HierarchyBuilder, TopicDraft, TopicNamer
-from kiku.records import Cluster, Conversation, Summary, noise_cluster
+from kiku.records import Cluster, Conversation, noise_cluster
 from kiku.stages import PIPELINE, STAGES, ReportsStage, StageContext, stage_fingerprints
 from kiku.store import (
     ASSIGNMENT_SCHEMA,
@@ -37,6 +38,7 @@ from kiku.store import (
     CONVERSATION_SCHEMA,
     PROJECTION_SCHEMA,
     RunStore,
+    conform,
     conversation_row,
     conversations_from_batch,
     embedding_schema,
@@ -45,7 +47,7 @@ from kiku.store import (
     iter_conversations,
     now_iso,
     package_versions,
-    with_facet_types,
+    unify_facet_schemas,
 )
 from kiku.vectors import l2_normalise
 
@@ -199,99 +201,162 @@ def stage_load(
     return count
 
 
-def _summary_rows(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
-    """One row per summary; every row has every facet of the batch (``None`` where a summary lacks it).
+def stage_describe(store: RunStore, describer: Describer, progress: Progress, engine: Engine | None = None,
+                   chunk_rows: int | None = None) -> dict[str, Any]:
+    """Facets of every conversation → ``facets.parquet``, chunk by chunk (``kiku.engine``).
 
-    ``pa.Table.from_pylist`` takes its columns from the first row, so a facet missing there (an
-    imported Kura cluster, a failed LLM call) would otherwise be dropped for the whole batch.
+    Each chunk of ``chunk_rows`` conversations is described by ``engine`` into a part; the
+    parts are then streamed in order into one table whose columns are unified across chunks
+    (a facet that is null throughout one chunk takes its type from another).
     """
-    names = list(dict.fromkeys(name for s in summaries for name in s.facets))
-    rows = []
-    for s in summaries:
-        row = s.model_dump(exclude={"facets"})
-        for name in names:
-            value = s.facets.get(name)
-            row[f"facet_{name}"] = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
-        rows.append(row)
-    return rows
+    from kiku.describe import DescribeChunk
+    from kiku.engine import Chunk, LocalEngine, chunk_key, map_chunks
+
+    engine = engine or LocalEngine()
+    rows = chunk_rows or RunConfig().chunk_rows
+    fn = DescribeChunk(describer)
+    with _stage(progress, "describe", store.num_rows("conversations")) as advance:
+        chunks = (Chunk(index, chunk_key(fn, table), table, table.num_rows)
+                  for index, table in enumerate(store.iter_chunks("conversations", rows)))
+        report = map_chunks(store, engine, "facets", fn, chunks, advance, on_reused=lambda chunk: advance(chunk.work))
+        schema = unify_facet_schemas([store.part_schema("facets", index) for index in report.indexes])
+        count = 0
+        with store.table_writer("facets", schema) as writer:
+            for index in report.indexes:
+                part = conform(store.read_part("facets", index), schema)
+                writer.write_table(part)
+                count += part.num_rows
+    store.remove_parts("facets")
+    return {"rows": count, **report.details(), "engine": engine.name}
 
 
-def _unify_tables(tables: list[pa.Table]) -> pa.Table:
-    """Concatenate batch tables whose inferred types may differ (e.g. all-null columns)."""
-    return pa.concat_tables(tables, promote_options="permissive")
+def _embed_inputs(store: RunStore, chunk_rows: int, char_limit: int) -> Iterator[tuple[list[str], list[str], list[bool]]]:
+    """Per chunk of conversations: ids, the texts to embed (clipped to ``char_limit``), whether clipped."""
+    for conversations, facets in zip(store.iter_chunks("conversations", chunk_rows),
+                                     store.iter_chunks("facets", chunk_rows, columns=["summary"])):
+        ids: list[str] = []
+        texts: list[str] = []
+        clipped: list[bool] = []
+        summaries = facets.column("summary").to_pylist()
+        for batch in conversations.to_batches():
+            for conversation in conversations_from_batch(batch):
+                text = embedding_text(conversation, summaries[len(ids)])
+                ids.append(conversation.id)
+                texts.append(text[:char_limit])
+                clipped.append(len(text) > char_limit)
+        yield ids, texts, clipped
 
 
-def stage_describe(store: RunStore, describer: Describer, progress: Progress) -> int:
-    """Facets of every conversation → ``facets.parquet``."""
-    total = store.num_rows("conversations")
-    tables = []
-    with _stage(progress, "describe", total) as advance:
-        for conversations in iter_conversations(store, batch_size=512):
-            summaries = describer.describe(conversations)
-            if len(summaries) != len(conversations):
-                raise KikuError(f"describer {describer.name!r} returned {len(summaries)} summaries for {len(conversations)} conversations")
-            tables.append(pa.Table.from_pylist(_summary_rows(summaries)))
-            advance(len(conversations))
-        table = with_facet_types(_unify_tables(tables))
-        store.write_table("facets", table)
-    return table.num_rows
-
-
-def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress: Progress) -> dict[str, Any]:
-    """Embed each conversation's text (cached per text hash in the run) → ``embeddings.parquet``."""
-    from kiku.embed import embed_texts, pending_count, text_hash
-
-    ids: list[str] = []
-    texts: list[str] = []
-    clipped: list[bool] = []
-    # Tokenizing a 50,000-character paste to keep 64 word pieces wastes time: cut by characters
-    # first (a word piece is at least one character, so nothing that would be kept is lost).
-    char_limit = config.embed_max_tokens * CHARS_PER_TOKEN_CAP
-    summaries = store.read_table("facets", columns=["summary"]).column("summary").to_pylist()
-    position = 0
-    for conversations in iter_conversations(store):
-        for conversation in conversations:
-            text = embedding_text(conversation, summaries[position])
-            ids.append(conversation.id)
-            texts.append(text[:char_limit])
-            clipped.append(len(text) > char_limit)
-            position += 1
-
-    cache: dict[str, np.ndarray] = {}
-    embedder_key = component_fingerprint(embedder)
+def _embedding_cache(store: RunStore, embedder_key: str) -> dict[str, np.ndarray]:
+    """text hash → vector from the run's previous ``embeddings.parquet``, when the same embedder made it."""
     previous = store.manifest["stages"].get("embed", {})
-    if store.has_table("embeddings") and previous.get("embedder") == embedder_key:
-        old_ids, old_vectors = load_embeddings(store)
-        old_hashes = store.read_table("embeddings", columns=["text_hash"]).column("text_hash").to_pylist()
-        cache = dict(zip(old_hashes, old_vectors))
-    reused = sum(1 for t in texts if text_hash(t) in cache)
-    # the bar counts the texts the model embeds (cached and repeated texts cost nothing), so its ETA holds
-    with _stage(progress, "embed", pending_count(texts, cache)) as advance:
-        vectors, hashes = embed_texts(texts, embedder, cache=cache, progress=advance)
-    truncated_flags = [c or t for c, t in zip(clipped, _truncation_flags(embedder, texts))]
-    table = pa.table({
-        "conversation_id": ids,
-        "text_hash": hashes,
-        "truncated": truncated_flags,
-        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]),
-    }, schema=embedding_schema(vectors.shape[1]))
-    store.write_table("embeddings", table)
-    truncated = int(sum(truncated_flags))
+    cache: dict[str, np.ndarray] = {}
+    if not (store.has_table("embeddings") and previous.get("embedder") == embedder_key):
+        return cache
+    for batch in store.iter_batches("embeddings", columns=["text_hash", "embedding"]):
+        hashes = batch.column(0).to_pylist()
+        flat = batch.column(1).flatten().to_numpy(zero_copy_only=False)
+        vectors = np.asarray(flat, dtype=np.float32).reshape(len(hashes), -1)
+        for h, vector in zip(hashes, vectors):
+            if h not in cache:
+                cache[h] = vector.copy()
+    return cache
+
+
+def stage_embed(store: RunStore, embedder: Embedder, config: RunConfig, progress: Progress,
+                engine: Engine | None = None) -> dict[str, Any]:
+    """Embed each conversation's text → ``embeddings.parquet``, chunk by chunk (``kiku.engine``).
+
+    Each distinct text is embedded once per run: a text the previous ``embeddings.parquet`` of
+    the same embedder holds is reused (``reused_from_cache`` rows), a text an earlier row of this
+    run has is not embedded again (``duplicates`` rows). The chunks' parts are streamed in order
+    into the table, each vector filled from its text's first occurrence or the cache.
+    """
+    from kiku.embed import CHARS_PER_TOKEN_CAP, EmbedChunk, text_hash
+    from kiku.engine import Chunk, LocalEngine, chunk_key, map_chunks
+
+    engine = engine or LocalEngine()
+    char_limit = config.embed_max_tokens * CHARS_PER_TOKEN_CAP
+    embedder_key = component_fingerprint(embedder)
+    cache = _embedding_cache(store, embedder_key)
+    # pass 1, hashes only: the bar counts the texts the model embeds (cached and repeated ones cost nothing)
+    seen: set[str] = set()
+    for _, texts, _ in _embed_inputs(store, config.chunk_rows, char_limit):
+        seen.update(h for h in map(text_hash, texts) if h not in cache)
+    pending = len(seen)
+    seen.clear()
+    counts = {"reused_from_cache": 0, "duplicates": 0}
+    fn = EmbedChunk(embedder)
+
+    def chunks() -> Iterator[Chunk]:
+        for index, (ids, texts, clipped) in enumerate(_embed_inputs(store, config.chunk_rows, char_limit)):
+            hashes = [text_hash(t) for t in texts]
+            wanted = []
+            for h in hashes:
+                if h in cache:
+                    counts["reused_from_cache"] += 1
+                elif h in seen:
+                    counts["duplicates"] += 1
+                else:
+                    seen.add(h)
+                    wanted.append(True)
+                    continue
+                wanted.append(False)
+            table = pa.table({"conversation_id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.string()),
+                              "text_hash": pa.array(hashes, pa.string()), "clipped": pa.array(clipped, pa.bool_()),
+                              "embed": pa.array(wanted, pa.bool_())})
+            yield Chunk(index, chunk_key(fn, table), table, sum(wanted))
+
+    with _stage(progress, "embed", pending) as advance:
+        report = map_chunks(store, engine, "embeddings", fn, chunks(), advance, on_reused=lambda c: advance(c.work))
+    rows, truncated = _assemble_embeddings(store, report.indexes, cache, getattr(embedder, "dim", None))
+    store.remove_parts("embeddings")
     if truncated:
         progress.message(
-            f"{truncated} of {len(texts)} conversations were longer than {config.embed_max_tokens} word pieces "
+            f"{truncated} of {rows} conversations were longer than {config.embed_max_tokens} word pieces "
             "and were truncated for embedding (--embed-max-tokens)"
         )
-    return {"rows": len(ids), "truncated": truncated, "reused_from_cache": reused, "embedder": embedder_key}
+    return {"rows": rows, "truncated": truncated, **counts, "embedded": report.work, "embedder": embedder_key,
+            **report.details(), "engine": engine.name}
 
 
-#: Characters kept per allowed word piece before tokenizing (generous: English averages ~4).
-CHARS_PER_TOKEN_CAP = 12
+def _assemble_embeddings(store: RunStore, indexes: list[int], vectors: dict[str, np.ndarray],
+                         dim: int | None) -> tuple[int, int]:
+    """Stream the embed parts in chunk order into ``embeddings.parquet``; (rows, truncated rows).
 
-
-def _truncation_flags(embedder: Embedder, texts: Sequence[str]) -> list[bool]:
-    method = getattr(embedder, "truncated", None)
-    return [bool(x) for x in method(texts)] if callable(method) else [False] * len(texts)
+    ``vectors`` (text hash → vector: the cache) gains each text's vector at its first
+    occurrence, so later rows with the same text get it without embedding it again.
+    """
+    rows = truncated = 0
+    with contextlib.ExitStack() as stack:
+        writer = None
+        for index in indexes:
+            part = store.read_part("embeddings", index)
+            column = part.column("embedding").combine_chunks()
+            valid = column.is_valid().to_numpy(zero_copy_only=False)
+            flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+            if writer is None:
+                dim = int(flat.size // max(1, int(valid.sum()))) if valid.any() else (
+                    len(next(iter(vectors.values()))) if vectors else int(dim or 0))
+                schema = embedding_schema(dim)
+                writer = stack.enter_context(store.table_writer("embeddings", schema))
+            fresh = flat.reshape(-1, dim or 1)
+            hashes = part.column("text_hash").to_pylist()
+            for h, vector in zip((hashes[r] for r in np.flatnonzero(valid)), fresh):
+                vectors.setdefault(h, vector)
+            out = np.empty((part.num_rows, dim or 0), dtype=np.float32)
+            out[valid] = fresh
+            for r in np.flatnonzero(~valid):
+                out[r] = vectors[hashes[r]]
+            writer.write_table(pa.table({
+                "conversation_id": part.column("conversation_id"),
+                "text_hash": part.column("text_hash"),
+                "truncated": part.column("truncated"),
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1), pa.float32()), dim),
+            }, schema=schema))
+            rows += part.num_rows
+            truncated += int(sum(part.column("truncated").to_pylist()))
+    return rows, truncated
 
 
 def load_embeddings(store: RunStore) -> tuple[list[str], np.ndarray]:
@@ -604,13 +669,17 @@ def analyze(
     if not input_path.exists() and not hub_dataset:
         raise InputError(str(input_path), "no such file or folder", "check the path")
     parts = default_components(config, components)  # before the folder exists: a bad setting leaves no trace
-    store = RunStore(out)
-    with store.lock():
-        return _run_stages(store, input_path, hub_dataset, config, parts, progress)
+    engine = make_engine(config)
+    try:
+        store = RunStore(out)
+        with store.lock():
+            return _run_stages(store, input_path, hub_dataset, config, parts, progress, engine)
+    finally:
+        engine.close()
 
 
 def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: RunConfig, parts: Components,
-                progress: Progress) -> Run:
+                progress: Progress, engine: Engine | None = None) -> Run:
     """The stages of :func:`analyze`, in order, in a run folder whose writer lock is held."""
     started = time.perf_counter()
     # A hub dataset is identified by its name (its content may change upstream: pin a revision).
@@ -625,7 +694,8 @@ def _run_stages(store: RunStore, input_path: Path, hub_dataset: bool, config: Ru
     fp = stage_fingerprints(config, {
         name: component_fingerprint(getattr(parts, name)) for name in {s.component for s in PIPELINE if s.component}
     }, input_hash)
-    context = StageContext(store=store, input_path=input_path, config=config, components=parts, progress=progress)
+    context = StageContext(store=store, input_path=input_path, config=config, components=parts, progress=progress,
+                           engine=engine)
     for declared in PIPELINE:
         stage = declared.name
         # A stage downstream of one that ran is never current: invalidate_from cleared its fingerprint.

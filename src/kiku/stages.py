@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from kiku.config import RunConfig
+    from kiku.engine import Engine
     from kiku.pipeline import Components, Progress
     from kiku.store import RunStore
 
@@ -49,13 +50,15 @@ INPUT = "input"
 
 @dataclass(frozen=True)
 class StageContext:
-    """What a stage's ``run`` gets: the open run store, the input, the settings, the components."""
+    """What a stage's ``run`` gets: the open run store, the input, the settings, the components,
+    and the engine the map stages run their chunks on (``None``: ``kiku.engine.LocalEngine``)."""
 
     store: RunStore
     input_path: Path
     config: RunConfig
     components: Components
     progress: Progress
+    engine: Engine | None = None
 
 
 @dataclass
@@ -116,13 +119,14 @@ def _load(ctx: StageContext) -> Any:
 def _describe(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_describe
 
-    return stage_describe(ctx.store, _part(ctx, "describer"), ctx.progress)
+    return stage_describe(ctx.store, _part(ctx, "describer"), ctx.progress, engine=ctx.engine,
+                          chunk_rows=ctx.config.chunk_rows)
 
 
 def _embed(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_embed
 
-    return stage_embed(ctx.store, _part(ctx, "embedder"), ctx.config, ctx.progress)
+    return stage_embed(ctx.store, _part(ctx, "embedder"), ctx.config, ctx.progress, engine=ctx.engine)
 
 
 def _project(ctx: StageContext) -> Any:
@@ -171,6 +175,9 @@ UNFINGERPRINTED: dict[str, str] = {
     "llm_concurrency": "requests in flight change speed, not answers (the response cache is keyed by prompt)",
     "llm_threads": "llama.cpp threads change speed, not answers",
     "embed_batch_size": "vectors do not depend on how many texts are embedded at once",
+    "chunk_rows": "chunks change what a killed run keeps, not the output (kiku.engine)",
+    "engine": "the engine changes where chunks run, not what they produce (kiku.engine)",
+    "engine_address": "which Ray cluster runs the chunks, not what they produce",
 }
 
 

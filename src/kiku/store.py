@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,8 @@ MANIFEST = "manifest.json"
 LOCK_FILE = ".kiku.lock"
 #: Temporary files of atomic writes: ``.NAME.tmp-PID``.
 TEMP_PATTERN = ".*.tmp-*"
+#: The folder of a run's chunk parts (``kiku.engine``): ``.parts/<table>/part-000123.parquet`` and ``.json``.
+PARTS_DIR = ".parts"
 
 #: Stage name -> the Parquet tables it writes (without ``.parquet``), from ``kiku.stages.PIPELINE``.
 STAGE_TABLES: dict[str, tuple[str, ...]] = {stage.name: stage.outputs for stage in PIPELINE}
@@ -92,9 +94,40 @@ def with_facet_types(table: pa.Table) -> pa.Table:
     >>> with_facet_types(pa.table({"conversation_id": ["a"], "summary": [None]})).schema.field("summary").type
     DataType(string)
     """
+    return table.cast(facet_schema(table.schema))
+
+
+def facet_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the built-in facet columns given their :data:`FACET_BASE_FIELDS` types.
+
+    >>> facet_schema(pa.schema([("turns", pa.null()), ("facet_x", pa.null())])).types
+    [DataType(int64), DataType(null)]
+    """
     declared = dict(FACET_BASE_FIELDS)
-    schema = pa.schema([pa.field(f.name, declared.get(f.name, f.type)) for f in table.schema])
-    return table.cast(schema)
+    return pa.schema([pa.field(f.name, declared.get(f.name, f.type)) for f in schema])
+
+
+def unify_facet_schemas(schemas: list[pa.Schema]) -> pa.Schema:
+    """The one facets schema of tables written in pieces: columns in order of first appearance,
+    types promoted as ``pa.concat_tables(promote_options="permissive")`` does (an all-null column
+    of one piece takes the type of another), then :func:`facet_schema`.
+
+    >>> unify_facet_schemas([pa.schema([("facet_x", pa.null())]), pa.schema([("facet_x", pa.string()), ("turns", pa.null())])])
+    facet_x: string
+    turns: int64
+    """
+    return facet_schema(pa.unify_schemas(schemas, promote_options="permissive"))
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the columns of ``schema`` in its order, cast to its types (missing ones null).
+
+    >>> conform(pa.table({"b": [1]}), pa.schema([("a", pa.string()), ("b", pa.float64())])).to_pylist()
+    [{'a': None, 'b': 1.0}]
+    """
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 #: ``clusters.parquet`` and ``base_clusters.parquet``: one row per cluster.
@@ -243,6 +276,33 @@ def conversations_from_batch(batch: pa.RecordBatch) -> list[Conversation]:
             )
         )
     return conversations
+
+
+def rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``rows`` rows (the last one shorter) from batches of any sizes.
+
+    Parquet readers end a batch at each row group, so batch sizes alone do not fix chunk
+    boundaries; this does (``kiku.engine`` chunks must not depend on how a file was written).
+
+    >>> batches = [pa.record_batch({"a": list(range(n))}) for n in (3, 5, 1)]
+    >>> [t.num_rows for t in rechunk(batches, 4)]
+    [4, 4, 1]
+    """
+    if rows < 1:
+        raise ValueError("rows must be >= 1")
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows).combine_chunks()
+            rest = table.slice(rows)
+            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+            held = rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks()
 
 
 def iter_conversations(store: RunStore, batch_size: int = 2048) -> Iterator[list[Conversation]]:
@@ -429,7 +489,7 @@ class RunStore:
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete the temporary files of writes that never finished; call only holding the lock."""
         removed = []
-        for path in self.path.glob(TEMP_PATTERN):
+        for path in [*self.path.glob(TEMP_PATTERN), *self.path.glob(f"{PARTS_DIR}/*/{TEMP_PATTERN}")]:
             if path.is_file():
                 path.unlink(missing_ok=True)
                 removed.append(path)
@@ -622,6 +682,69 @@ class RunStore:
 
     def num_rows(self, name: str) -> int:
         return pq.ParquetFile(self.table_path(name)).metadata.num_rows
+
+    def iter_chunks(self, name: str, rows: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """Stream a table in chunks of exactly ``rows`` rows (the last one shorter): :func:`rechunk`."""
+        yield from rechunk(self.iter_batches(name, batch_size=rows, columns=columns), rows)
+
+    # --- chunk parts (kiku.engine): a stage's output written chunk by chunk ------------------
+    def parts_dir(self, name: str) -> Path:
+        """The folder of table ``name``'s parts: ``<run>/.parts/<name>/``."""
+        return self.path / PARTS_DIR / name
+
+    def part_path(self, name: str, index: int) -> Path:
+        """The file of part ``index`` of table ``name``.
+
+        >>> import tempfile
+        >>> RunStore(tempfile.mkdtemp()).part_path("embeddings", 7).name
+        'part-000007.parquet'
+        """
+        return self.parts_dir(name) / f"part-{index:06d}.parquet"
+
+    def write_part(self, name: str, index: int, key: str, table: pa.Table) -> None:
+        """Write part ``index`` of table ``name`` atomically, then its record (``part-N.json``:
+        the chunk's ``key``, rows, bytes, sha256). A part without its record is never trusted."""
+        path = self.part_path(name, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = path.with_suffix(".json")
+        record.unlink(missing_ok=True)
+        with _AtomicParquetWriter(path, table.schema) as writer:
+            writer.write_table(table)
+        self._atomic_write_bytes(record, json.dumps({"key": key, "rows": table.num_rows, **file_record(path)}).encode())
+
+    def part_is_whole(self, name: str, index: int, key: str) -> bool:
+        """True when part ``index`` of ``name`` was written for ``key`` and its file matches its
+        record (size and sha256): a truncated or changed part is done again, never read."""
+        path = self.part_path(name, index)
+        try:
+            record = json.loads(path.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(record, dict) or record.get("key") != key or not path.is_file():
+            return False
+        if path.stat().st_size != record.get("bytes"):
+            return False
+        return bool(file_record(path)["sha256"] == record.get("sha256"))
+
+    def finished_parts(self, name: str) -> list[int]:
+        """The indexes of the parts of ``name`` that have a record (whole or not: see :meth:`part_is_whole`)."""
+        return sorted(int(p.stem.removeprefix("part-")) for p in self.parts_dir(name).glob("part-*.json"))
+
+    def read_part(self, name: str, index: int) -> pa.Table:
+        """Part ``index`` of table ``name`` (check :meth:`part_is_whole` first)."""
+        return pq.read_table(self.part_path(name, index))
+
+    def part_schema(self, name: str, index: int) -> pa.Schema:
+        """The schema of part ``index`` of ``name`` (reads the footer only)."""
+        return pq.read_schema(self.part_path(name, index))
+
+    def remove_parts(self, name: str) -> None:
+        """Delete table ``name``'s parts (once the table is whole)."""
+        import shutil
+
+        shutil.rmtree(self.parts_dir(name), ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self.path / PARTS_DIR).rmdir()  # only when empty
 
     # --- SQL ------------------------------------------------------------------------------
     def connect(self, read_only: bool = False):  # noqa: ANN201 - duckdb.DuckDBPyConnection
