@@ -404,16 +404,32 @@ def build_corpus(store: RunStore) -> Corpus:
 
 
 def clusters_to_table(clusters: Sequence[Cluster], total: int) -> pa.Table:
-    rows = []
-    for c in clusters:
-        row = c.model_dump()
-        rows.append({
-            "cluster_id": c.id, "level": c.level, "parent_id": c.parent_id, "name": c.name,
-            "description": c.description, "size": c.size, "share": c.size / total if total else 0.0,
-            "keyphrases": c.keyphrases, "representative_request": c.representative_request,
-            "is_noise": c.is_noise, "x": row["x"], "y": row["y"], "member_ids": c.member_ids,
-        })
-    return pa.Table.from_pylist(rows, schema=CLUSTER_SCHEMA)
+    """``clusters.parquet``'s table (CLUSTER_SCHEMA): one row per cluster, member ids as one Arrow list column.
+
+    Built column by column (the member ids as one flat string array plus offsets), never as one
+    Python dict per row, so a million conversations over 3-4 levels stay a few flat arrays.
+    """
+    sizes = np.array([c.size for c in clusters], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32 if sizes.sum() < 2**31 else np.int64)
+    members = pa.array([m for c in clusters for m in c.member_ids], pa.string())
+    list_type = pa.list_(pa.string())
+    member_ids = (pa.ListArray if offsets.dtype == np.int32 else pa.LargeListArray).from_arrays(pa.array(offsets), members)
+    columns = {
+        "cluster_id": [c.id for c in clusters],
+        "level": [c.level for c in clusters],
+        "parent_id": [c.parent_id for c in clusters],
+        "name": [c.name for c in clusters],
+        "description": [c.description for c in clusters],
+        "size": sizes,
+        "share": sizes / total if total else np.zeros(len(clusters)),
+        "keyphrases": [list(c.keyphrases) for c in clusters],
+        "representative_request": [c.representative_request for c in clusters],
+        "is_noise": [c.is_noise for c in clusters],
+        "x": [c.x for c in clusters],
+        "y": [c.y for c in clusters],
+    }
+    arrays = [pa.array(columns[f.name], f.type) for f in CLUSTER_SCHEMA if f.name != "member_ids"]
+    return pa.Table.from_arrays([*arrays, member_ids.cast(list_type)], schema=CLUSTER_SCHEMA)
 
 
 def clusters_from_table(table: pa.Table) -> list[Cluster]:
@@ -476,25 +492,40 @@ def assignments_table(clusters: Sequence[Cluster]) -> pa.Table:
 
     A cluster whose parent sits more than one level up (single-child chains are collapsed)
     covers its members at every level below that parent, so every conversation has exactly
-    one cluster at every level from 0 to the top.
+    one cluster at every level from 0 to the top. Rows go base cluster by base cluster, each
+    one's members level by level. Built from index arrays (Arrow ``take``), not per-row Python
+    lists, so 1M conversations x 4 levels is a few flat arrays.
     """
     by_id = {c.id: c for c in clusters}
     top = max((c.level for c in clusters), default=0)
-    conversation_ids: list[str] = []
-    levels: list[int] = []
-    cluster_ids: list[str] = []
-    for base in (c for c in clusters if c.level == 0):
+    levels = top + 1
+    bases = [c for c in clusters if c.level == 0]
+    names: list[str] = []
+    code: dict[str, int] = {}
+    covering = np.zeros((len(bases), levels), dtype=np.int32)  # [base, level] -> index into names
+    for b, base in enumerate(bases):
         chain = [base]
         while chain[-1].parent_id is not None:
             chain.append(by_id[chain[-1].parent_id])
-        for level in range(top + 1):
-            covering = [c for c in chain if c.level <= level][-1]
-            for member in base.member_ids:
-                conversation_ids.append(member)
-                levels.append(level)
-                cluster_ids.append(covering.id)
-    return pa.table({"conversation_id": conversation_ids, "level": levels, "cluster_id": cluster_ids},
-                    schema=ASSIGNMENT_SCHEMA)
+        for level in range(levels):
+            cid = [c for c in chain if c.level <= level][-1].id
+            if cid not in code:
+                code[cid] = len(names)
+                names.append(cid)
+            covering[b, level] = code[cid]
+    sizes = np.array([b.size for b in bases], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(bases) else np.zeros(0, np.int64)
+    members = pa.array([m for b in bases for m in b.member_ids], pa.string())
+    block = np.repeat(sizes, levels)  # one block of rows per (base, level)
+    block_base = np.repeat(np.arange(len(bases)), levels)
+    block_level = np.tile(np.arange(levels, dtype=np.int32), len(bases))
+    within = np.arange(int(block.sum()), dtype=np.int64) - np.repeat(np.cumsum(block) - block, block)
+    rows = np.repeat(starts[block_base], block) + within
+    return pa.table({
+        "conversation_id": members.take(pa.array(rows)),
+        "level": pa.array(np.repeat(block_level, block), pa.int32()),
+        "cluster_id": pa.array(names, pa.string()).take(pa.array(np.repeat(covering[block_base, block_level], block))),
+    }, schema=ASSIGNMENT_SCHEMA)
 
 
 def _apply_privacy(store: RunStore, tree: list[Cluster], config: RunConfig | None) -> list[Cluster]:

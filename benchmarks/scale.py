@@ -1,0 +1,218 @@
+"""How `kiku run` grows from 10,000 to 1,000,000 conversations (issue 15): time and memory per stage.
+
+Builds each input from real texts with ``speed.build_real_input`` (ShareGPT user turns, BANKING77,
+the W&B queries, then 2- and 3-turn ShareGPT windows). There are far fewer than a million
+distinct real texts offline, so above that count the distinct conversations are written again
+under new ids; the table reports how many are distinct. Each size runs ``kiku run`` in a fresh
+child process (a fresh run folder); per-stage seconds come from the run's ``manifest.json``
+and peak RSS from sampling the child's process tree with psutil every 0.5 s (and the child's
+own ``ru_maxrss`` as a check). Results go to ``benchmarks/results/scale.md``; each size's raw
+numbers are kept in ``benchmarks/out/scale-<size>.json`` so sizes can be measured one at a time.
+
+    python benchmarks/scale.py --sizes 10k,100k     # measure, then rewrite scale.md
+    python benchmarks/scale.py --sizes 1m           # the long one (nohup it)
+    python benchmarks/scale.py --report             # only rewrite scale.md from the saved numbers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from speed import OUT, ROOT, build_real_input  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "scale.md"
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+STAGES = ["load", "describe", "embed", "project", "cluster", "name", "hierarchy"]
+WINDOWS = (2, 3)
+
+
+def input_for(name: str) -> tuple[Path, dict[str, int]]:
+    """The input file for one size (built once, then reused) and its written/distinct counts."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"scale-input-{name}.jsonl"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists():
+        return path, json.loads(meta.read_text())
+    start = time.perf_counter()
+    counts = build_real_input(path, SIZES[name], windows=WINDOWS, repeat=True)
+    counts["build_seconds"] = round(time.perf_counter() - start, 1)
+    meta.write_text(json.dumps(counts))
+    return path, counts
+
+
+def snapshot_src() -> tuple[Path, str]:
+    """A copy of ``src`` at its current state (and the commit it is on), so a long run is not
+    changed by edits made while it runs: kiku imports some modules only when a stage starts."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    target = OUT / f"scale-src-{commit}-{int(time.time())}"
+    shutil.copytree(ROOT / "src", target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return target, commit
+
+
+def run_one(name: str, src: Path, commit: str) -> dict:
+    """Run ``kiku run`` (from ``src``) on one size in a child process; sample its process tree's RSS."""
+    import psutil
+
+    input_path, counts = input_for(name)
+    run_dir = OUT / f"scale-run-{name}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    log = OUT / f"scale-{name}.log"
+    env = dict(os.environ, PYTHONPATH=str(src))
+    start = time.perf_counter()
+    peak = 0
+    samples: list[tuple[float, int]] = []
+    with open(log, "w") as handle:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "kiku", "run", str(input_path), "--out", str(run_dir)],
+            env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )
+        parent = psutil.Process(child.pid)
+        partial = OUT / f"scale-{name}.partial.json"
+        while child.poll() is None:
+            try:
+                rss = sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+            except psutil.Error:
+                rss = 0
+            peak = max(peak, rss)
+            elapsed = time.perf_counter() - start
+            if not samples or elapsed - samples[-1][0] >= 30:
+                samples.append((round(elapsed, 1), rss))
+                partial.write_text(json.dumps({"commit": commit, "elapsed": elapsed, "peak_rss_bytes": peak, "samples": samples,
+                                               "stages": _stages(run_dir)}))
+            time.sleep(0.5)
+    wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    result = {
+        "name": name, "commit": commit, "conversations": SIZES[name], "distinct": counts["distinct"], "returncode": child.returncode,
+        "wall": wall, "peak_rss_bytes": max(peak, usage), "sampled_peak_rss_bytes": peak, "ru_maxrss_bytes": usage,
+        "stages": _stages(run_dir), "rss_samples": samples, "input_build_seconds": counts.get("build_seconds"),
+        "load_average_at_start": os.getloadavg()[0], "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    manifest = run_dir / "manifest.json"
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+        result["counts"] = data.get("counts", {})
+        result["stage_details"] = {k: {x: y for x, y in v.items() if x not in ("fingerprint", "tables")}
+                                   for k, v in data.get("stages", {}).items()}
+    return result
+
+
+def _stages(run_dir: Path) -> dict[str, float]:
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v.get("seconds", 0.0)) for k, v in manifest.get("stages", {}).items() if "seconds" in v}
+
+
+def gib(value: float) -> str:
+    return f"{value / 2**30:.2f}"
+
+
+def write_report() -> None:
+    """Rewrite scale.md from the saved per-size numbers (finished or partial)."""
+    rows: dict[str, dict] = {}
+    for name in SIZES:
+        done = OUT / f"scale-{name}.json"
+        partial = OUT / f"scale-{name}.partial.json"
+        if done.exists():
+            rows[name] = json.loads(done.read_text())
+        elif partial.exists():
+            data = json.loads(partial.read_text())
+            meta = OUT / f"scale-input-{name}.json"
+            distinct = json.loads(meta.read_text())["distinct"] if meta.exists() else 0
+            rows[name] = {"name": name, "commit": data.get("commit"), "conversations": SIZES[name], "distinct": distinct,
+                          "partial": True,
+                          "wall": data["elapsed"], "peak_rss_bytes": data["peak_rss_bytes"], "stages": data["stages"]}
+    lines = [
+        "## Scale: 10k, 100k and 1M conversations (`kiku run`, offline defaults)",
+        "",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}, "
+        "shared with other jobs while measured (see the load average per row). "
+        "Inputs are real texts only (ShareGPT user turns, BANKING77, W&B queries, 2- and 3-turn ShareGPT "
+        "windows); above the number of distinct real texts the same conversations repeat under new ids, "
+        "so *distinct* is what the embedder really had to embed at most. Peak RSS: the `kiku run` process "
+        "tree, sampled every 0.5 s (and its getrusage maximum). Stage seconds from the run's manifest.",
+        "",
+        "| size | distinct texts | " + " | ".join(STAGES) + " | wall (s) | peak RSS (GiB) | load avg |",
+        "|---|---:|" + "---:|" * len(STAGES) + "---:|---:|---:|",
+    ]
+    for r in rows.values():
+        cells = " | ".join(f"{r['stages'][s]:.1f}" if s in r["stages"] else "-" for s in STAGES)
+        status = " (partial: still running or stopped)" if r.get("partial") else ""
+        if r.get("returncode") not in (None, 0):
+            status = f" (failed, exit {r['returncode']})"
+        load = f"{r['load_average_at_start']:.1f}" if "load_average_at_start" in r else "-"
+        status += f" @{r['commit']}" if r.get("commit") else ""
+        lines.append(f"| {r['conversations']:,}{status} | {r['distinct']:,} | {cells} | {r['wall']:.0f} | "
+                     f"{gib(r['peak_rss_bytes'])} | {load} |")
+    names = [n for n in SIZES if n in rows]
+    if len(names) >= 2:
+        lines += ["", "Growth between consecutive sizes (ratio of seconds; ratio of rows in the header):", ""]
+        lines += ["| from → to | rows x | distinct x | " + " | ".join(STAGES) + " | wall | peak RSS |",
+                  "|---|---:|---:|" + "---:|" * len(STAGES) + "---:|---:|"]
+        for a, b in zip(names, names[1:]):
+            ra, rb = rows[a], rows[b]
+
+            def ratio(x: float | None, y: float | None) -> str:
+                return f"{y / x:.1f}" if x and y is not None else "-"
+
+            cells = " | ".join(ratio(ra["stages"].get(s), rb["stages"].get(s)) for s in STAGES)
+            lines.append(f"| {a} → {b} | {rb['conversations'] / ra['conversations']:.0f} | "
+                         f"{rb['distinct'] / max(1, ra['distinct']):.1f} | {cells} | {ratio(ra['wall'], rb['wall'])} | "
+                         f"{ratio(ra['peak_rss_bytes'], rb['peak_rss_bytes'])} |")
+    for name, r in rows.items():
+        counts = r.get("counts") or {}
+        if counts:
+            lines.append(f"\n{name}: topics per level {counts.get('clusters_by_level')}, "
+                         f"truncated for embedding: {counts.get('truncated_for_embedding')}.")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print(RESULTS.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10k,100k,1m", help="comma-separated, from " + ",".join(SIZES))
+    parser.add_argument("--report", action="store_true", help="only rewrite scale.md from saved numbers")
+    parser.add_argument("--build-only", action="store_true", help="only build the inputs")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--src", help=argparse.SUPPRESS)
+    parser.add_argument("--commit", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        # one size in a fresh interpreter, so RUSAGE_CHILDREN is that size's alone
+        print(json.dumps(run_one(args.child, Path(args.src), args.commit)))
+        return
+    src, commit = (None, "") if args.report or args.build_only else snapshot_src()
+    if not args.report:
+        for name in args.sizes.split(","):
+            if name not in SIZES:
+                parser.error(f"unknown size {name!r}; use {', '.join(SIZES)}")
+            if args.build_only:
+                print(name, input_for(name)[1], file=sys.stderr)
+                continue
+            output = subprocess.run([sys.executable, __file__, "--child", name, "--src", str(src), "--commit", commit], check=True, capture_output=True,
+                                    text=True).stdout
+            result = json.loads(output.strip().splitlines()[-1])
+            (OUT / f"scale-{name}.json").write_text(json.dumps(result))
+            print(name, {k: result[k] for k in ("wall", "peak_rss_bytes", "stages")}, file=sys.stderr)
+    if not args.build_only:
+        write_report()
+
+
+if __name__ == "__main__":
+    main()
