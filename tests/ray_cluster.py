@@ -41,7 +41,7 @@ def ray_cli() -> str:
 
 def processes() -> list[tuple[int, int, str]]:
     """(pid, parent pid, command line) of every process of the machine."""
-    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
     rows = []
     for line in out.splitlines():
         parts = line.split(None, 2)
@@ -59,12 +59,14 @@ class RayCluster:
     node_sockets: list[str] = field(default_factory=list)  # raylet socket of each node, head first
 
     @classmethod
-    def start(cls, extra_nodes: int = 1, cpus: int = 1) -> RayCluster:
+    def start(cls, extra_nodes: int = 1, cpus: int = 1, env: dict[str, str] | None = None) -> RayCluster:
+        """Start the head and ``extra_nodes`` more nodes of ``cpus`` CPUs each; ``env`` is the nodes'
+        environment (their workers inherit it: give them the same ``PYTHONPATH`` as the driver)."""
         # Ray's socket paths must stay short (AF_UNIX: 107 bytes): a short folder under /tmp.
         temp_dir = Path(tempfile.mkdtemp(prefix="kr", dir="/tmp"))
         port = free_port()
         address = f"127.0.0.1:{port}"
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**(env or os.environ), "RAY_USAGE_STATS_ENABLED": "0"}
         common = ["--num-cpus", str(cpus), "--object-store-memory", str(OBJECT_STORE), "--disable-usage-stats",
                   "--node-ip-address", "127.0.0.1"]
         cluster = cls(address=address, temp_dir=temp_dir)
