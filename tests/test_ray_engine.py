@@ -141,3 +141,29 @@ def _kill(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_the_cluster_assignment_after_a_sample_fit_runs_on_the_cluster(cluster: RayCluster, local_run: Path,
+                                                                        tmp_path: Path) -> None:
+    from kiku.cluster import KMeansClusterer
+    from kiku.engine_ray import RayEngine
+    from kiku.pipeline import Progress, load_embeddings, stage_cluster
+    from kiku.store import RunStore
+
+    store = RunStore(tmp_path / "run")
+    store.write_table("embeddings", pq.read_table(local_run / "embeddings.parquet"))
+    _, vectors = load_embeddings(store)
+    # fitted on 200 of the 560 rows, so the other rows are assigned to the fitted centres
+    expected = KMeansClusterer(seed=0, fit_sample_size=200).fit_predict(vectors)
+    engine = RayEngine(address=cluster.address)
+    try:
+        details = stage_cluster(store, KMeansClusterer(seed=0, fit_sample_size=200), Progress(), engine=engine,
+                                chunk_rows=100)
+        import ray
+
+        assert ray.is_initialized()  # the assignment went through the cluster
+    finally:
+        engine.close()
+    labels = store.read_table("cluster_labels").column("label").to_numpy()
+    assert details["rows"] == 560
+    np.testing.assert_array_equal(labels, expected)

@@ -27,6 +27,8 @@ row j = label j), sklearn-style: ``fit(sample)`` then ``predict(chunk)`` per chu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -155,6 +157,74 @@ def assign_to_centroids(vectors: np.ndarray, centroids: np.ndarray, batch: int =
         scores = array[start : start + batch] @ twice
         scores -= offsets
         out[start : start + batch] = scores.argmax(axis=1)
+    return out
+
+
+#: ``assign(vectors (n, d), centroids (k, d)) -> labels (n,)``: what labels all rows after a fit on a sample.
+Assigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class AssignChunk:
+    """The chunk function (``kiku.engine``) of the cluster assignment: a chunk of
+    ``embeddings.parquet`` rows (its ``embedding`` column) -> ``label`` (int64), the nearest of
+    ``centroids`` by :func:`assign_to_centroids`, so any split of the rows gives the same labels.
+
+    >>> import pyarrow as pa
+    >>> chunk = pa.table({"embedding": pa.array([[1.0, 0.1], [0.0, 2.0]], pa.list_(pa.float32(), 2))})
+    >>> AssignChunk(np.eye(2, dtype=np.float32))(chunk).column("label").to_pylist()
+    [0, 1]
+    """
+
+    def __init__(self, centroids: np.ndarray) -> None:
+        self.centroids = np.asarray(centroids, dtype=np.float32)
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(np.ascontiguousarray(self.centroids).tobytes()).hexdigest()
+
+    def __call__(self, table: Any, progress: Callable[[int], None] | None = None) -> Any:
+        import pyarrow as pa
+
+        column = table.column("embedding").combine_chunks()
+        flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+        labels = assign_to_centroids(flat.reshape(table.num_rows, self.centroids.shape[1]), self.centroids)
+        if progress is not None:
+            progress(table.num_rows)
+        return pa.table({"label": pa.array(labels, pa.int64())})
+
+
+def assign_with_engine(engine: Any, vectors: np.ndarray, centroids: np.ndarray, chunk_rows: int) -> np.ndarray:
+    """:func:`assign_to_centroids` run by ``engine`` (a ``kiku.engine.Engine``) over chunks of
+    ``chunk_rows`` rows: the same labels, computed where the engine runs its chunks.
+
+    >>> from kiku.engine import LocalEngine
+    >>> vectors = np.array([[1.0, 0.1], [0.0, 2.0], [0.9, 0.0]], dtype=np.float32)
+    >>> assign_with_engine(LocalEngine(), vectors, np.eye(2, dtype=np.float32), chunk_rows=2).tolist()
+    [0, 1, 0]
+    """
+    import pyarrow as pa
+
+    from kiku.engine import Chunk
+
+    array = np.ascontiguousarray(vectors, dtype=np.float32)
+    fn = AssignChunk(centroids)
+    dim = array.shape[1]
+    starts = range(0, len(array), max(1, chunk_rows))
+
+    def chunks() -> Any:
+        for index, start in enumerate(starts):
+            block = array[start : start + chunk_rows]
+            values = pa.array(block.reshape(-1), pa.float32())
+            table = pa.table({"embedding": pa.FixedSizeListArray.from_arrays(values, dim)})
+            yield Chunk(index, f"assign-{index}", table, len(block))
+
+    out = np.full(len(array), -1, dtype=np.int64)
+    for index, table in engine.run(fn, chunks(), lambda amount: None):
+        start = starts[index]
+        out[start : start + table.num_rows] = table.column("label").to_numpy()
+    if (out < 0).any():
+        raise ValueError(f"engine {getattr(engine, 'name', engine)!r} left rows without a cluster")
     return out
 
 
@@ -295,7 +365,11 @@ class KMeansClusterer:
             raise ValueError("KMeansClusterer.predict needs a fit first")
         return assign_to_centroids(_check(embeddings), self.cluster_centers_)
 
-    def fit_predict(self, embeddings: np.ndarray) -> np.ndarray:
+    def fit_predict(self, embeddings: np.ndarray, assign: Assigner | None = None) -> np.ndarray:
+        """Labels (n,) int64. ``assign(vectors, centres)`` labels all rows after a fit on a sample
+        (default :func:`assign_to_centroids` here; ``kiku.pipeline.stage_cluster`` passes one that
+        runs on the run's engine, :func:`assign_with_engine`): any assigner giving the same labels
+        gives the same result."""
         array = _check(embeddings)
         n = array.shape[0]
         if n == 0:
@@ -308,7 +382,7 @@ class KMeansClusterer:
             rng = np.random.default_rng(self.seed)
             sample = np.sort(rng.choice(n, size=self.fit_sample_size, replace=False))
             _, centres = self._fit(array[sample])
-            labels = assign_to_centroids(array, centres)
+            labels = np.asarray((assign or assign_to_centroids)(array, centres), dtype=np.int64)
         out = relabel_by_size(labels)
         # centre row j = new label j (labels no row took are dropped)
         first = np.unique(out, return_index=True)[1]

@@ -381,11 +381,24 @@ def stage_project(store: RunStore, config: RunConfig, progress: Progress) -> int
     return len(ids)
 
 
-def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress) -> dict[str, Any]:
-    """Base clusters (label -1 = unclustered) → ``cluster_labels.parquet``."""
+def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, engine: Engine | None = None,
+                  chunk_rows: int | None = None) -> dict[str, Any]:
+    """Base clusters (label -1 = unclustered) → ``cluster_labels.parquet``.
+
+    With an engine other than the local one and k-means fitted on a sample (above its
+    ``fit_sample_size`` rows), the fit stays here and the assignment of every row to the
+    fitted centres runs on the engine in chunks of ``chunk_rows`` (``cluster.assign_with_engine``:
+    the same labels).
+    """
+    from kiku.cluster import KMeansClusterer, assign_with_engine
+
     ids, vectors = load_embeddings(store)
     with _stage(progress, "cluster", None):
-        labels = np.asarray(clusterer.fit_predict(vectors), dtype=np.int64)
+        if engine is not None and engine.name != "local" and isinstance(clusterer, KMeansClusterer):
+            rows = chunk_rows or RunConfig().chunk_rows
+            labels = clusterer.fit_predict(vectors, assign=lambda v, c: assign_with_engine(engine, v, c, rows))
+        else:
+            labels = np.asarray(clusterer.fit_predict(vectors), dtype=np.int64)
     if labels.shape != (len(ids),):
         raise KikuError(f"clusterer {clusterer.name!r} returned {labels.shape} labels for {len(ids)} conversations")
     store.write_table("cluster_labels", pa.table({"conversation_id": ids, "label": labels}))
