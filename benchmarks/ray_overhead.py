@@ -94,6 +94,7 @@ def main() -> None:
     load_at_start = os.getloadavg()[0]
     results: dict[str, dict] = {}
     results["local"] = run_kiku(input_path, OUT / "ray-bench-local", [])
+    results["local"]["load_after"] = os.getloadavg()[0]
     print("local", results["local"]["wall"], file=sys.stderr)
     if not args.no_cluster:
         started = time.perf_counter()
@@ -102,9 +103,11 @@ def main() -> None:
             results["cluster"] = run_kiku(input_path, OUT / "ray-bench-cluster",
                                           ["--engine", "ray", "--address", cluster.address])
             results["cluster"]["startup"] = startup
+            results["cluster"]["load_after"] = os.getloadavg()[0]
         print("cluster", results["cluster"]["wall"], file=sys.stderr)
     if args.local_ray:
         results["local-ray"] = run_kiku(input_path, OUT / "ray-bench-local-ray", ["--engine", "ray"])
+        results["local-ray"]["load_after"] = os.getloadavg()[0]
         print("local-ray", results["local-ray"]["wall"], file=sys.stderr)
     for name, result in results.items():
         if name != "local":
@@ -121,6 +124,7 @@ LABELS = {
 
 def write_results(results: dict, size: int, load_at_start: float) -> None:
     local = results["local"]
+    loads = ", ".join(f"{name} {r['load_after']:.1f}" for name, r in results.items())
     lines = [
         "## Ray engine overhead (`kiku run --engine ray` vs `--engine local`)",
         "",
@@ -128,7 +132,9 @@ def write_results(results: dict, size: int, load_at_start: float) -> None:
         f"{'' if size == 100_000 else f', first {size:,}'}: real text only). Machine: {os.cpu_count()} cores "
         f"shared by every process (the Ray nodes, the driver and the local engine alike), Python "
         f"{platform.python_version()}; measured {time.strftime('%Y-%m-%d')} by `python benchmarks/ray_overhead.py`; "
-        f"1-minute load average at start {load_at_start:.1f}. Seconds per stage from each run's manifest; wall "
+        f"1-minute load average at start {load_at_start:.1f}, after each run "
+        f"{loads} (other sessions' jobs share "
+        "the cores: compare within this table only). Runs one after the other, local first. Seconds per stage from each run's manifest; wall "
         "is the whole `kiku run` process (a cluster's start-up is not in it: a cluster outlives runs).",
         "",
         "| engine | " + " | ".join(STAGES) + " | wall (s) | wall / local | base ARI vs local | max embedding diff |",

@@ -85,6 +85,15 @@ def test_import_kiku_does_not_import_ray() -> None:
     assert result.stdout.strip() == "False"
 
 
+def test_llm_facets_on_the_ray_engine_are_refused_in_one_line(tmp_path: Path) -> None:
+    result = kiku("run", EXAMPLE, "--out", tmp_path / "run", "--engine", "ray", "--llm", "openai/gpt-4o-mini",
+                  "--llm-scope", "conversations")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "--engine ray runs the offline facets only for now" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_ray_engine_gives_the_local_engines_run(cluster: RayCluster, local_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "ray"
     result = subprocess.run(ray_run_command(out, cluster.address), capture_output=True, text=True, env=kiku_env(),

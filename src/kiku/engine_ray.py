@@ -151,6 +151,18 @@ def actor_class(fn: Any) -> type:
     return type(f"{type(fn).__name__}Actor", (ChunkActor,), {"__doc__": ChunkActor.__doc__})
 
 
+def _check_shippable(fn: Any) -> None:
+    """A one-line KikuError when ``fn`` cannot be pickled for the workers (instead of Ray's traceback)."""
+    from ray import cloudpickle
+
+    try:
+        cloudpickle.dumps(fn)
+    except Exception as exc:  # any pickling failure means the same here
+        component = next((getattr(fn, a) for a in ("describer", "embedder") if hasattr(fn, a)), fn)
+        raise KikuError(f"--engine ray: {type(component).__name__} cannot be sent to Ray workers ({exc}); "
+                        "use --engine local with it") from None
+
+
 def _quiet_ray_data(ray: Any) -> None:
     """No progress bars or per-dataset banners from Ray Data (kiku shows its own progress)."""
     context = ray.data.DataContext.get_current()
@@ -240,6 +252,7 @@ class RayEngine:
                 progress(chunk.work)
         if not blocks:
             return
+        _check_shippable(fn)
         size = min(self.pool_size(), len(blocks))
         dataset = ray.data.from_arrow(blocks).map_batches(
             actor_class(fn),
