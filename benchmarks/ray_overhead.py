@@ -50,10 +50,10 @@ def input_file(size: int) -> Path:
     return path
 
 
-def run_kiku(input_path: Path, out_dir: Path, extra: list[str]) -> dict:
+def run_kiku(input_path: Path, out_dir: Path, extra: list[str], env_extra: dict[str, str] | None = None) -> dict:
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), **(env_extra or {}))
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "kiku", "run", str(input_path), "--out", str(out_dir), "--seed", "0", *extra],
                    check=True, env=env, stdout=subprocess.DEVNULL)
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--local-ray", action="store_true", help="also run --engine ray on a local Ray (no --address)")
     parser.add_argument("--no-cluster", action="store_true", help="skip the two-node cluster run")
     args = parser.parse_args()
-    from ray_cluster import RayCluster
+    from ray_cluster import CLUSTER_ENV, RayCluster
 
     input_path = input_file(args.size)
     load_at_start = os.getloadavg()[0]
@@ -98,10 +98,10 @@ def main() -> None:
     print("local", results["local"]["wall"], file=sys.stderr)
     if not args.no_cluster:
         started = time.perf_counter()
-        with RayCluster.start(extra_nodes=1, cpus=1) as cluster:
+        with RayCluster.start(extra_nodes=1, cpus=1, env=dict(os.environ, PYTHONPATH=str(ROOT / "src"))) as cluster:
             startup = time.perf_counter() - started
             results["cluster"] = run_kiku(input_path, OUT / "ray-bench-cluster",
-                                          ["--engine", "ray", "--address", cluster.address])
+                                          ["--engine", "ray", "--address", cluster.address], CLUSTER_ENV)
             results["cluster"]["startup"] = startup
             results["cluster"]["load_after"] = os.getloadavg()[0]
         print("cluster", results["cluster"]["wall"], file=sys.stderr)

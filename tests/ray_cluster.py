@@ -27,6 +27,12 @@ from pathlib import Path
 OBJECT_STORE = 300 * 1024 * 1024
 
 
+#: The environment of the nodes and of the drivers that join them. Token authentication off,
+#: explicitly: Ray 2.60 turns it on for a ``ray start --head`` when ``~/.ray/auth_token`` exists
+#: (a local ``ray.init()`` writes one), while a joining ``ray start --address`` stays off.
+CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,16 +72,15 @@ class RayCluster:
         temp_dir = Path(tempfile.mkdtemp(prefix="kr", dir="/tmp"))
         port = free_port()
         address = f"127.0.0.1:{port}"
-        env = {**(env or os.environ), "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**(env or os.environ), **CLUSTER_ENV}
         common = ["--num-cpus", str(cpus), "--object-store-memory", str(OBJECT_STORE), "--disable-usage-stats",
                   "--node-ip-address", "127.0.0.1"]
         cluster = cls(address=address, temp_dir=temp_dir)
         try:
-            subprocess.run([ray_cli(), "start", "--head", "--port", str(port), "--include-dashboard=false",
-                            "--temp-dir", str(temp_dir), *common], check=True, env=env, capture_output=True, timeout=120)
+            _ray_start(["--head", "--port", str(port), "--include-dashboard=false", "--temp-dir", str(temp_dir), *common],
+                       env)
             for _ in range(extra_nodes):
-                subprocess.run([ray_cli(), "start", "--address", address, *common], check=True, env=env,
-                               capture_output=True, timeout=120)
+                _ray_start(["--address", address, *common], env)
             cluster.wait_for_nodes(1 + extra_nodes)
         except BaseException:
             cluster.stop()
@@ -136,6 +141,14 @@ class RayCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _ray_start(args: list[str], env: dict[str, str]) -> None:
+    """``ray start ARGS``; its last output lines in the error when it fails."""
+    result = subprocess.run([ray_cli(), "start", *args], env=env, capture_output=True, text=True, timeout=180)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"ray start {' '.join(args[:2])} failed ({result.returncode}):\n{tail}")
 
 
 def _alive(pid: int) -> bool:

@@ -26,7 +26,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from cli_helpers import kiku, kiku_command, kiku_env
 from conftest import EXAMPLE
-from ray_cluster import RayCluster
+from kiku.errors import KikuError
+from ray_cluster import CLUSTER_ENV, RayCluster
 
 #: 560 queries in chunks of 40: 14 chunks per map stage, so both nodes get several.
 CHUNK_ROWS = "40"
@@ -34,10 +35,22 @@ TABLES = ("conversations", "facets", "embeddings", "projection", "cluster_labels
           "assignments")
 
 
+def ray_env() -> dict[str, str]:
+    """The environment of the nodes and of the `kiku run` drivers that join them."""
+    return {**kiku_env(), **CLUSTER_ENV}
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    with RayCluster.start(extra_nodes=1, cpus=1, env=kiku_env()) as started:
+    with RayCluster.start(extra_nodes=1, cpus=1, env=ray_env()) as started:
         yield started
+
+
+@pytest.fixture
+def ray_driver_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as a driver of the test cluster (``ray.init`` reads the environment)."""
+    for name, value in CLUSTER_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +109,7 @@ def test_llm_facets_on_the_ray_engine_are_refused_in_one_line(tmp_path: Path) ->
 
 def test_the_ray_engine_gives_the_local_engines_run(cluster: RayCluster, local_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "ray"
-    result = subprocess.run(ray_run_command(out, cluster.address), capture_output=True, text=True, env=kiku_env(),
+    result = subprocess.run(ray_run_command(out, cluster.address), capture_output=True, text=True, env=ray_env(),
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_result(local_run, out)
@@ -113,7 +126,7 @@ def test_a_killed_worker_on_the_second_node_loses_nothing(cluster: RayCluster, l
     out = tmp_path / "ray-killed"
     killed: list[str] = []
     run = subprocess.Popen(ray_run_command(out, cluster.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=kiku_env())
+                           text=True, env=ray_env())
 
     def kill_the_second_nodes_embed_worker() -> None:
         deadline = time.monotonic() + 300
@@ -153,7 +166,7 @@ def _kill(pid: int) -> bool:
 
 
 def test_the_cluster_assignment_after_a_sample_fit_runs_on_the_cluster(cluster: RayCluster, local_run: Path,
-                                                                        tmp_path: Path) -> None:
+                                                                        tmp_path: Path, ray_driver_env: None) -> None:
     from kiku.cluster import KMeansClusterer
     from kiku.engine_ray import RayEngine
     from kiku.pipeline import Progress, load_embeddings, stage_cluster
@@ -176,3 +189,36 @@ def test_the_cluster_assignment_after_a_sample_fit_runs_on_the_cluster(cluster: 
     labels = store.read_table("cluster_labels").column("label").to_numpy()
     assert details["rows"] == 560
     np.testing.assert_array_equal(labels, expected)
+
+
+class FailsOnChunk:
+    """A chunk function that raises a KikuError on the chunk whose ``x`` is ``bad``."""
+
+    def __init__(self, bad: int) -> None:
+        self.bad = bad
+
+    def fingerprint(self) -> str:
+        return f"fails-on-{self.bad}"
+
+    def __call__(self, table: pa.Table, progress: object = None) -> pa.Table:
+        if table.column("x")[0].as_py() == self.bad:
+            raise KikuError(f"the chunk with x={self.bad} is bad")
+        return table
+
+
+def test_an_error_of_the_chunk_function_reaches_the_driver_unchanged(cluster: RayCluster, ray_driver_env: None) -> None:
+    from ray import cloudpickle
+
+    from kiku.engine import Chunk
+    from kiku.engine_ray import RayEngine
+
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)  # the workers cannot import this test module
+    engine = RayEngine(address=cluster.address)
+    try:
+        chunks = [Chunk(i, str(i), pa.table({"x": [i]}), 1) for i in range(4)]
+        with pytest.raises(KikuError, match="the chunk with x=2 is bad"):
+            list(engine.run(FailsOnChunk(2), chunks, lambda amount: None))
+    finally:
+        engine.close()
+        cloudpickle.unregister_pickle_by_value(module)

@@ -151,6 +151,36 @@ def actor_class(fn: Any) -> type:
     return type(f"{type(fn).__name__}Actor", (ChunkActor,), {"__doc__": ChunkActor.__doc__})
 
 
+def original_error(error: BaseException) -> BaseException:
+    """The exception a chunk function raised on a worker, out of Ray's wrappers (``RayTaskError``,
+    ``UserCodeException``): a ``KikuError`` first, else the innermost cause; ``error`` itself
+    when nothing wraps it.
+
+    >>> try:
+    ...     try:
+    ...         raise KikuError("bad chunk")
+    ...     except KikuError as inner:
+    ...         raise RuntimeError("wrapped") from inner
+    ... except RuntimeError as outer:
+    ...     str(original_error(outer))
+    'bad chunk'
+    """
+    chain = [error]
+    while chain[-1].__cause__ is not None and len(chain) < 20:
+        chain.append(chain[-1].__cause__)
+    for link in chain:
+        cause = getattr(link, "cause", None)  # RayTaskError keeps the worker's exception here
+        if isinstance(cause, BaseException) and cause not in chain:
+            chain.append(cause)
+    kiku_errors = [e for e in chain if isinstance(e, KikuError)]
+    # Ray re-raises a worker's exception as a class deriving from both RayTaskError and its type:
+    # prefer the worker's own instance (its ``cause``), whose message is the one line kiku wrote.
+    own = [e for e in kiku_errors if type(e).__module__.startswith("kiku.")]
+    if own or kiku_errors:
+        return (own or kiku_errors)[0]
+    return chain[-1]
+
+
 def _check_shippable(fn: Any) -> None:
     """A one-line KikuError when ``fn`` cannot be pickled for the workers (instead of Ray's traceback)."""
     from ray import cloudpickle
@@ -169,6 +199,7 @@ def _quiet_ray_data(ray: Any) -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.execution_options.preserve_order = False
+    context.raise_original_map_exception = True  # a chunk function's own error, not "UDF failed to process a data block"
     logging.getLogger("ray").setLevel(logging.WARNING)
     logging.getLogger("ray.data").setLevel(logging.ERROR)
 
@@ -201,6 +232,7 @@ class RayEngine:
         self.window = window
         self.local_cpus = local_cpus
         self._ray: Any = None
+        self._owns_connection = False
 
     # -- connection ---------------------------------------------------------------------------
     def connect(self) -> Any:
@@ -209,7 +241,8 @@ class RayEngine:
             return self._ray
         ray = _ray()
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": True}
-        if not ray.is_initialized():
+        self._owns_connection = not ray.is_initialized()  # a caller's own ray.init() is left alone at close()
+        if self._owns_connection:
             try:
                 if self.address:
                     ray.init(address=self.address, **kwargs)
@@ -266,19 +299,26 @@ class RayEngine:
         )
         expected = {chunk.index for chunk in window if chunk.table.num_rows}
         returned: set[int] = set()
-        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for index, output in zip(batch.column(CHUNK_COLUMN).to_pylist(), batch.column("output").to_pylist()):
-                if index not in expected or index in returned:
-                    raise KikuError(f"the Ray engine returned chunk {index} twice or unasked; run again")
-                returned.add(index)
-                yield index, bytes_to_table(output)
-                progress(work[index])
+        try:
+            for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for index, output in zip(batch.column(CHUNK_COLUMN).to_pylist(), batch.column("output").to_pylist()):
+                    if index not in expected or index in returned:
+                        continue  # a retried chunk that came back twice: the same table (fn is pure)
+                    returned.add(index)
+                    yield index, bytes_to_table(output)
+                    progress(work[index])
+        except Exception as exc:
+            cause = original_error(exc)
+            if cause is exc:
+                raise
+            raise cause from None
         missing = expected - returned
         if missing:
             raise KikuError(f"the Ray engine lost chunks {sorted(missing)} of {len(expected)}; run again to redo them")
 
     def close(self) -> None:
-        """Disconnect from the cluster (a Ray started for the run stops with it)."""
-        if self._ray is not None:
+        """Disconnect from the cluster (a Ray started for the run stops with it); a connection the
+        caller made with ``ray.init()`` before the run stays open."""
+        if self._ray is not None and self._owns_connection:
             self._ray.shutdown()
-            self._ray = None
+        self._ray = None
