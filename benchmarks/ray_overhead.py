@@ -87,13 +87,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--local-ray", action="store_true", help="also run --engine ray on a local Ray (no --address)")
     parser.add_argument("--no-cluster", action="store_true", help="skip the two-node cluster run")
-    parser.add_argument("--report-stages", action="store_true",
-                        help="no runs: the per-stage seconds of the run folders already in benchmarks/out (a run "
-                             "stopped after its map stages included), as a section appended to the results file")
     args = parser.parse_args()
-    if args.report_stages:
-        append_stage_report(args.size)
-        return
     from ray_cluster import CLUSTER_ENV, RayCluster
 
     input_path = input_file(args.size)
@@ -119,35 +113,6 @@ def main() -> None:
         if name != "local":
             result.update(compare(Path(results["local"]["out"]), Path(result["out"])))
     write_results(results, args.size, load_at_start)
-
-
-def append_stage_report(size: int) -> None:
-    """Per-stage seconds of ``ray-bench-local`` and ``ray-bench-cluster`` from their manifests,
-    for the stages both finished (a Ray run stopped after embed still compares the map stages)."""
-    runs = {name: json.loads((OUT / f"ray-bench-{name}" / "manifest.json").read_text()) for name in ("local", "cluster")}
-    done = [s for s in STAGES if all(s in m["stages"] for m in runs.values())]
-    lines = [
-        "",
-        f"### {size:,} conversations, stage by stage",
-        "",
-        f"Stages both runs finished ({', '.join(done)}), seconds from their manifests; 1-minute load average when "
-        f"this was written {os.getloadavg()[0]:.1f} (other sessions' jobs shared the 2 cores throughout).",
-        "",
-        "| engine | " + " | ".join(done) + " | map stages (describe + embed) |",
-        "|---|" + "---:|" * len(done) + "---:|",
-    ]
-    for name, manifest in runs.items():
-        stages = manifest["stages"]
-        cells = " | ".join(f"{stages[s]['seconds']:.1f}" for s in done)
-        lines.append(f"| {LABELS[name]} | {cells} | {stages['describe']['seconds'] + stages['embed']['seconds']:.1f} |")
-    local, ray = (runs[n]["stages"] for n in ("local", "cluster"))
-    map_ratio = (ray["describe"]["seconds"] + ray["embed"]["seconds"]) / (local["describe"]["seconds"] + local["embed"]["seconds"])
-    lines.append(f"\nRay / local on the map stages: {map_ratio:.2f}x (describe "
-                 f"{ray['describe']['seconds'] / local['describe']['seconds']:.2f}x, embed "
-                 f"{ray['embed']['seconds'] / local['embed']['seconds']:.2f}x).")
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
 
 
 LABELS = {
