@@ -33,6 +33,7 @@ ORDER = [
     ("living.md", "Living topics: assign, candidate new topics, edits (issue 14)", "benchmarks/living_topics.py --ood 400"),
     ("priorities.md", "Priorities: are the flags calibrated? (issue 17)", "benchmarks/priorities.py --trials 200"),
     ("gaps.md", "Gap types on 560 hand-labelled W&B queries (issue 17)", "benchmarks/gaps.py --llm local --llm-sample 40"),
+    ("map_stages.md", "Describe and embed in chunks: memory and time, before and after (issue 15)", "benchmarks/map_stages.py"),
 ]
 
 

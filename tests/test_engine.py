@@ -111,6 +111,18 @@ def test_chunked_embed_equals_one_shot_and_chunk_rows_never_changes_it(tmp_path:
     assert got.schema.field("embedding").type == pa.list_(pa.float32(), 384)
 
 
+def test_texts_read_from_the_stored_json_are_the_embedding_texts(tmp_path: Path) -> None:
+    from kiku.pipeline import _embed_inputs
+
+    store = loaded_store(tmp_path / "run", DATA / "chatgpt-export.json")
+    stage_describe(store, OfflineDescriber(), Progress(), chunk_rows=3)
+    conversations = [c for batch in iter_conversations(store) for c in batch]
+    expected = [embedding_text(c)[:20] for c in conversations]
+    got = [(i, t) for ids, texts, _ in _embed_inputs(store, 3, 20) for i, t in zip(ids, texts)]
+    assert got == list(zip((c.id for c in conversations), expected))
+    assert any(len(c.messages) > 2 for c in conversations)
+
+
 # --- each distinct text once per run ----------------------------------------------------------
 
 
@@ -308,6 +320,7 @@ def test_a_run_killed_during_embed_reembeds_only_the_missing_chunks(example_rows
     embed = json.loads((run / "manifest.json").read_text())["stages"]["embed"]
     assert (embed["chunks"], embed["chunks_reused"], embed["chunks_computed"]) == (14, len(kept), 14 - len(kept))
     assert embed["embedded"] == distinct - kept_work
+    assert f"embed: {len(kept)} of 14 chunks were finished by an earlier run and reused" in again.stderr
     assert not (run / ".parts").exists()
     assert pq.read_table(run / "embeddings.parquet").equals(pq.read_table(whole / "embeddings.parquet"))
     assert pq.read_table(run / "clusters.parquet").equals(pq.read_table(whole / "clusters.parquet"))

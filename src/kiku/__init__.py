@@ -52,6 +52,9 @@ _LAZY = {
     "priority_report": "kiku.priorities",
     "rank_topics": "kiku.priorities",
     "classify_gaps": "kiku.gaps",
+    "Engine": "kiku.engine",
+    "LocalEngine": "kiku.engine",
+    "make_engine": "kiku.engine",
 }
 
 

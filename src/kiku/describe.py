@@ -102,6 +102,9 @@ def facet(name: str | None = None) -> Callable[[FacetFunction], FacetFunction]:
     >>> @facet("long_request")
     ... def long_request(conversation):
     ...     return len(conversation.first_user_message) > 500
+    >>> "long_request" in default_registry.functions
+    True
+    >>> _ = default_registry.functions.pop("long_request")  # (the example leaves the process-wide registry as it was)
     """
     return default_registry.register(name)
 

@@ -26,6 +26,13 @@ chunks, and :func:`map_chunks` hands the engine only the chunks without a whole 
 their key (:meth:`~kiku.store.RunStore.part_is_whole`): a missing, truncated or changed part,
 or one made from other input or settings, is done again; the others are reused.
 
+**Each distinct text is embedded once per run**, whatever the engine: the embed stage's driver
+builds each chunk's input with an ``embed`` flag, set only on the first row of the run with
+that text and not in the previous run's cache (``kiku.pipeline.stage_embed``); the chunk
+function embeds the flagged rows, and assembling the parts in chunk order fills every other
+row from its text's first occurrence. Flags depend on chunk order alone, never on which chunk
+finishes first.
+
 **What an engine must guarantee** (:class:`Engine`; :class:`LocalEngine` is the default, a
 Ray engine lives in ``kiku.engine_ray``):
 
@@ -38,7 +45,7 @@ Ray engine lives in ``kiku.engine_ray``):
   changes where and how fast work runs, never what it produces, so it is not in any stage
   fingerprint, and nor is ``chunk_rows``;
 - ``progress(n)`` amounts add up to the ``work`` of the chunks it ran (per batch for a
-  local engine, per finished chunk for a remote one);
+  local engine, per finished chunk for a remote one), called from the thread iterating ``run``;
 - an exception of ``fn`` (a ``KikuError`` above all) reaches the caller unchanged, and the
   parts already written stay for the next run;
 - ``close()`` releases workers (called once per run).
@@ -131,7 +138,7 @@ class LocalEngine:
 
 def make_engine(config: RunConfig) -> Engine:
     """The engine ``config.engine`` names: :class:`LocalEngine`, or ``kiku.engine_ray.RayEngine``
-    (imported here, so kiku runs without Ray); a one-line KikuError when Ray is missing.
+    (imported here, so kiku runs without Ray); a one-line ``MissingDependencyError`` when Ray is missing.
 
     >>> from kiku.config import RunConfig
     >>> make_engine(RunConfig()).name
@@ -139,10 +146,12 @@ def make_engine(config: RunConfig) -> Engine:
     """
     if config.engine == "local":
         return LocalEngine()
+    from kiku.errors import MissingDependencyError
+
     try:
         import ray  # noqa: F401
     except ImportError:
-        raise KikuError("--engine ray needs Ray; install it with: pip install 'kiku[ray]'") from None
+        raise MissingDependencyError("ray (for --engine ray)", "ray") from None
     try:
         from kiku.engine_ray import RayEngine  # type: ignore[import-not-found, unused-ignore]
     except ModuleNotFoundError as exc:
