@@ -118,6 +118,52 @@ def _stages(run_dir: Path) -> dict[str, float]:
     return {k: float(v.get("seconds", 0.0)) for k, v in manifest.get("stages", {}).items() if "seconds" in v}
 
 
+def time_placement(rows: int = 100_000, sample_size: int = 20_000) -> dict:
+    """Seconds to place the rows outside UMAP's sample: kNN (place_on_map) vs UMAP's transform.
+
+    Reads the first ``rows`` embeddings of the largest finished scale run (the inputs share their
+    first rows, so these are the 100k input's real vectors), fits UMAP once on the same seeded
+    sample as ``project_embeddings`` and places the other rows both ways, timing each. Also
+    reports how far apart the two placements put the same row, in units of the map's spread.
+    """
+    import numpy as np
+    import umap
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from kiku.pipeline import load_embeddings
+    from kiku.project import enable_compiled_code_cache, place_on_map, projection_sample
+    from kiku.store import RunStore
+    from kiku.vectors import l2_normalise
+
+    run = next(OUT / f"scale-run-{n}" for n in ("1m", "100k") if (OUT / f"scale-run-{n}" / "embeddings.parquet").exists())
+    _, vectors = load_embeddings(RunStore(run))
+    vectors = np.ascontiguousarray(vectors[:rows])
+    sample = projection_sample(len(vectors), sample_size, seed=0)
+    others = np.setdiff1d(np.arange(len(vectors)), sample)
+    enable_compiled_code_cache()
+    model = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, metric="cosine", random_state=0, n_jobs=1,
+                      init="spectral")
+    start = time.perf_counter()
+    fitted = model.fit_transform(vectors[sample])
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    base = np.asarray(l2_normalise(vectors[sample]), dtype=np.float32)
+    knn = np.concatenate([place_on_map(np.asarray(l2_normalise(vectors[others[i : i + 20_000]]), dtype=np.float32), base, fitted)
+                          for i in range(0, len(others), 20_000)])
+    knn_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    transformed = np.concatenate([model.transform(vectors[others[i : i + 20_000]]) for i in range(0, len(others), 20_000)])
+    transform_seconds = time.perf_counter() - start
+    spread = float(np.linalg.norm(fitted - fitted.mean(axis=0), axis=1).mean())
+    gap = np.linalg.norm(knn - transformed, axis=1) / spread
+    result = {"rows": len(vectors), "sample": sample_size, "placed": len(others), "run": run.name,
+              "fit_seconds": fit_seconds, "knn_seconds": knn_seconds, "transform_seconds": transform_seconds,
+              "median_gap_in_spreads": float(np.median(gap)), "p90_gap_in_spreads": float(np.quantile(gap, 0.9)),
+              "load_average_at_start": os.getloadavg()[0], "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    (OUT / "scale-placement.json").write_text(json.dumps(result))
+    return result
+
+
 def gib(value: float) -> str:
     return f"{value / 2**30:.2f}"
 
@@ -174,6 +220,19 @@ def write_report() -> None:
             lines.append(f"| {a} → {b} | {rb['conversations'] / ra['conversations']:.0f} | "
                          f"{rb['distinct'] / max(1, ra['distinct']):.1f} | {cells} | {ratio(ra['wall'], rb['wall'])} | "
                          f"{ratio(ra['peak_rss_bytes'], rb['peak_rss_bytes'])} |")
+    placement = OUT / "scale-placement.json"
+    if placement.exists():
+        t = json.loads(placement.read_text())
+        lines += [
+            "", f"### Placing the rows outside UMAP's sample ({t['rows']:,} rows, {t['sample']:,}-row sample)", "",
+            f"Real vectors (first {t['rows']:,} rows of `{t['run']}`), measured {t['measured']}, load average "
+            f"{t['load_average_at_start']:.1f}. UMAP fit on the sample: {t['fit_seconds']:.1f} s. "
+            f"Placing the other {t['placed']:,}: kNN (`place_on_map`, 10 nearest sample points) "
+            f"{t['knn_seconds']:.1f} s, UMAP `transform` {t['transform_seconds']:.1f} s "
+            f"({t['transform_seconds'] / max(t['knn_seconds'], 1e-9):.1f}x). The two put the same row a median "
+            f"{t['median_gap_in_spreads']:.2f} (90th percentile {t['p90_gap_in_spreads']:.2f}) map spreads apart "
+            "(spread: mean distance of the sample's points from their centre).",
+        ]
     for name, r in rows.items():
         counts = r.get("counts") or {}
         if counts:
@@ -189,6 +248,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10k,100k,1m", help="comma-separated, from " + ",".join(SIZES))
     parser.add_argument("--report", action="store_true", help="only rewrite scale.md from saved numbers")
     parser.add_argument("--build-only", action="store_true", help="only build the inputs")
+    parser.add_argument("--placement", action="store_true", help="time kNN placement vs UMAP transform at 100k")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
     parser.add_argument("--commit", help=argparse.SUPPRESS)
@@ -196,6 +256,10 @@ def main() -> None:
     if args.child:
         # one size in a fresh interpreter, so RUSAGE_CHILDREN is that size's alone
         print(json.dumps(run_one(args.child, Path(args.src), args.commit)))
+        return
+    if args.placement:
+        print(time_placement(), file=sys.stderr)
+        write_report()
         return
     src, commit = (None, "") if args.report or args.build_only else snapshot_src()
     if not args.report:

@@ -145,6 +145,15 @@ ProjectionMethod = Literal["auto", "umap", "tsne"]
 RestPlacement = Literal["knn", "transform"]
 
 
+def projection_sample(n: int, sample_size: int, seed: int = 0) -> np.ndarray:
+    """Sorted row indices (sample_size,) UMAP is fitted on when n > sample_size (seeded, no repeats).
+
+    >>> projection_sample(10, 4, seed=0).tolist()
+    [2, 4, 5, 7]
+    """
+    return np.sort(np.random.default_rng(seed).choice(n, size=sample_size, replace=False))
+
+
 def place_on_map(embeddings: np.ndarray, base_embeddings: np.ndarray, base_coords: np.ndarray,
                  neighbours: int = MAP_NEIGHBOURS, batch: int = 2048) -> np.ndarray:
     """(n, 2) positions on a fixed base map: the weighted mean of the nearest base points' positions.
@@ -222,8 +231,7 @@ def project_embeddings(
         if n <= sample_size:
             coords = model.fit_transform(array)
             return np.asarray(coords, dtype=np.float32)
-        rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, size=sample_size, replace=False))
+        sample = projection_sample(n, sample_size, seed)
         fitted = model.fit_transform(array[sample])
         out = np.empty((n, 2), dtype=np.float32)
         out[sample] = fitted
