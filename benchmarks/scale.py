@@ -72,6 +72,7 @@ def run_one(name: str, src: Path, commit: str) -> dict:
     log = OUT / f"scale-{name}.log"
     env = dict(os.environ, PYTHONPATH=str(src))
     start = time.perf_counter()
+    load_at_start = os.getloadavg()[0]
     peak = 0
     samples: list[tuple[float, int]] = []
     with open(log, "w") as handle:
@@ -90,7 +91,7 @@ def run_one(name: str, src: Path, commit: str) -> dict:
             elapsed = time.perf_counter() - start
             if not samples or elapsed - samples[-1][0] >= 30:
                 samples.append((round(elapsed, 1), rss))
-                partial.write_text(json.dumps({"commit": commit, "elapsed": elapsed, "peak_rss_bytes": peak, "samples": samples,
+                partial.write_text(json.dumps({"commit": commit, "load_average_at_start": load_at_start, "elapsed": elapsed, "peak_rss_bytes": peak, "samples": samples,
                                                "stages": _stages(run_dir)}))
             time.sleep(0.5)
     wall = time.perf_counter() - start
@@ -99,7 +100,7 @@ def run_one(name: str, src: Path, commit: str) -> dict:
         "name": name, "commit": commit, "conversations": SIZES[name], "distinct": counts["distinct"], "returncode": child.returncode,
         "wall": wall, "peak_rss_bytes": max(peak, usage), "sampled_peak_rss_bytes": peak, "ru_maxrss_bytes": usage,
         "stages": _stages(run_dir), "rss_samples": samples, "input_build_seconds": counts.get("build_seconds"),
-        "load_average_at_start": os.getloadavg()[0], "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average_at_start": load_at_start, "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     manifest = run_dir / "manifest.json"
     if manifest.exists():
@@ -164,6 +165,64 @@ def time_placement(rows: int = 100_000, sample_size: int = 20_000) -> dict:
     return result
 
 
+LLM_MODELS = ("openai/gpt-4o-mini", "openai/gpt-5-nano", "anthropic/claude-3-5-haiku", "gemini/gemini-2.0-flash-lite")
+LLM_SIZES = (1_000_000, 10_000_000, 100_000_000)
+
+
+class _Repeated:
+    """A read-only sequence of ``length`` conversations cycling through ``sample`` (for size-only estimates)."""
+
+    def __init__(self, sample: list, length: int) -> None:
+        self.sample, self.length = sample, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204 - int or slice, as a list
+        if isinstance(index, slice):
+            return [self.sample[i % len(self.sample)] for i in range(*index.indices(self.length))]
+        return self.sample[index % len(self.sample)]
+
+
+def llm_cost(clusters: int, sample_every: int = 5) -> dict:
+    """Hosted-LLM cost of a run at 1M, 10M, 100M conversations, from kiku's own dry-run estimates.
+
+    ``kiku.llm.estimate`` counts the describe prompts exactly (characters / 4 for hosted models)
+    on a real sample (every ``sample_every``-th conversation of the 100k input), scaled to each
+    size; naming and hierarchy are estimated for ``clusters`` base clusters (automatic k is capped
+    at ``kiku.cluster.K_MAX``, so it does not grow with n). No call is made.
+    """
+    sys.path.insert(0, str(ROOT / "src"))
+    from kiku.llm import build_cluster_stages, build_llm_stages
+    from kiku.llm.estimate import estimate_cluster_scope, estimate_run
+    from kiku.loaders import LoadReport, load_conversations
+
+    path, _ = input_for("100k")
+    sample = list(load_conversations(path, format="jsonl", report=LoadReport()))[::sample_every]
+    out: dict = {"sample": len(sample), "clusters": clusters, "models": {}}
+    for spec in LLM_MODELS:
+        common = {"backend_options": {"check_sdk": False}}
+        describer, namer, hierarchy, _ = build_llm_stages(spec, **common)
+        cluster_namer, cluster_hierarchy, _ = build_cluster_stages(spec, **common)
+        full = estimate_run(sample, describer, namer, hierarchy, clusters=clusters, exact_tokens=False)
+        rows = {}
+        for n in LLM_SIZES:
+            factor = n / len(sample)
+            describe = full.by_stage["describe"]
+            rest = sum(v["cost_usd"] or 0.0 for k, v in full.by_stage.items() if k != "describe")
+            scoped = estimate_cluster_scope(_Repeated(sample, n), cluster_namer, cluster_hierarchy, clusters=clusters,
+                                            count_tokens=lambda text: max(1, len(text) // 4))
+            rows[n] = {
+                "conversations_scope_usd": (describe["cost_usd"] or 0.0) * factor + rest,
+                "describe_calls": int(describe["calls"] * factor),
+                "describe_tokens": int((describe["prompt_tokens"] + describe["completion_tokens"]) * factor),
+                "clusters_scope_usd": scoped.cost_usd, "clusters_scope_calls": scoped.calls,
+            }
+        out["models"][spec] = rows
+    (OUT / "scale-llm-cost.json").write_text(json.dumps(out))
+    return out
+
+
 def gib(value: float) -> str:
     return f"{value / 2**30:.2f}"
 
@@ -182,7 +241,7 @@ def write_report() -> None:
             distinct = json.loads(meta.read_text())["distinct"] if meta.exists() else 0
             rows[name] = {"name": name, "commit": data.get("commit"), "conversations": SIZES[name], "distinct": distinct,
                           "partial": True,
-                          "wall": data["elapsed"], "peak_rss_bytes": data["peak_rss_bytes"], "stages": data["stages"]}
+                          "load_average_at_start": data.get("load_average_at_start"), "wall": data["elapsed"], "peak_rss_bytes": data["peak_rss_bytes"], "stages": data["stages"]}
     lines = [
         "## Scale: 10k, 100k and 1M conversations (`kiku run`, offline defaults)",
         "",
@@ -198,14 +257,15 @@ def write_report() -> None:
     ]
     for r in rows.values():
         cells = " | ".join(f"{r['stages'][s]:.1f}" if s in r["stages"] else "-" for s in STAGES)
-        status = " (partial: still running or stopped)" if r.get("partial") else ""
+        reached = next((x for x in STAGES if x not in r["stages"]), None)
+        status = f" (partial: in {reached} when measured)" if r.get("partial") else ""
         if r.get("returncode") not in (None, 0):
             status = f" (failed, exit {r['returncode']})"
-        load = f"{r['load_average_at_start']:.1f}" if "load_average_at_start" in r else "-"
+        load = f"{r['load_average_at_start']:.1f}" if r.get("load_average_at_start") is not None else "-"
         status += f" @{r['commit']}" if r.get("commit") else ""
         lines.append(f"| {r['conversations']:,}{status} | {r['distinct']:,} | {cells} | {r['wall']:.0f} | "
                      f"{gib(r['peak_rss_bytes'])} | {load} |")
-    names = [n for n in SIZES if n in rows]
+    names = [n for n in SIZES if n in rows and not rows[n].get("partial") and rows[n].get("returncode") == 0]
     if len(names) >= 2:
         lines += ["", "Growth between consecutive sizes (ratio of seconds; ratio of rows in the header):", ""]
         lines += ["| from → to | rows x | distinct x | " + " | ".join(STAGES) + " | wall | peak RSS |",
@@ -233,6 +293,23 @@ def write_report() -> None:
             f"{t['median_gap_in_spreads']:.2f} (90th percentile {t['p90_gap_in_spreads']:.2f}) map spreads apart "
             "(spread: mean distance of the sample's points from their centre).",
         ]
+    cost = OUT / "scale-llm-cost.json"
+    if cost.exists():
+        c = json.loads(cost.read_text())
+        sizes = list(next(iter(c["models"].values())))
+        lines += [
+            "", "### Hosted-LLM cost at scale (kiku's own dry-run estimate, `--llm-cost`)", "",
+            f"`kiku.llm.estimate` on {c['sample']:,} real conversations of the 100k input (describe prompts counted "
+            f"as characters / 4), scaled to each size; naming and hierarchy for {c['clusters']} base clusters. "
+            "USD at kiku's price table (`kiku/llm/providers.py`); no call was made.", "",
+            "| model | " + " | ".join(f"{int(n):,}: --llm-scope conversations" for n in sizes)
+            + " | --llm-scope clusters (any size) |",
+            "|---|" + "---:|" * (len(sizes) + 1),
+        ]
+        for model, by_size in c["models"].items():
+            cells = " | ".join(f"${by_size[n]['conversations_scope_usd']:,.0f}" for n in sizes)
+            last = by_size[sizes[-1]]
+            lines.append(f"| {model} | {cells} | ${last['clusters_scope_usd']:.2f} ({last['clusters_scope_calls']} calls) |")
     for name, r in rows.items():
         counts = r.get("counts") or {}
         if counts:
@@ -249,6 +326,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only rewrite scale.md from saved numbers")
     parser.add_argument("--build-only", action="store_true", help="only build the inputs")
     parser.add_argument("--placement", action="store_true", help="time kNN placement vs UMAP transform at 100k")
+    parser.add_argument("--llm-cost", type=int, metavar="CLUSTERS", help="hosted-LLM cost at 1M-100M for CLUSTERS base clusters")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
     parser.add_argument("--commit", help=argparse.SUPPRESS)
@@ -256,6 +334,9 @@ def main() -> None:
     if args.child:
         # one size in a fresh interpreter, so RUSAGE_CHILDREN is that size's alone
         print(json.dumps(run_one(args.child, Path(args.src), args.commit)))
+        return
+    if args.llm_cost:
+        print(json.dumps(llm_cost(args.llm_cost), indent=1))
         return
     if args.placement:
         print(time_placement(), file=sys.stderr)
