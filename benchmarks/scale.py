@@ -61,13 +61,14 @@ def snapshot_src() -> tuple[Path, str]:
     return target, commit
 
 
-def run_one(name: str, src: Path, commit: str) -> dict:
+def run_one(name: str, src: Path, commit: str, resume: bool = False) -> dict:
     """Run ``kiku run`` (from ``src``) on one size in a child process; sample its process tree's RSS."""
     import psutil
 
     input_path, counts = input_for(name)
     run_dir = OUT / f"scale-run-{name}"
-    if run_dir.exists():
+    previous = _stages(run_dir) if resume else {}
+    if run_dir.exists() and not resume:
         shutil.rmtree(run_dir)
     log = OUT / f"scale-{name}.log"
     env = dict(os.environ, PYTHONPATH=str(src))
@@ -99,7 +100,7 @@ def run_one(name: str, src: Path, commit: str) -> dict:
     result = {
         "name": name, "commit": commit, "conversations": SIZES[name], "distinct": counts["distinct"], "returncode": child.returncode,
         "wall": wall, "peak_rss_bytes": max(peak, usage), "sampled_peak_rss_bytes": peak, "ru_maxrss_bytes": usage,
-        "stages": _stages(run_dir), "rss_samples": samples, "input_build_seconds": counts.get("build_seconds"),
+        "stages": _stages(run_dir), "rss_samples": samples, "resumed_stages": sorted(previous), "input_build_seconds": counts.get("build_seconds"),
         "load_average_at_start": load_at_start, "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     manifest = run_dir / "manifest.json"
@@ -327,13 +328,15 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help="only build the inputs")
     parser.add_argument("--placement", action="store_true", help="time kNN placement vs UMAP transform at 100k")
     parser.add_argument("--llm-cost", type=int, metavar="CLUSTERS", help="hosted-LLM cost at 1M-100M for CLUSTERS base clusters")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the size's run folder: kiku resumes after its last finished stage")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
     parser.add_argument("--commit", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         # one size in a fresh interpreter, so RUSAGE_CHILDREN is that size's alone
-        print(json.dumps(run_one(args.child, Path(args.src), args.commit)))
+        print(json.dumps(run_one(args.child, Path(args.src), args.commit, resume=args.resume)))
         return
     if args.llm_cost:
         print(json.dumps(llm_cost(args.llm_cost), indent=1))
@@ -350,7 +353,8 @@ def main() -> None:
             if args.build_only:
                 print(name, input_for(name)[1], file=sys.stderr)
                 continue
-            output = subprocess.run([sys.executable, __file__, "--child", name, "--src", str(src), "--commit", commit], check=True, capture_output=True,
+            output = subprocess.run([sys.executable, __file__, "--child", name, "--src", str(src), "--commit", commit,
+                                     *(["--resume"] if args.resume else [])], check=True, capture_output=True,
                                     text=True).stdout
             result = json.loads(output.strip().splitlines()[-1])
             (OUT / f"scale-{name}.json").write_text(json.dumps(result))
