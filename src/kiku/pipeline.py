@@ -422,9 +422,14 @@ def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, eng
 
 
 def build_corpus(store: RunStore) -> Corpus:
+    """What the namer and hierarchy builder read: ids, texts, requests and the (n, dim) embeddings.
+
+    At 1M conversations this is the embedding matrix (1.5 GB at 384 dims) plus three lists of
+    n strings (texts share the summary/request objects); the id check compares Arrow columns.
+    """
     ids, vectors = load_embeddings(store)
     facets = store.read_table("facets", columns=["conversation_id", "request", "summary"])
-    if facets.column("conversation_id").to_pylist() != ids:
+    if not facets.column("conversation_id").combine_chunks().cast(pa.string()).equals(pa.array(ids, pa.string())):
         raise KikuError(f"{store.path}: facets and embeddings are out of step; delete the run folder and run again")
     requests = [r or "" for r in facets.column("request").to_pylist()]
     summaries = facets.column("summary").to_pylist()
@@ -473,7 +478,12 @@ def clusters_from_table(table: pa.Table) -> list[Cluster]:
 
 
 def stage_name(store: RunStore, namer: TopicNamer, progress: Progress) -> dict[str, Any]:
-    """Name every base cluster → ``base_clusters.parquet`` (level 0, plus the unclustered bucket)."""
+    """Name every base cluster → ``base_clusters.parquet`` (level 0, plus the unclustered bucket).
+
+    Bounded whatever n is: the offline namer reads at most ``naming.MAX_DOCS_PER_TOPIC`` (600)
+    members per cluster (evenly spaced by similarity to the centroid, so deterministic without a
+    seed) and the LLM namers a seeded sample; only centroids and member index arrays are O(n).
+    """
     corpus = build_corpus(store)
     labels = np.asarray(store.read_table("cluster_labels", columns=["label"]).column("label").to_numpy())
     label_values = sorted(set(labels.tolist()) - {-1})
@@ -572,7 +582,12 @@ def _apply_privacy(store: RunStore, tree: list[Cluster], config: RunConfig | Non
 
 def stage_hierarchy(store: RunStore, builder: HierarchyBuilder, progress: Progress,
                     config: RunConfig | None = None) -> dict[str, Any]:
-    """Parents above the base clusters → ``clusters.parquet`` and ``assignments.parquet``."""
+    """Parents above the base clusters → ``clusters.parquet`` and ``assignments.parquet``.
+
+    The builder groups the k base centroids (k <= ``cluster.K_MAX``) and names each level with the
+    same capped member samples as ``stage_name``; the two tables are built from Arrow arrays
+    (``clusters_to_table``, ``assignments_table``), so 1M conversations x 4 levels stay flat arrays.
+    """
     corpus = build_corpus(store)
     base = clusters_from_table(store.read_table("base_clusters"))
     topics = [c for c in base if not c.is_noise]

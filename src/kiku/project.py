@@ -5,10 +5,14 @@ Shapes:
     cluster_positions(coords (n, 2), members per cluster) -> (k, 2) float32
 
 Above ``sample_size`` points UMAP is fitted on a seeded random sample and the rest is placed
-on that fitted map in chunks: by default (``rest="knn"``) each point at the similarity-weighted
-mean position of its ``MAP_NEIGHBOURS`` nearest sample points (:func:`place_on_map`, the same
-placement ``kiku assign`` uses for new conversations, and the initialisation UMAP's own
-``transform`` starts from), or with ``rest="transform"`` by UMAP's ``transform`` (the two are timed against each other in benchmarks/results/scale.md). Fewer than
+on that fitted map in chunks of ``TRANSFORM_BATCH``: by default (``rest="transform"``) with
+UMAP's ``transform``, or with ``rest="knn"`` each point at the similarity-weighted mean position
+of its ``MAP_NEIGHBOURS`` nearest sample points (:func:`place_on_map`, the placement ``kiku
+assign`` uses for new conversations, and where UMAP's own ``transform`` starts from). Timed
+against each other on real vectors (benchmarks/results/scale.md, ``scale.py --placement``):
+kNN's exact (n, sample) product cost 1.8 ms a row against the default 20,000-point sample,
+``transform`` 0.7 ms once its code is compiled and cached, so ``transform`` stays the default;
+at 1M rows both are one chunked pass, memory (batch, sample). Fewer than
 ``MIN_UMAP_POINTS`` points are laid out with PCA (or at the origin) instead, and up to
 ``TSNE_MAX_POINTS`` with seeded t-SNE, which needs no compiling. With a
 ``random_state`` UMAP runs single-threaded; that is the price of a reproducible map. UMAP's
@@ -145,6 +149,15 @@ ProjectionMethod = Literal["auto", "umap", "tsne"]
 RestPlacement = Literal["knn", "transform"]
 
 
+def projection_sample(n: int, sample_size: int, seed: int = 0) -> np.ndarray:
+    """Sorted row indices (sample_size,) UMAP is fitted on when n > sample_size (seeded, no repeats).
+
+    >>> projection_sample(10, 4, seed=0).tolist()
+    [2, 4, 5, 7]
+    """
+    return np.sort(np.random.default_rng(seed).choice(n, size=sample_size, replace=False))
+
+
 def place_on_map(embeddings: np.ndarray, base_embeddings: np.ndarray, base_coords: np.ndarray,
                  neighbours: int = MAP_NEIGHBOURS, batch: int = 2048) -> np.ndarray:
     """(n, 2) positions on a fixed base map: the weighted mean of the nearest base points' positions.
@@ -180,7 +193,7 @@ def project_embeddings(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     method: ProjectionMethod = "auto",
-    rest: RestPlacement = "knn",
+    rest: RestPlacement = "transform",
 ) -> np.ndarray:
     """2-D coordinates for each embedding: (n, dim) -> (n, 2) float32, same seed -> same map.
 
@@ -222,8 +235,7 @@ def project_embeddings(
         if n <= sample_size:
             coords = model.fit_transform(array)
             return np.asarray(coords, dtype=np.float32)
-        rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, size=sample_size, replace=False))
+        sample = projection_sample(n, sample_size, seed)
         fitted = model.fit_transform(array[sample])
         out = np.empty((n, 2), dtype=np.float32)
         out[sample] = fitted
