@@ -23,6 +23,8 @@ ORDER = [
     ("quality.md", "Clustering quality on BANKING77 (issue 2)", "benchmarks/quality_banking77.py"),
     ("quickstart.md", "Quick start on the bundled example (issue 10)", "benchmarks/quickstart.py"),
     ("speed.md", "Speed and memory of `kiku run` (issue 2)", "benchmarks/speed.py"),
+    ("scale.md", "Scale: 10k, 100k and 1M conversations (issue 15)", "benchmarks/scale.py --sizes 10k,100k,1m; --placement; --llm-cost K"),
+    ("ray.md", "Ray engine overhead vs the local engine (issue 15)", "benchmarks/ray_overhead.py"),
     ("loaders.md", "Loaders (issue 2)", "benchmarks/loaders.py"),
     ("llm.md", "LLM pipeline (issue 3)", "benchmarks/llm_wandb.py"),
     ("ui.md", "Explorer load time (issue 4)", "benchmarks/ui_load.py"),

@@ -42,6 +42,22 @@ def sharegpt_file() -> Path:
 
 def build_100k(target: Path, size: int = 100_000) -> int:
     """Write ``size`` distinct real one-turn conversations as kiku JSONL."""
+    return build_real_input(target, size)["written"]
+
+
+def build_real_input(
+    target: Path, size: int, windows: tuple[int, ...] = (2,), repeat: bool = False
+) -> dict[str, int]:
+    """Write ``size`` real conversations as kiku JSONL; returns ``{"written", "distinct"}``.
+
+    In order, until ``size`` is reached: every ShareGPT user turn (with the reply that followed),
+    BANKING77, the W&B queries, then for each n in ``windows`` the n-user-turn windows of the
+    ShareGPT conversations (a user turn up to the n-th user turn after it, replies included).
+    Every written conversation has user text no earlier one had. With ``repeat``, when the real
+    texts run out the distinct conversations written so far are written again, in order, under
+    new ids (``<id>-r<round>``) until ``size``: ``distinct`` says how many are real and distinct.
+    ``build_real_input(path, 100_000)`` writes exactly what ``build_100k`` always wrote.
+    """
     sys.path.insert(0, str(ROOT / "src"))
     from kiku.loaders import LoadReport, load_conversations
 
@@ -73,32 +89,50 @@ def build_100k(target: Path, size: int = 100_000) -> int:
             written += 1
             return written < size
 
-        for conversation in load_conversations(sharegpt_file(), format="sharegpt", report=LoadReport()):
-            messages = conversation.messages
-            for i, message in enumerate(messages):
-                if message.role != "user":
-                    continue
-                reply = messages[i + 1].content if i + 1 < len(messages) and messages[i + 1].role == "assistant" else None
-                if not emit(f"{conversation.id}-t{i}", message.content, reply):
-                    return written
-        for name in ("train.csv", "test.csv"):
-            with open(SHARED / "banking77" / name, newline="", encoding="utf-8") as handle:
-                for j, row in enumerate(csv.DictReader(handle)):
-                    if not emit(f"banking77-{name}-{j}", row["text"], None):
-                        return written
-        queries = json.loads((SHARED / "wandb-queries" / "conversations.json").read_text())
-        for row in queries:
-            if not emit(f"wandb-{row['query_id']}", row["query"], None):
-                return written
-        # Then two-turn windows of the ShareGPT conversations (a user turn, the reply, the next
-        # user turn): real, distinct texts, until the target size is reached.
-        for conversation in load_conversations(sharegpt_file(), format="sharegpt", report=LoadReport()):
-            users = [i for i, m in enumerate(conversation.messages) if m.role == "user"]
-            for a, b in zip(users, users[1:]):
-                window = conversation.messages[a : b + 1]
-                if not emit_window(f"{conversation.id}-w{a}", window):
-                    return written
-    return written
+        def fill() -> None:
+            for conversation in load_conversations(sharegpt_file(), format="sharegpt", report=LoadReport()):
+                messages = conversation.messages
+                for i, message in enumerate(messages):
+                    if message.role != "user":
+                        continue
+                    reply = messages[i + 1].content if i + 1 < len(messages) and messages[i + 1].role == "assistant" else None
+                    if not emit(f"{conversation.id}-t{i}", message.content, reply):
+                        return
+            for name in ("train.csv", "test.csv"):
+                with open(SHARED / "banking77" / name, newline="", encoding="utf-8") as handle:
+                    for j, row in enumerate(csv.DictReader(handle)):
+                        if not emit(f"banking77-{name}-{j}", row["text"], None):
+                            return
+            queries = json.loads((SHARED / "wandb-queries" / "conversations.json").read_text())
+            for row in queries:
+                if not emit(f"wandb-{row['query_id']}", row["query"], None):
+                    return
+            # Then n-turn windows of the ShareGPT conversations (a user turn, the replies, up to the
+            # n-th user turn): real, distinct texts, until the target size is reached.
+            for turns in windows:
+                suffix = "w" if turns == 2 else f"w{turns}-"
+                for conversation in load_conversations(sharegpt_file(), format="sharegpt", report=LoadReport()):
+                    users = [i for i, m in enumerate(conversation.messages) if m.role == "user"]
+                    for a, b in zip(users, users[turns - 1 :]):
+                        if not emit_window(f"{conversation.id}-{suffix}{a}", conversation.messages[a : b + 1]):
+                            return
+
+        fill()
+        distinct = written
+        out.flush()
+        if repeat and 0 < distinct < size:
+            rounds = 0
+            while written < size:
+                rounds += 1
+                with open(target, encoding="utf-8") as again:
+                    for line, _ in zip(again, range(distinct)):
+                        record = json.loads(line)
+                        record["id"] = f"{record['id']}-r{rounds}"
+                        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        written += 1
+                        if written >= size:
+                            break
+    return {"written": written, "distinct": distinct}
 
 
 def run_kiku(input_path: Path, out_dir: Path, extra: list[str]) -> dict:

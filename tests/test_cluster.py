@@ -147,3 +147,64 @@ def test_kmeans_on_real_embeddings_groups_paraphrases() -> None:
     groups = {tuple(labels[i : i + 3]) for i in range(0, 9, 3)}
     assert all(len(set(g)) == 1 for g in groups)
     assert len({g[0] for g in groups}) == 3
+
+
+def test_assign_to_centroids_in_chunks_equals_one_shot_and_is_kmeans_rule() -> None:
+    from kiku.cluster import assign_to_centroids
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(1_003, 24)).astype(np.float32)
+    centres = rng.normal(size=(17, 24)).astype(np.float32) * rng.uniform(0.5, 2.0, (17, 1)).astype(np.float32)
+    one_shot = assign_to_centroids(vectors, centres, batch=len(vectors))
+    expected = ((vectors[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    np.testing.assert_array_equal(one_shot, expected)  # nearest by squared Euclidean distance, as k-means
+    for batch in (1, 7, 256):
+        np.testing.assert_array_equal(assign_to_centroids(vectors, centres, batch=batch), one_shot)
+    chunks = np.concatenate([assign_to_centroids(part, centres) for part in np.array_split(vectors, 5)])
+    np.testing.assert_array_equal(chunks, one_shot)
+    with pytest.raises(ValueError):
+        assign_to_centroids(vectors, centres[:, :5])
+
+
+def test_kmeans_exposes_centres_and_predict_matches_its_labels() -> None:
+    points, truth = blobs(sizes=(300, 200, 100))
+    for threshold in (10_000, 150):  # a fit over all rows, and one on a 150-row sample
+        clusterer = KMeansClusterer(seed=0, fit_sample_size=threshold)
+        labels = clusterer.fit_predict(points)
+        assert clusterer.cluster_centers_ is not None and clusterer.cluster_centers_.shape == (3, 16)
+        np.testing.assert_array_equal(clusterer.predict(points), labels)
+        np.testing.assert_array_equal(labels, truth)
+        np.testing.assert_array_equal(KMeansClusterer(seed=0, fit_sample_size=threshold).fit(points).predict(points[::7]), labels[::7])
+    with pytest.raises(ValueError):
+        KMeansClusterer().predict(points)
+
+
+def _planted_banking77() -> tuple[np.ndarray, np.ndarray]:
+    """Real MiniLM vectors of four BANKING77 intents from four different coarse groups (4 x 70 queries)."""
+    import csv
+    from pathlib import Path
+
+    from kiku.embed import MiniLMEmbedder
+
+    picked = ("age_limit", "activate_my_card", "atm_support", "automatic_top_up")
+    with open(Path(__file__).parent / "data" / "banking77-quality.csv", newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["category"] in picked]
+    truth = np.array([picked.index(r["category"]) for r in rows])
+    return np.asarray(MiniLMEmbedder().embed([r["text"] for r in rows]), dtype=np.float32), truth
+
+
+def test_kmeans_fitted_on_a_sample_still_recovers_planted_real_clusters() -> None:
+    """Above fit_sample_size (lowered to 120 of 280 rows) the fit sees a sample; the rest is assigned."""
+    from sklearn.metrics import adjusted_rand_score
+
+    vectors, truth = _planted_banking77()
+    full = [adjusted_rand_score(truth, KMeansClusterer(seed=s).fit_predict(vectors)) for s in range(3)]
+    sampled = []
+    for seed in range(3):
+        clusterer = KMeansClusterer(seed=seed, fit_sample_size=120)
+        labels = clusterer.fit_predict(vectors)
+        np.testing.assert_array_equal(labels, KMeansClusterer(seed=seed, fit_sample_size=120).fit_predict(vectors))
+        np.testing.assert_array_equal(clusterer.predict(vectors), labels)
+        sampled.append(adjusted_rand_score(truth, labels))
+    assert min(sampled) >= 0.65
+    assert np.mean(sampled) >= np.mean(full) - 0.05, (sampled, full)

@@ -252,3 +252,40 @@ def test_levels_and_max_top_reach_the_llm_hierarchy(tmp_path, monkeypatch) -> No
     assert component_fingerprint(scoped) != component_fingerprint(default_components(RunConfig(llm="openai/gpt-4o-mini")).hierarchy)
     assert len(level_sizes(200, max_top=5, branching=6.0, min_ratio=1.0)) == 3
     assert level_sizes(200, levels=1, max_top=5) == [5] and level_sizes(200, levels=0, max_top=5) == []
+
+
+def _assignments_row_by_row(clusters: list) -> list[tuple[str, int, str]]:
+    """The per-row reference for assignments.parquet (what the table was built from before issue 15)."""
+    by_id = {c.id: c for c in clusters}
+    top = max((c.level for c in clusters), default=0)
+    rows = []
+    for base in (c for c in clusters if c.level == 0):
+        chain = [base]
+        while chain[-1].parent_id is not None:
+            chain.append(by_id[chain[-1].parent_id])
+        for level in range(top + 1):
+            covering = [c for c in chain if c.level <= level][-1]
+            rows += [(member, level, covering.id) for member in base.member_ids]
+    return rows
+
+
+def test_clusters_and_assignments_tables_from_arrays_match_the_row_by_row_reference(small_run, tmp_path, example_rows) -> None:
+    from kiku.pipeline import assignments_table, clusters_from_table, clusters_to_table
+
+    for run in (small_run, kiku.analyze(write_jsonl(tmp_path / "q.jsonl", example_rows[:240]), tmp_path / "hdb",
+                                        clusterer="hdbscan", seed=0)):
+        stored = run.store.read_table("clusters")
+        tree = clusters_from_table(stored)
+        assert clusters_to_table(tree, run.manifest["counts"]["conversations"]).equals(stored)
+        rows = _assignments_row_by_row(tree)
+        table = assignments_table(tree)
+        assert list(zip(*(table.column(c).to_pylist() for c in ("conversation_id", "level", "cluster_id")))) == rows
+        assert table.equals(run.store.read_table("assignments"))
+        expected = [
+            {"cluster_id": c.id, "level": c.level, "parent_id": c.parent_id, "name": c.name, "description": c.description,
+             "size": c.size, "share": c.size / len(run.store.read_table("embeddings", columns=["conversation_id"])),
+             "keyphrases": c.keyphrases, "representative_request": c.representative_request, "is_noise": c.is_noise,
+             "x": c.x, "y": c.y, "member_ids": c.member_ids}
+            for c in tree
+        ]
+        assert stored.to_pylist() == expected

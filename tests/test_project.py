@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kiku.project import cluster_positions, project_embeddings
+from kiku.project import cluster_positions, place_on_map, project_embeddings, projection_sample
 
 
 def blobs(n_per: int = 60, k: int = 3, dim: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -60,13 +60,33 @@ def test_umap_compiled_code_is_kept_between_processes(tmp_path) -> None:
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
 
 
-def test_fit_on_sample_then_transform_rest() -> None:
+@pytest.mark.parametrize("rest", ["knn", "transform"])
+def test_fit_on_sample_then_place_the_rest(rest: str) -> None:
     points, labels = blobs(n_per=80)
-    coords = project_embeddings(points, seed=1, sample_size=100, method="umap")
+    coords = project_embeddings(points, seed=1, sample_size=100, method="umap", rest=rest)  # type: ignore[arg-type]
     assert coords.shape == (240, 2)
     assert np.isfinite(coords).all()
-    np.testing.assert_array_equal(coords, project_embeddings(points, seed=1, sample_size=100, method="umap"))
+    np.testing.assert_array_equal(coords, project_embeddings(points, seed=1, sample_size=100, method="umap", rest=rest))  # type: ignore[arg-type]
     assert separation(coords, labels) > 2
+
+
+@pytest.mark.parametrize("placement", ["transform", "knn"])
+def test_rows_outside_the_sample_land_near_their_nearest_sample_neighbours(placement: str) -> None:
+    points, labels = blobs(n_per=150, k=4)
+    coords = project_embeddings(points, seed=2, sample_size=200, method="umap", rest=placement)  # type: ignore[arg-type]
+    sample = projection_sample(len(points), 200, seed=2)
+    others = np.setdiff1d(np.arange(len(points)), sample)
+    nearest = sample[np.argmax(points[others] @ points[sample].T, axis=1)]
+    distance = np.linalg.norm(coords[others] - coords[nearest], axis=1)
+    # within the group of its nearest sample neighbour; kNN puts it closer to that neighbour than two
+    # sample points of one group typically are (transform's own layout epochs spread it within the group)
+    same = [np.linalg.norm(coords[a] - coords[b]) for a in sample[:60] for b in sample[:60] if a < b and labels[a] == labels[b]]
+    assert float(np.median(distance)) < (0.75 if placement == "knn" else 1.25) * float(np.median(same))
+    assert (labels[others] == labels[nearest]).mean() > 0.95
+    # placed points sit with their own group on the map
+    assert separation(coords, labels) > 2
+    if placement == "knn":
+        np.testing.assert_allclose(coords[others], place_on_map(points[others], points[sample], coords[sample]), atol=1e-4)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 4, 9])

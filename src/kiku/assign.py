@@ -43,15 +43,17 @@ from pydantic import BaseModel, Field
 from kiku.config import RunConfig
 from kiku.errors import KikuError
 from kiku.pipeline import Components, Progress, Run
+from kiku.project import MAP_NEIGHBOURS, place_on_map
 from kiku.records import Cluster
 from kiku.store import MANIFEST, RunStore, open_finished_run
+
+__all__ = ["MAP_NEIGHBOURS", "AssignSummary", "assign", "check_assignable", "nearest_topics", "place_on_map",
+           "topic_thresholds", "unit"]
 
 #: Default share of BASE_RUN's own members that fall below their topic's threshold.
 DEFAULT_QUANTILE = 0.02
 #: Pseudo-count pulling a small topic's threshold towards the global one.
 SHRINK = 20.0
-#: Nearest base conversations a new conversation's map position is averaged over.
-MAP_NEIGHBOURS = 10
 #: Unassigned conversations needed before they are clustered into candidate new topics.
 MIN_NEW = 6
 #: Smallest candidate new topic; smaller groups stay in the *Unassigned* bucket.
@@ -129,29 +131,6 @@ def nearest_topics(embeddings: np.ndarray, centroids: np.ndarray, batch: int = 8
         best[start:start + batch] = sims.argmax(axis=1)
         score[start:start + batch] = sims.max(axis=1)
     return best, score
-
-
-def place_on_map(embeddings: np.ndarray, base_embeddings: np.ndarray, base_coords: np.ndarray,
-                 neighbours: int = MAP_NEIGHBOURS, batch: int = 2048) -> np.ndarray:
-    """(n, 2) positions on a fixed base map: the weighted mean of the nearest base points' positions.
-
-    Weights are ``exp((sim - best_sim) / 0.05)``, so a near-duplicate of a base conversation lands
-    on it and a point between two regions lands between them.
-
-    >>> base = unit(np.array([[1.0, 0.0], [0.0, 1.0]]))
-    >>> place_on_map(base, base, np.array([[0.0, 0.0], [10.0, 10.0]]), neighbours=2).round(2).tolist()
-    [[0.0, 0.0], [10.0, 10.0]]
-    """
-    k = max(1, min(neighbours, len(base_embeddings)))
-    out = np.empty((len(embeddings), 2), dtype=np.float32)
-    for start in range(0, len(embeddings), batch):
-        sims = embeddings[start:start + batch] @ base_embeddings.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        near = np.take_along_axis(sims, top, axis=1)
-        weights = np.exp((near - near.max(axis=1, keepdims=True)) / 0.05)
-        weights /= weights.sum(axis=1, keepdims=True)
-        out[start:start + batch] = np.einsum("nk,nkd->nd", weights, base_coords[top])
-    return out
 
 
 # --- the run -----------------------------------------------------------------------------------

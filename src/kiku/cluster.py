@@ -16,11 +16,19 @@ Example:
 The automatic number of clusters (``choose_granularity``) reads the data: over-cluster a sample
 with k-means, merge the micro-clusters with complete linkage until two parts of a cluster would
 be more than ``MERGE_DISTANCE`` (cosine) apart, and let k-means over all rows refine the result.
+
+Bounded at scale: above ``FIT_SAMPLE_SIZE`` rows (100,000) k-means is fitted on a seeded sample of
+that many rows and every row is then given its nearest centre by :func:`assign_to_centroids`
+(chunked, pure, so it can be spread over workers: ``KMeansClusterer.predict`` is exactly that).
+Up to the threshold nothing changes. The fitted centres are kept (``cluster_centers_``,
+row j = label j), sklearn-style: ``fit(sample)`` then ``predict(chunk)`` per chunk.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +44,10 @@ MERGE_LINKAGE = "complete"
 GRANULARITY_SAMPLE = 4000
 POINTS_PER_MICRO_CLUSTER = 12
 MICRO_CLUSTERS_MAX = 400
+#: Above this many rows k-means is fitted on a seeded sample of this many, then all rows assigned.
+FIT_SAMPLE_SIZE = 100_000
+#: Rows per block in assign_to_centroids: (block, k) float32 scores at a time.
+ASSIGN_BATCH = 16_384
 
 
 def choose_k(n: int) -> int:
@@ -122,6 +134,100 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
+def assign_to_centroids(vectors: np.ndarray, centroids: np.ndarray, batch: int = ASSIGN_BATCH) -> np.ndarray:
+    """Index of each vector's nearest centroid (squared Euclidean, k-means' own rule): (n, d), (k, d) -> (n,) int64.
+
+    Computed in blocks of ``batch`` rows as ``argmax(2 x.c - |c|^2)``, so memory is (batch, k)
+    whatever n is, and any split of the rows into chunks gives the same labels as one call
+    (ties go to the lowest index). For unit-norm centroids this is the nearest by cosine.
+
+    >>> assign_to_centroids(np.array([[1.0, 0.1], [0.0, 2.0], [0.9, 0.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])).tolist()
+    [0, 1, 0]
+    """
+    array = np.asarray(vectors, dtype=np.float32)
+    centres = np.asarray(centroids, dtype=np.float32)
+    if array.ndim != 2 or centres.ndim != 2 or (len(centres) and array.shape[1] != centres.shape[1]):
+        raise ValueError(f"vectors (n, d) and centroids (k, d) must share d, got {array.shape} and {centres.shape}")
+    if len(centres) == 0:
+        raise ValueError("no centroids to assign to")
+    out = np.empty(len(array), dtype=np.int64)
+    twice = 2.0 * centres.T
+    offsets = (centres.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    for start in range(0, len(array), max(1, batch)):
+        scores = array[start : start + batch] @ twice
+        scores -= offsets
+        out[start : start + batch] = scores.argmax(axis=1)
+    return out
+
+
+#: ``assign(vectors (n, d), centroids (k, d)) -> labels (n,)``: what labels all rows after a fit on a sample.
+Assigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class AssignChunk:
+    """The chunk function (``kiku.engine``) of the cluster assignment: a chunk of
+    ``embeddings.parquet`` rows (its ``embedding`` column) -> ``label`` (int64), the nearest of
+    ``centroids`` by :func:`assign_to_centroids`, so any split of the rows gives the same labels.
+
+    >>> import pyarrow as pa
+    >>> chunk = pa.table({"embedding": pa.array([[1.0, 0.1], [0.0, 2.0]], pa.list_(pa.float32(), 2))})
+    >>> AssignChunk(np.eye(2, dtype=np.float32))(chunk).column("label").to_pylist()
+    [0, 1]
+    """
+
+    def __init__(self, centroids: np.ndarray) -> None:
+        self.centroids = np.asarray(centroids, dtype=np.float32)
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(np.ascontiguousarray(self.centroids).tobytes()).hexdigest()
+
+    def __call__(self, table: Any, progress: Callable[[int], None] | None = None) -> Any:
+        import pyarrow as pa
+
+        column = table.column("embedding").combine_chunks()
+        flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+        labels = assign_to_centroids(flat.reshape(table.num_rows, self.centroids.shape[1]), self.centroids)
+        if progress is not None:
+            progress(table.num_rows)
+        return pa.table({"label": pa.array(labels, pa.int64())})
+
+
+def assign_with_engine(engine: Any, vectors: np.ndarray, centroids: np.ndarray, chunk_rows: int) -> np.ndarray:
+    """:func:`assign_to_centroids` run by ``engine`` (a ``kiku.engine.Engine``) over chunks of
+    ``chunk_rows`` rows: the same labels, computed where the engine runs its chunks.
+
+    >>> from kiku.engine import LocalEngine
+    >>> vectors = np.array([[1.0, 0.1], [0.0, 2.0], [0.9, 0.0]], dtype=np.float32)
+    >>> assign_with_engine(LocalEngine(), vectors, np.eye(2, dtype=np.float32), chunk_rows=2).tolist()
+    [0, 1, 0]
+    """
+    import pyarrow as pa
+
+    from kiku.engine import Chunk
+
+    array = np.ascontiguousarray(vectors, dtype=np.float32)
+    fn = AssignChunk(centroids)
+    dim = array.shape[1]
+    starts = range(0, len(array), max(1, chunk_rows))
+
+    def chunks() -> Any:
+        for index, start in enumerate(starts):
+            block = array[start : start + chunk_rows]
+            values = pa.array(block.reshape(-1), pa.float32())
+            table = pa.table({"embedding": pa.FixedSizeListArray.from_arrays(values, dim)})
+            yield Chunk(index, f"assign-{index}", table, len(block))
+
+    out = np.full(len(array), -1, dtype=np.int64)
+    for index, table in engine.run(fn, chunks(), lambda amount: None):
+        start = starts[index]
+        out[start : start + table.num_rows] = table.column("label").to_numpy()
+    if (out < 0).any():
+        raise ValueError(f"engine {getattr(engine, 'name', engine)!r} left rows without a cluster")
+    return out
+
+
 def relabel_by_size(labels: np.ndarray) -> np.ndarray:
     """Renumber labels so the largest cluster is 0, the next 1, ... (ties: earliest first member).
 
@@ -184,6 +290,11 @@ class KMeansClusterer:
     the granularity follows the data, not n, and large inputs cost one sample plus one pass.
     Mini-batch k-means is used above ``minibatch_threshold`` points.
 
+    Above ``fit_sample_size`` rows (default 100,000) the k-means is fitted on a seeded sample of
+    that many rows only, and every row gets its nearest fitted centre (``assign_to_centroids``),
+    so the fit costs the same at 1M rows as at 100k and the rest is one chunked pass. At or
+    below it the result is exactly that of a fit over all rows, as before.
+
     Args:
         n_clusters: number of clusters (None: chosen from the data); capped at n.
         seed: random seed (same seed and input -> same labels).
@@ -191,9 +302,13 @@ class KMeansClusterer:
         n_init: k-means restarts when k is given (best inertia kept).
         merge_distance: automatic k only: largest cosine distance between two parts of one cluster.
         sample_size: automatic k only: rows the granularity is chosen on.
+        fit_sample_size: above this many rows, fit on a seeded sample of this many, assign the rest.
 
     ``fit_predict(E (n, dim)) -> labels (n,) int64`` in [0, k), relabelled largest-first.
-    After a fit, ``n_clusters_`` holds the k that was used.
+    After a fit, ``n_clusters_`` holds the k that was used and ``cluster_centers_`` (k, dim) the
+    centres, row j for label j; ``predict(chunk)`` gives any rows their label from those centres
+    (for ``fit_predict``'s rows, the same labels it returned). ``fit(E)`` = ``fit_predict`` without
+    returning the labels.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -201,8 +316,10 @@ class KMeansClusterer:
         >>> points /= np.linalg.norm(points, axis=1, keepdims=True)
         >>> clusterer = KMeansClusterer(seed=0)
         >>> labels = clusterer.fit_predict(points)
-        >>> clusterer.n_clusters_, labels.shape
-        (5, (200,))
+        >>> clusterer.n_clusters_, labels.shape, clusterer.cluster_centers_.shape
+        (5, (200,), (5, 8))
+        >>> bool((clusterer.predict(points[:7]) == labels[:7]).all())
+        True
     """
 
     def __init__(
@@ -213,18 +330,23 @@ class KMeansClusterer:
         n_init: int = 3,
         merge_distance: float = MERGE_DISTANCE,
         sample_size: int = GRANULARITY_SAMPLE,
+        fit_sample_size: int = FIT_SAMPLE_SIZE,
     ) -> None:
         if n_clusters is not None and n_clusters < 1:
             raise ValueError("n_clusters must be >= 1")
         if not 0.0 < merge_distance <= 2.0:
             raise ValueError("merge_distance must be in (0, 2]")
+        if fit_sample_size < 1:
+            raise ValueError("fit_sample_size must be >= 1")
         self.n_clusters = n_clusters
         self.seed = seed
         self.minibatch_threshold = minibatch_threshold
         self.n_init = n_init
         self.merge_distance = merge_distance
         self.sample_size = sample_size
+        self.fit_sample_size = fit_sample_size
         self.n_clusters_: int | None = None
+        self.cluster_centers_: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -232,12 +354,45 @@ class KMeansClusterer:
             return f"kmeans(k=auto,merge={self.merge_distance:g},sample={self.sample_size},seed={self.seed})"
         return f"kmeans(k={self.n_clusters},seed={self.seed})"
 
-    def fit_predict(self, embeddings: np.ndarray) -> np.ndarray:
+    def fit(self, embeddings: np.ndarray) -> KMeansClusterer:
+        """Fit the centres (on a seeded sample above ``fit_sample_size`` rows); returns self."""
+        self.fit_predict(embeddings)
+        return self
+
+    def predict(self, embeddings: np.ndarray) -> np.ndarray:
+        """Labels (n,) int64 of any rows from the fitted centres: ``assign_to_centroids`` on them."""
+        if self.cluster_centers_ is None:
+            raise ValueError("KMeansClusterer.predict needs a fit first")
+        return assign_to_centroids(_check(embeddings), self.cluster_centers_)
+
+    def fit_predict(self, embeddings: np.ndarray, assign: Assigner | None = None) -> np.ndarray:
+        """Labels (n,) int64. ``assign(vectors, centres)`` labels all rows after a fit on a sample
+        (default :func:`assign_to_centroids` here; ``kiku.pipeline.stage_cluster`` passes one that
+        runs on the run's engine, :func:`assign_with_engine`): any assigner giving the same labels
+        gives the same result."""
         array = _check(embeddings)
         n = array.shape[0]
         if n == 0:
             self.n_clusters_ = 0
+            self.cluster_centers_ = np.zeros((0, array.shape[1]), dtype=np.float32)
             return np.zeros(0, dtype=np.int64)
+        if n <= self.fit_sample_size:
+            labels, centres = self._fit(array)
+        else:
+            rng = np.random.default_rng(self.seed)
+            sample = np.sort(rng.choice(n, size=self.fit_sample_size, replace=False))
+            _, centres = self._fit(array[sample])
+            labels = np.asarray((assign or assign_to_centroids)(array, centres), dtype=np.int64)
+        out = relabel_by_size(labels)
+        # centre row j = new label j (labels no row took are dropped)
+        first = np.unique(out, return_index=True)[1]
+        self.cluster_centers_ = np.asarray(centres[labels[first]], dtype=np.float32)
+        self.n_clusters_ = len(first) if n > self.fit_sample_size else self.n_clusters_
+        return out
+
+    def _fit(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k-means over all of ``array``: (labels (n,), centres (k, dim)), labels before relabelling."""
+        n = array.shape[0]
         init: np.ndarray | None = None
         if self.n_clusters is None:
             k, init = choose_granularity(array, self.merge_distance, self.sample_size, self.seed)
@@ -249,11 +404,12 @@ class KMeansClusterer:
         k = max(1, k)
         self.n_clusters_ = k
         if k == 1:
-            return np.zeros(n, dtype=np.int64)
+            return np.zeros(n, dtype=np.int64), array.mean(axis=0, keepdims=True)
         from sklearn.cluster import KMeans, MiniBatchKMeans
 
         start: np.ndarray | str = init.astype(array.dtype) if init is not None else "k-means++"
         restarts = 1 if init is not None else self.n_init
+        model: KMeans | MiniBatchKMeans
         if n >= self.minibatch_threshold:
             model = MiniBatchKMeans(
                 n_clusters=k,
@@ -266,8 +422,8 @@ class KMeansClusterer:
             )
         else:
             model = KMeans(n_clusters=k, init=start, random_state=self.seed, n_init=restarts)
-        labels = model.fit_predict(array)
-        return relabel_by_size(labels)
+        labels = np.asarray(model.fit_predict(array), dtype=np.int64)
+        return labels, np.asarray(model.cluster_centers_, dtype=np.float32)
 
 
 def default_min_cluster_size(n: int) -> int:

@@ -397,11 +397,24 @@ def stage_project(store: RunStore, config: RunConfig, progress: Progress) -> int
     return len(ids)
 
 
-def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress) -> dict[str, Any]:
-    """Base clusters (label -1 = unclustered) → ``cluster_labels.parquet``."""
+def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, engine: Engine | None = None,
+                  chunk_rows: int | None = None) -> dict[str, Any]:
+    """Base clusters (label -1 = unclustered) → ``cluster_labels.parquet``.
+
+    With an engine other than the local one and k-means fitted on a sample (above its
+    ``fit_sample_size`` rows), the fit stays here and the assignment of every row to the
+    fitted centres runs on the engine in chunks of ``chunk_rows`` (``cluster.assign_with_engine``:
+    the same labels).
+    """
+    from kiku.cluster import KMeansClusterer, assign_with_engine
+
     ids, vectors = load_embeddings(store)
     with _stage(progress, "cluster", None):
-        labels = np.asarray(clusterer.fit_predict(vectors), dtype=np.int64)
+        if engine is not None and engine.name != "local" and isinstance(clusterer, KMeansClusterer):
+            rows = chunk_rows or RunConfig().chunk_rows
+            labels = clusterer.fit_predict(vectors, assign=lambda v, c: assign_with_engine(engine, v, c, rows))
+        else:
+            labels = np.asarray(clusterer.fit_predict(vectors), dtype=np.int64)
     if labels.shape != (len(ids),):
         raise KikuError(f"clusterer {clusterer.name!r} returned {labels.shape} labels for {len(ids)} conversations")
     store.write_table("cluster_labels", pa.table({"conversation_id": ids, "label": labels}))
@@ -409,9 +422,14 @@ def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress) -> 
 
 
 def build_corpus(store: RunStore) -> Corpus:
+    """What the namer and hierarchy builder read: ids, texts, requests and the (n, dim) embeddings.
+
+    At 1M conversations this is the embedding matrix (1.5 GB at 384 dims) plus three lists of
+    n strings (texts share the summary/request objects); the id check compares Arrow columns.
+    """
     ids, vectors = load_embeddings(store)
     facets = store.read_table("facets", columns=["conversation_id", "request", "summary"])
-    if facets.column("conversation_id").to_pylist() != ids:
+    if not facets.column("conversation_id").combine_chunks().cast(pa.string()).equals(pa.array(ids, pa.string())):
         raise KikuError(f"{store.path}: facets and embeddings are out of step; delete the run folder and run again")
     requests = [r or "" for r in facets.column("request").to_pylist()]
     summaries = facets.column("summary").to_pylist()
@@ -420,16 +438,32 @@ def build_corpus(store: RunStore) -> Corpus:
 
 
 def clusters_to_table(clusters: Sequence[Cluster], total: int) -> pa.Table:
-    rows = []
-    for c in clusters:
-        row = c.model_dump()
-        rows.append({
-            "cluster_id": c.id, "level": c.level, "parent_id": c.parent_id, "name": c.name,
-            "description": c.description, "size": c.size, "share": c.size / total if total else 0.0,
-            "keyphrases": c.keyphrases, "representative_request": c.representative_request,
-            "is_noise": c.is_noise, "x": row["x"], "y": row["y"], "member_ids": c.member_ids,
-        })
-    return pa.Table.from_pylist(rows, schema=CLUSTER_SCHEMA)
+    """``clusters.parquet``'s table (CLUSTER_SCHEMA): one row per cluster, member ids as one Arrow list column.
+
+    Built column by column (the member ids as one flat string array plus offsets), never as one
+    Python dict per row, so a million conversations over 3-4 levels stay a few flat arrays.
+    """
+    sizes = np.array([c.size for c in clusters], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32 if sizes.sum() < 2**31 else np.int64)
+    members = pa.array([m for c in clusters for m in c.member_ids], pa.string())
+    list_type = pa.list_(pa.string())
+    member_ids = (pa.ListArray if offsets.dtype == np.int32 else pa.LargeListArray).from_arrays(pa.array(offsets), members)
+    columns = {
+        "cluster_id": [c.id for c in clusters],
+        "level": [c.level for c in clusters],
+        "parent_id": [c.parent_id for c in clusters],
+        "name": [c.name for c in clusters],
+        "description": [c.description for c in clusters],
+        "size": sizes,
+        "share": sizes / total if total else np.zeros(len(clusters)),
+        "keyphrases": [list(c.keyphrases) for c in clusters],
+        "representative_request": [c.representative_request for c in clusters],
+        "is_noise": [c.is_noise for c in clusters],
+        "x": [c.x for c in clusters],
+        "y": [c.y for c in clusters],
+    }
+    arrays = [pa.array(columns[f.name], f.type) for f in CLUSTER_SCHEMA if f.name != "member_ids"]
+    return pa.Table.from_arrays([*arrays, member_ids.cast(list_type)], schema=CLUSTER_SCHEMA)
 
 
 def clusters_from_table(table: pa.Table) -> list[Cluster]:
@@ -444,7 +478,12 @@ def clusters_from_table(table: pa.Table) -> list[Cluster]:
 
 
 def stage_name(store: RunStore, namer: TopicNamer, progress: Progress) -> dict[str, Any]:
-    """Name every base cluster → ``base_clusters.parquet`` (level 0, plus the unclustered bucket)."""
+    """Name every base cluster → ``base_clusters.parquet`` (level 0, plus the unclustered bucket).
+
+    Bounded whatever n is: the offline namer reads at most ``naming.MAX_DOCS_PER_TOPIC`` (600)
+    members per cluster (evenly spaced by similarity to the centroid, so deterministic without a
+    seed) and the LLM namers a seeded sample; only centroids and member index arrays are O(n).
+    """
     corpus = build_corpus(store)
     labels = np.asarray(store.read_table("cluster_labels", columns=["label"]).column("label").to_numpy())
     label_values = sorted(set(labels.tolist()) - {-1})
@@ -492,25 +531,40 @@ def assignments_table(clusters: Sequence[Cluster]) -> pa.Table:
 
     A cluster whose parent sits more than one level up (single-child chains are collapsed)
     covers its members at every level below that parent, so every conversation has exactly
-    one cluster at every level from 0 to the top.
+    one cluster at every level from 0 to the top. Rows go base cluster by base cluster, each
+    one's members level by level. Built from index arrays (Arrow ``take``), not per-row Python
+    lists, so 1M conversations x 4 levels is a few flat arrays.
     """
     by_id = {c.id: c for c in clusters}
     top = max((c.level for c in clusters), default=0)
-    conversation_ids: list[str] = []
-    levels: list[int] = []
-    cluster_ids: list[str] = []
-    for base in (c for c in clusters if c.level == 0):
+    levels = top + 1
+    bases = [c for c in clusters if c.level == 0]
+    names: list[str] = []
+    code: dict[str, int] = {}
+    covering = np.zeros((len(bases), levels), dtype=np.int32)  # [base, level] -> index into names
+    for b, base in enumerate(bases):
         chain = [base]
         while chain[-1].parent_id is not None:
             chain.append(by_id[chain[-1].parent_id])
-        for level in range(top + 1):
-            covering = [c for c in chain if c.level <= level][-1]
-            for member in base.member_ids:
-                conversation_ids.append(member)
-                levels.append(level)
-                cluster_ids.append(covering.id)
-    return pa.table({"conversation_id": conversation_ids, "level": levels, "cluster_id": cluster_ids},
-                    schema=ASSIGNMENT_SCHEMA)
+        for level in range(levels):
+            cid = [c for c in chain if c.level <= level][-1].id
+            if cid not in code:
+                code[cid] = len(names)
+                names.append(cid)
+            covering[b, level] = code[cid]
+    sizes = np.array([b.size for b in bases], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(bases) else np.zeros(0, np.int64)
+    members = pa.array([m for b in bases for m in b.member_ids], pa.string())
+    block = np.repeat(sizes, levels)  # one block of rows per (base, level)
+    block_base = np.repeat(np.arange(len(bases)), levels)
+    block_level = np.tile(np.arange(levels, dtype=np.int32), len(bases))
+    within = np.arange(int(block.sum()), dtype=np.int64) - np.repeat(np.cumsum(block) - block, block)
+    rows = np.repeat(starts[block_base], block) + within
+    return pa.table({
+        "conversation_id": members.take(pa.array(rows)),
+        "level": pa.array(np.repeat(block_level, block), pa.int32()),
+        "cluster_id": pa.array(names, pa.string()).take(pa.array(np.repeat(covering[block_base, block_level], block))),
+    }, schema=ASSIGNMENT_SCHEMA)
 
 
 def _apply_privacy(store: RunStore, tree: list[Cluster], config: RunConfig | None) -> list[Cluster]:
@@ -528,7 +582,12 @@ def _apply_privacy(store: RunStore, tree: list[Cluster], config: RunConfig | Non
 
 def stage_hierarchy(store: RunStore, builder: HierarchyBuilder, progress: Progress,
                     config: RunConfig | None = None) -> dict[str, Any]:
-    """Parents above the base clusters → ``clusters.parquet`` and ``assignments.parquet``."""
+    """Parents above the base clusters → ``clusters.parquet`` and ``assignments.parquet``.
+
+    The builder groups the k base centroids (k <= ``cluster.K_MAX``) and names each level with the
+    same capped member samples as ``stage_name``; the two tables are built from Arrow arrays
+    (``clusters_to_table``, ``assignments_table``), so 1M conversations x 4 levels stay flat arrays.
+    """
     corpus = build_corpus(store)
     base = clusters_from_table(store.read_table("base_clusters"))
     topics = [c for c in base if not c.is_noise]

@@ -4,8 +4,15 @@ Shapes:
     project_embeddings(E (n, dim))                      -> (n, 2) float32
     cluster_positions(coords (n, 2), members per cluster) -> (k, 2) float32
 
-Above ``sample_size`` points UMAP is fitted on a seeded random sample and the rest is
-transformed in batches, which keeps 100k conversations to minutes on 2 cores. Fewer than
+Above ``sample_size`` points UMAP is fitted on a seeded random sample and the rest is placed
+on that fitted map in chunks of ``TRANSFORM_BATCH``: by default (``rest="transform"``) with
+UMAP's ``transform``, or with ``rest="knn"`` each point at the similarity-weighted mean position
+of its ``MAP_NEIGHBOURS`` nearest sample points (:func:`place_on_map`, the placement ``kiku
+assign`` uses for new conversations, and where UMAP's own ``transform`` starts from). Timed
+against each other on real vectors (benchmarks/results/scale.md, ``scale.py --placement``):
+kNN's exact (n, sample) product cost 1.8 ms a row against the default 20,000-point sample,
+``transform`` 0.7 ms once its code is compiled and cached, so ``transform`` stays the default;
+at 1M rows both are one chunked pass, memory (batch, sample). Fewer than
 ``MIN_UMAP_POINTS`` points are laid out with PCA (or at the origin) instead, and up to
 ``TSNE_MAX_POINTS`` with seeded t-SNE, which needs no compiling. With a
 ``random_state`` UMAP runs single-threaded; that is the price of a reproducible map. UMAP's
@@ -30,6 +37,8 @@ import numpy as np
 
 MIN_UMAP_POINTS = 10
 TRANSFORM_BATCH = 20_000
+#: Nearest fitted points a placed point's map position is averaged over (place_on_map).
+MAP_NEIGHBOURS = 10
 
 #: Modules whose numba functions UMAP runs; their machine code is kept on disk between runs.
 NUMBA_MODULES = (
@@ -137,6 +146,44 @@ def _tsne_2d(embeddings: np.ndarray, seed: int) -> np.ndarray:
 TSNE_MAX_POINTS = 1_000
 
 ProjectionMethod = Literal["auto", "umap", "tsne"]
+RestPlacement = Literal["knn", "transform"]
+
+
+def projection_sample(n: int, sample_size: int, seed: int = 0) -> np.ndarray:
+    """Sorted row indices (sample_size,) UMAP is fitted on when n > sample_size (seeded, no repeats).
+
+    >>> projection_sample(10, 4, seed=0).tolist()
+    [2, 4, 5, 7]
+    """
+    return np.sort(np.random.default_rng(seed).choice(n, size=sample_size, replace=False))
+
+
+def place_on_map(embeddings: np.ndarray, base_embeddings: np.ndarray, base_coords: np.ndarray,
+                 neighbours: int = MAP_NEIGHBOURS, batch: int = 2048) -> np.ndarray:
+    """(n, 2) positions on a fixed base map: the weighted mean of the nearest base points' positions.
+
+    ``embeddings`` (n, d) and ``base_embeddings`` (m, d) are unit vectors, ``base_coords`` (m, 2)
+    the base points' map positions. Nearest by cosine over all m base points, ``batch`` rows at a
+    time (memory (batch, m)); weights are ``exp((sim - best_sim) / 0.05)``, so a near-duplicate of
+    a base point lands on it and a point between two regions lands between them. Used by the
+    projection for rows outside UMAP's sample and by ``kiku assign`` for new conversations.
+
+    >>> base = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    >>> place_on_map(base, base, np.array([[0.0, 0.0], [10.0, 10.0]]), neighbours=2).round(2).tolist()
+    [[0.0, 0.0], [10.0, 10.0]]
+    """
+    k = max(1, min(neighbours, len(base_embeddings)))
+    base_embeddings = np.asarray(base_embeddings, dtype=np.float32)
+    base_coords = np.asarray(base_coords, dtype=np.float32)
+    out = np.empty((len(embeddings), 2), dtype=np.float32)
+    for start in range(0, len(embeddings), batch):
+        sims = np.asarray(embeddings[start:start + batch], dtype=np.float32) @ base_embeddings.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        near = np.take_along_axis(sims, top, axis=1)
+        weights = np.exp((near - near.max(axis=1, keepdims=True)) / 0.05)
+        weights /= weights.sum(axis=1, keepdims=True)
+        out[start:start + batch] = np.einsum("nk,nkd->nd", weights, base_coords[top])
+    return out
 
 
 def project_embeddings(
@@ -146,6 +193,7 @@ def project_embeddings(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     method: ProjectionMethod = "auto",
+    rest: RestPlacement = "transform",
 ) -> np.ndarray:
     """2-D coordinates for each embedding: (n, dim) -> (n, 2) float32, same seed -> same map.
 
@@ -163,6 +211,8 @@ def project_embeddings(
         raise ValueError(f"embeddings must be a 2-D array (n, dim), got shape {array.shape}")
     if method not in ("auto", "umap", "tsne"):
         raise ValueError(f"unknown projection method {method!r}; use 'auto', 'umap' or 'tsne'")
+    if rest not in ("knn", "transform"):
+        raise ValueError(f"unknown placement {rest!r} for the rows outside the sample; use 'knn' or 'transform'")
     n = array.shape[0]
     if n < MIN_UMAP_POINTS:
         return _pca_2d(array)
@@ -185,15 +235,22 @@ def project_embeddings(
         if n <= sample_size:
             coords = model.fit_transform(array)
             return np.asarray(coords, dtype=np.float32)
-        rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, size=sample_size, replace=False))
+        sample = projection_sample(n, sample_size, seed)
         fitted = model.fit_transform(array[sample])
         out = np.empty((n, 2), dtype=np.float32)
-        rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
         out[sample] = fitted
-        for start in range(0, len(rest), TRANSFORM_BATCH):
-            batch = rest[start : start + TRANSFORM_BATCH]
-            out[batch] = model.transform(array[batch])
+        others = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+        if rest == "knn":
+            from kiku.vectors import l2_normalise
+
+            base = np.asarray(l2_normalise(array[sample]), dtype=np.float32)
+            for start in range(0, len(others), TRANSFORM_BATCH):
+                batch = others[start : start + TRANSFORM_BATCH]
+                out[batch] = place_on_map(np.asarray(l2_normalise(array[batch]), dtype=np.float32), base, fitted)
+        else:
+            for start in range(0, len(others), TRANSFORM_BATCH):
+                batch = others[start : start + TRANSFORM_BATCH]
+                out[batch] = model.transform(array[batch])
     return out
 
 

@@ -138,7 +138,8 @@ def _project(ctx: StageContext) -> Any:
 def _cluster(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_cluster
 
-    return stage_cluster(ctx.store, _part(ctx, "clusterer"), ctx.progress)
+    return stage_cluster(ctx.store, _part(ctx, "clusterer"), ctx.progress, engine=ctx.engine,
+                         chunk_rows=ctx.config.chunk_rows)
 
 
 def _name(ctx: StageContext) -> Any:
