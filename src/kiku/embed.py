@@ -158,21 +158,13 @@ class MiniLMEmbedder:
                 progress(done)
         return out, flags
 
-    def truncated(self, texts: Sequence[str], batch: int = 4096) -> list[bool]:
-        """For each text, whether it is longer than ``max_tokens`` word pieces (tokenizes only).
-
-        Each distinct text is tokenized once, ``batch`` at a time, and only its flag is kept: at
-        1M texts one ``encode_batch`` over all of them held every encoding at once (over 9 GiB).
-        """
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        """For each text, whether it is longer than ``max_tokens`` word pieces (tokenizes only)."""
         if not texts:
             return []
         self._load()
-        distinct = list(dict.fromkeys(str(t) for t in texts))
-        flags: dict[str, bool] = {}
-        for start in range(0, len(distinct), batch):
-            chunk = distinct[start : start + batch]
-            flags.update(zip(chunk, (bool(e.overflowing) for e in self._tokenizer.encode_batch(chunk))))
-        return [flags[str(t)] for t in texts]
+        encodings = self._tokenizer.encode_batch([str(t) for t in texts])
+        return [bool(e.overflowing) for e in encodings]
 
 
 def pending_count(texts: Sequence[str], cache: dict[str, np.ndarray] | None = None) -> int:
