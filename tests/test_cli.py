@@ -83,6 +83,7 @@ def test_commands_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 def test_every_run_setting_is_a_kiku_run_option_with_its_default_and_help() -> None:
     """RunConfig is the one configuration model: `kiku run` offers each field once, as declared."""
     import typer.main
+    from rich.text import Text
 
     from kiku.cli import RUN_OPTION_FIELDS, app
     from kiku.config import RunConfig
@@ -93,7 +94,7 @@ def test_every_run_setting_is_a_kiku_run_option_with_its_default_and_help() -> N
     for name, info in RunConfig.model_fields.items():
         param = params.get(RUN_OPTION_FIELDS.get(name, name))
         assert param is not None, f"RunConfig.{name} has no kiku run option"
-        assert param.help == info.description, name
+        assert Text.from_markup(param.help or "").plain == info.description, name  # help is Rich markup: as shown
         if name not in list_options:
             assert param.default == info.default, (name, param.default, info.default)
 
