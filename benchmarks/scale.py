@@ -287,7 +287,7 @@ def write_report() -> None:
         reached = next((x for x in STAGES if x not in r["stages"]), None)
         status = f" (partial: in {reached} when measured)" if r.get("partial") else ""
         if r.get("died"):
-            status = f" (first attempt: died in {reached}, no traceback)"
+            status = f" (first attempt, one-shot embed stage: stopped in {reached} at this RSS, rerun on the chunked one)"
         elif r.get("resumed_stages") or (r.get("partial") and f"{r['name']}-first" in rows):
             status += " (resumed: earlier stages' seconds from the first attempt, wall = this invocation)"
         if r.get("returncode") not in (None, 0):
