@@ -18,11 +18,8 @@ each), and optionally a local Ray the engine starts itself (``--engine ray`` wit
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,16 +48,10 @@ def input_file(size: int) -> Path:
 
 
 def run_kiku(input_path: Path, out_dir: Path, extra: list[str], env_extra: dict[str, str] | None = None) -> dict:
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), **(env_extra or {}))
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kiku", "run", str(input_path), "--out", str(out_dir), "--seed", "0", *extra],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    manifest = json.loads((out_dir / "manifest.json").read_text())
-    return {"wall": wall, "stages": {k: v["seconds"] for k, v in manifest["stages"].items()},
-            "counts": manifest["counts"], "out": str(out_dir)}
+    """``speed.run_kiku`` with the seed both engines share."""
+    from speed import run_kiku as run_child
+
+    return run_child(input_path, out_dir, ["--seed", "0", *extra], env_extra)
 
 
 def base_labels(run: Path) -> dict[str, int]:

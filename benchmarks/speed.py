@@ -135,10 +135,11 @@ def build_real_input(
     return {"written": written, "distinct": distinct}
 
 
-def run_kiku(input_path: Path, out_dir: Path, extra: list[str]) -> dict:
+def run_kiku(input_path: Path, out_dir: Path, extra: list[str], env_extra: dict[str, str] | None = None) -> dict:
+    """``kiku run`` in a fresh child on ``input_path``: wall seconds, per-stage seconds, counts, peak RSS, the run folder."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), **(env_extra or {}))
     start = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(
@@ -155,6 +156,7 @@ def run_kiku(input_path: Path, out_dir: Path, extra: list[str]) -> dict:
         "peak_is_upper_bound": before > 0,
         "stages": {k: v["seconds"] for k, v in manifest["stages"].items()},
         "counts": manifest["counts"],
+        "out": str(out_dir),
     }
 
 
