@@ -186,9 +186,10 @@ class AssignChunk:
     def __call__(self, table: Any, progress: Callable[[int], None] | None = None) -> Any:
         import pyarrow as pa
 
-        column = table.column("embedding").combine_chunks()
-        flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
-        labels = assign_to_centroids(flat.reshape(table.num_rows, self.centroids.shape[1]), self.centroids)
+        from kiku.vectors import vectors_from_arrow
+
+        vectors = vectors_from_arrow(table.column("embedding"), table.num_rows, self.centroids.shape[1])
+        labels = assign_to_centroids(vectors, self.centroids)
         if progress is not None:
             progress(table.num_rows)
         return pa.table({"label": pa.array(labels, pa.int64())})

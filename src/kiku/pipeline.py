@@ -50,7 +50,7 @@ from kiku.store import (
     package_versions,
     unify_facet_schemas,
 )
-from kiku.vectors import l2_normalise
+from kiku.vectors import l2_normalise, vectors_from_arrow
 
 __all__ = [
     "STAGES", "Components", "Progress", "Run", "RunConfig", "analyze", "component_fingerprint", "component_params",
@@ -271,8 +271,7 @@ def _embedding_cache(store: RunStore, embedder_key: str) -> dict[str, np.ndarray
         return cache
     for batch in store.iter_batches("embeddings", columns=["text_hash", "embedding"]):
         hashes = batch.column(0).to_pylist()
-        flat = batch.column(1).flatten().to_numpy(zero_copy_only=False)
-        vectors = np.asarray(flat, dtype=np.float32).reshape(len(hashes), -1)
+        vectors = vectors_from_arrow(batch.column(1), len(hashes))
         for h, vector in zip(hashes, vectors):
             if h not in cache:
                 cache[h] = vector.copy()
@@ -378,8 +377,7 @@ def _assemble_embeddings(store: RunStore, indexes: list[int], vectors: dict[str,
 def load_embeddings(store: RunStore) -> tuple[list[str], np.ndarray]:
     table = store.read_table("embeddings", columns=["conversation_id", "embedding"])
     ids = table.column("conversation_id").to_pylist()
-    flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return ids, np.asarray(flat, dtype=np.float32).reshape(len(ids), -1)
+    return ids, vectors_from_arrow(table.column("embedding"), len(ids))
 
 
 def stage_project(store: RunStore, config: RunConfig, progress: Progress) -> int:
