@@ -241,15 +241,15 @@ class OpenAIBackend:
     def __post_init__(self) -> None:
         if self.check_sdk:
             require("openai", "openai")
+        self._clients = _PerLoop(self._new_client)
 
-        def factory() -> Any:  # created on the first call, so --dry-run needs no key
-            openai = require("openai", "openai")
-            key = self.api_key or os.environ.get("OPENAI_API_KEY") or ("sk-no-key" if self.provider != "openai" else None)
-            if key is None:
-                raise KikuError("OPENAI_API_KEY is not set; export it or pass api_key=")
-            return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=None)
-
-        self._clients = _PerLoop(factory)
+    def _new_client(self) -> Any:
+        """The SDK client, created on the first call (so --dry-run needs no key)."""
+        openai = require("openai", "openai")
+        key = self.api_key or os.environ.get("OPENAI_API_KEY") or ("sk-no-key" if self.provider != "openai" else None)
+        if key is None:
+            raise KikuError("OPENAI_API_KEY is not set; export it or pass api_key=")
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=None)
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
         client = self._clients.get()
@@ -296,7 +296,10 @@ class AnthropicBackend:
     def __post_init__(self) -> None:
         if self.check_sdk:
             require("anthropic", "anthropic")
-        self._clients = _PerLoop(lambda: require("anthropic", "anthropic").AsyncAnthropic(api_key=self.api_key, max_retries=0))
+        self._clients = _PerLoop(self._new_client)
+
+    def _new_client(self) -> Any:
+        return require("anthropic", "anthropic").AsyncAnthropic(api_key=self.api_key, max_retries=0)
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
         import json
