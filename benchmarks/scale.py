@@ -7,7 +7,9 @@ under new ids; the table reports how many are distinct. Each size runs ``kiku ru
 child process (a fresh run folder); per-stage seconds come from the run's ``manifest.json``
 and peak RSS from sampling the child's process tree with psutil every 0.5 s (and the child's
 own ``ru_maxrss`` as a check). Results go to ``benchmarks/results/scale.md``; each size's raw
-numbers are kept in ``benchmarks/out/scale-<size>.json`` so sizes can be measured one at a time.
+numbers are kept (committed) in ``benchmarks/results/scale/scale-<size>.json``, so sizes can be
+measured one at a time, on different days and machines, and the report keeps every size.
+Inputs and run folders stay in ``benchmarks/out`` (not committed).
 
     python benchmarks/scale.py --sizes 10k,100k     # measure, then rewrite scale.md
     python benchmarks/scale.py --sizes 1m           # the long one (nohup it)
@@ -32,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import OUT, ROOT, build_real_input  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale.md"
+#: The raw numbers behind scale.md, one JSON per size (and per extra measurement), committed.
+NUMBERS = ROOT / "benchmarks" / "results" / "scale"
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 #: Commits of attempts whose partial file predates recording it.
 FIRST_ATTEMPT_COMMIT = {"1m": "9825a23"}
@@ -84,7 +88,8 @@ def run_one(name: str, src: Path, commit: str, resume: bool = False) -> dict:
             env=env, stdout=handle, stderr=subprocess.STDOUT,
         )
         parent = psutil.Process(child.pid)
-        partial = OUT / f"scale-{name}.partial.json"
+        NUMBERS.mkdir(parents=True, exist_ok=True)
+        partial = NUMBERS / f"scale-{name}.partial.json"
         while child.poll() is None:
             try:
                 rss = sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
@@ -179,7 +184,8 @@ def time_placement(rows: int = 100_000, sample_size: int = 20_000, production_sa
               "production_sample": production_sample, "knn_ms_per_row_production": per_row_production * 1000,
               "transform_ms_per_row": transform_seconds / len(others) * 1000,
               "load_average_at_start": os.getloadavg()[0], "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    (OUT / "scale-placement.json").write_text(json.dumps(result))
+    NUMBERS.mkdir(parents=True, exist_ok=True)
+    (NUMBERS / "scale-placement.json").write_text(json.dumps(result))
     return result
 
 
@@ -237,8 +243,15 @@ def llm_cost(clusters: int, sample_every: int = 5) -> dict:
                 "clusters_scope_usd": scoped.cost_usd, "clusters_scope_calls": scoped.calls,
             }
         out["models"][spec] = rows
-    (OUT / "scale-llm-cost.json").write_text(json.dumps(out))
+    NUMBERS.mkdir(parents=True, exist_ok=True)
+    (NUMBERS / "scale-llm-cost.json").write_text(json.dumps(out))
     return out
+
+
+def _distinct(name: str) -> int:
+    """Distinct texts of a size's input (from its build record; 0 when it was never built here)."""
+    meta = OUT / f"scale-input-{name}.json"
+    return int(json.loads(meta.read_text())["distinct"]) if meta.exists() else 0
 
 
 def gib(value: float) -> str:
@@ -249,24 +262,22 @@ def write_report() -> None:
     """Rewrite scale.md from the saved per-size numbers (finished or partial)."""
     rows: dict[str, dict] = {}
     for name in SIZES:
-        first = OUT / f"scale-{name}.first-attempt.json"
+        first = NUMBERS / f"scale-{name}.first-attempt.json"
         if first.exists():  # an earlier attempt that died: its stages and memory, reported as they were
             data = json.loads(first.read_text())
-            meta = json.loads((OUT / f"scale-input-{name}.json").read_text())
             rows[f"{name}-first"] = {"name": name, "commit": data.get("commit") or FIRST_ATTEMPT_COMMIT.get(name),
-                                     "conversations": SIZES[name], "distinct": meta["distinct"], "partial": True,
+                                     "conversations": SIZES[name], "distinct": data.get("distinct") or _distinct(name),
+                                     "partial": True,
                                      "died": True, "load_average_at_start": data.get("load_average_at_start"),
                                      "wall": data["elapsed"], "peak_rss_bytes": data["peak_rss_bytes"],
-                                     "stages": data["stages"]}
-        done = OUT / f"scale-{name}.json"
-        partial = OUT / f"scale-{name}.partial.json"
+                                     "stages": data["stages"], "note": data.get("note")}
+        done = NUMBERS / f"scale-{name}.json"
+        partial = NUMBERS / f"scale-{name}.partial.json"
         if done.exists():
             rows[name] = json.loads(done.read_text())
         elif partial.exists():
             data = json.loads(partial.read_text())
-            meta = OUT / f"scale-input-{name}.json"
-            distinct = json.loads(meta.read_text())["distinct"] if meta.exists() else 0
-            rows[name] = {"name": name, "commit": data.get("commit"), "conversations": SIZES[name], "distinct": distinct,
+            rows[name] = {"name": name, "commit": data.get("commit"), "conversations": SIZES[name], "distinct": _distinct(name),
                           "partial": True,
                           "load_average_at_start": data.get("load_average_at_start"), "wall": data["elapsed"], "peak_rss_bytes": data["peak_rss_bytes"], "stages": data["stages"]}
     lines = [
@@ -292,6 +303,8 @@ def write_report() -> None:
             status += " (resumed: earlier stages' seconds from the first attempt, wall = this invocation)"
         if r.get("returncode") not in (None, 0):
             status = f" (failed, exit {r['returncode']})"
+        if r.get("note"):
+            status += f" ({r['note']})"
         load = f"{r['load_average_at_start']:.1f}" if r.get("load_average_at_start") is not None else "-"
         status += f" @{r['commit']}" if r.get("commit") else ""
         lines.append(f"| {r['conversations']:,}{status} | {r['distinct']:,} | {cells} | {r['wall']:.0f} | "
@@ -312,7 +325,7 @@ def write_report() -> None:
             lines.append(f"| {a} → {b} | {rb['conversations'] / ra['conversations']:.0f} | "
                          f"{rb['distinct'] / max(1, ra['distinct']):.1f} | {cells} | {ratio(ra['wall'], rb['wall'])} | "
                          f"{ratio(ra['peak_rss_bytes'], rb['peak_rss_bytes'])} |")
-    placement = OUT / "scale-placement.json"
+    placement = NUMBERS / "scale-placement.json"
     if placement.exists():
         t = json.loads(placement.read_text())
         lines += [
@@ -330,7 +343,7 @@ def write_report() -> None:
             f"per row here: for the 980,000 rows outside the sample at 1M that is "
             f"{t['knn_ms_per_row_production'] * 980:.0f} s vs {t['transform_ms_per_row'] * 980:.0f} s.",
         ]
-    cost = OUT / "scale-llm-cost.json"
+    cost = NUMBERS / "scale-llm-cost.json"
     if cost.exists():
         c = json.loads(cost.read_text())
         sizes = list(next(iter(c["models"].values())))
@@ -394,7 +407,9 @@ def main() -> None:
                                      *(["--resume"] if args.resume else [])], check=True, capture_output=True,
                                     text=True).stdout
             result = json.loads(output.strip().splitlines()[-1])
-            (OUT / f"scale-{name}.json").write_text(json.dumps(result))
+            NUMBERS.mkdir(parents=True, exist_ok=True)
+            (NUMBERS / f"scale-{name}.json").write_text(json.dumps(result, indent=1))
+            (NUMBERS / f"scale-{name}.partial.json").unlink(missing_ok=True)
             print(name, {k: result[k] for k in ("wall", "peak_rss_bytes", "stages")}, file=sys.stderr)
     if not args.build_only:
         write_report()

@@ -352,3 +352,81 @@ def test_the_ray_engine_without_ray_is_a_one_line_install_hint(small_input: Path
 
 def test_the_local_engine_is_the_default() -> None:
     assert make_engine(RunConfig()).name == "local"
+
+
+# --- the LLM describer on a worker copy (what a Ray actor holds) ---------------------------------
+
+LLM_FACETS = {"summary": "s", "request": "r", "task": "The task is to answer", "languages": ["english"], "concern": 1,
+              "frustration": 1, "assistant_errors": []}
+
+
+def facets_unless_zebra(messages: list[dict[str, str]], schema: dict[str, Any], n: int) -> Any:
+    """A scripted model (module level, so a pickled copy finds it): fails on the query about zebras."""
+    from llm_fixtures import retryable
+
+    text = messages[-1]["content"]
+    return retryable() if "zebra" in text else {**LLM_FACETS, "summary": "about " + text.split("<")[-2][-30:]}
+
+
+def facets_always(messages: list[dict[str, str]], schema: dict[str, Any], n: int) -> Any:
+    text = messages[-1]["content"]
+    return {**LLM_FACETS, "summary": "about " + text.split("<")[-2][-30:]}
+
+
+def llm_describer(script: Callable[..., Any], cache: Any) -> Any:
+    from kiku.llm import LLMClient, LLMDescriber
+    from llm_fixtures import ScriptedBackend
+
+    client = LLMClient(backend=ScriptedBackend(script), cache=cache, max_attempts=1, backoff_base_s=0.001)
+    return LLMDescriber(client)
+
+
+def test_the_llm_describer_on_worker_copies_reports_every_call_failure_and_answer(tmp_path: Path) -> None:
+    from kiku.llm import ResponseCache
+
+    queries = [f"question number {i} about {'zebras' if i == 9 else 'sweeps'}" for i in range(12)]
+    source = write_jsonl(tmp_path / "q.jsonl", [{"id": f"q{i}", "messages": [{"role": "user", "content": q}]}
+                                                for i, q in enumerate(queries)])
+    store = loaded_store(tmp_path / "run", source)
+    driver_cache = ResponseCache(":memory:")  # a worker's copy opens its own: only what it reports reaches this one
+    describer = llm_describer(facets_unless_zebra, driver_cache)
+    details = stage_describe(store, describer, Progress(), engine=ReversedEngine(), chunk_rows=4)
+
+    # every call ran on a worker copy; the driver's client counts them all from the reports
+    assert describer.client.backend.calls == 0
+    usage = describer.client.usage
+    assert usage.by_stage["describe"].calls == usage.calls == 12 and usage.prompt_tokens > 0
+    assert [f.item_id for f in usage.failures] == ["q9"]
+    assert len(driver_cache) == 11  # every good answer is in the driver's cache
+    report = describer.stage_report()
+    assert report.incomplete and report.details == {"failed_items": 1}
+    facets = store.read_table("facets").to_pylist()
+    assert [row["summary"] is None for row in facets] == [i == 9 for i in range(12)]  # offline facets kept for q9
+    assert facets[9]["request"] == queries[9]
+    # the chunk with the failure is kept as an incomplete part; the others as whole parts
+    assert details["chunks_incomplete"] == 1
+    assert [store.part_is_whole("facets", i, chunk_key(DescribeChunk(describer), t))
+            for i, t in enumerate(store.iter_chunks("conversations", 4))] == [True, True, False]
+
+    # the retry (the model works now) redoes that chunk only, and the table equals a local run's
+    fixed = llm_describer(facets_always, driver_cache)
+    again = stage_describe(store, fixed, Progress(), engine=ReversedEngine(), chunk_rows=4)
+    assert (again["chunks_reused"], again["chunks_computed"]) == (2, 1) and "chunks_incomplete" not in again
+    assert not fixed.stage_report().incomplete and not store.parts_dir("facets").exists()
+    local_store = loaded_store(tmp_path / "local", source)
+    stage_describe(local_store, llm_describer(facets_always, ResponseCache(":memory:")), Progress(), chunk_rows=4)
+    assert store.read_table("facets").equals(local_store.read_table("facets"))
+
+
+def test_a_local_run_keeps_every_batchs_failures_in_the_stage_report(tmp_path: Path) -> None:
+    from kiku.describe import DESCRIBE_BATCH
+    from kiku.llm import ResponseCache
+
+    # more rows than one describe batch, the failing query in the first batch
+    rows = [{"id": f"q{i}", "messages": [{"role": "user", "content": f"about {'zebras' if i == 3 else 'sweeps'} {i}"}]}
+            for i in range(DESCRIBE_BATCH + 5)]
+    store = loaded_store(tmp_path / "run", write_jsonl(tmp_path / "q.jsonl", rows))
+    describer = llm_describer(facets_unless_zebra, ResponseCache(":memory:"))
+    stage_describe(store, describer, Progress())
+    assert describer.stage_report().details == {"failed_items": 1}
+    assert describer.stage_report().details == {}  # reported once, for the stage that had it

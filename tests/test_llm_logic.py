@@ -485,3 +485,46 @@ def test_retry_after_unusable_answer_samples_instead_of_repeating_temperature_ze
     assert value.topic == "Sweeps" and usage.attempts == 2
     assert seen[0]["temperature"] == 0.0 and seen[0]["seed"] == 5
     assert seen[1]["temperature"] == pytest.approx(0.7) and seen[1]["seed"] == 6
+
+
+# --- a copy for a Ray worker ----------------------------------------------------------------
+
+
+def test_a_client_pickles_for_a_worker_without_its_connections_and_with_the_drivers_key(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import pickle
+
+    from kiku.llm.cache import JournaledCache
+    from kiku.llm.providers import AnthropicBackend, OpenAIBackend
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-driver")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-driver")
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    client = LLMClient(backend=OpenAIBackend("openai", "gpt-4o-mini", check_sdk=False), cache=cache)
+    client.usage.calls = 5
+    copy = pickle.loads(pickle.dumps(client))
+    assert copy.backend.api_key == "sk-driver" and client.backend.api_key is None  # the driver's own is untouched
+    assert copy.usage.calls == 0 and copy.usage.model == "gpt-4o-mini"  # a copy counts only its own work
+    assert isinstance(copy.cache, JournaledCache) and copy.cache.path == cache.path
+    assert pickle.loads(pickle.dumps(AnthropicBackend("claude-3-5-haiku", check_sdk=False))).api_key == "sk-ant-driver"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    compatible = OpenAIBackend("openai-compatible", "m", base_url="http://127.0.0.1:1/v1", check_sdk=False)
+    assert pickle.loads(pickle.dumps(compatible)).api_key is None  # no key of another provider is attached
+
+
+def test_a_worker_copys_report_is_counted_once_on_the_driver() -> None:
+    import pickle
+
+    client, _ = make_client(facet_script)
+    worker = pickle.loads(pickle.dumps(LLMDescriber(client)))
+    worker.describe([conv("a", "one"), conv("b", "two")])
+    report = worker.take_worker_report()
+    assert worker.take_worker_report()["usage"]["calls"] == 0  # taken once, then empty
+    assert report["usage"]["calls"] == 2 and len(report["answers"]) == 2
+    driver = LLMDescriber(client)
+    driver.absorb_worker_report(report)
+    assert client.usage.calls == 2 and client.usage.by_stage["describe"].calls == 2
+    assert len(client.cache) == 2  # the driver's (in-memory) cache got the worker's answers
+    again, backend = make_client(facet_script, cache=client.cache)
+    LLMDescriber(again).describe([conv("a", "one"), conv("b", "two")])
+    assert backend.calls == 0

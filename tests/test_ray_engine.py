@@ -98,13 +98,37 @@ def test_import_kiku_does_not_import_ray() -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_llm_facets_on_the_ray_engine_are_refused_in_one_line(tmp_path: Path) -> None:
-    result = kiku("run", EXAMPLE, "--out", tmp_path / "run", "--engine", "ray", "--llm", "openai/gpt-4o-mini",
-                  "--llm-scope", "conversations")
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2 and len(lines) == 1, result.stderr
-    assert "--engine ray runs the offline facets only for now" in lines[0]
-    assert not (tmp_path / "run").exists()
+def test_llm_facets_run_on_the_cluster_and_give_the_local_engines_facets(cluster: RayCluster, tmp_path: Path) -> None:
+    """``--llm local/... --llm-scope conversations --engine ray``: each describe actor holds its own
+    copy of the LLM describer and the real SmolLM2 model; usage and answers come back to the driver."""
+    pytest.importorskip("llama_cpp", reason="needs llama-cpp-python: pip install 'kiku[local]'")
+    rows = [json.loads(line) for line in EXAMPLE.read_text().splitlines()[:8]]
+    source = tmp_path / "queries.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    args = ["--seed", "0", "--chunk-rows", "2", "--llm", "local/smollm2-135m", "--llm-scope", "conversations",
+            "--clusters", "2", "--max-top", "2"]
+
+    def run(out: Path, cache: str, *extra: str) -> dict:
+        env = {**ray_env(), "KIKU_CACHE_DIR": str(tmp_path / cache), "KIKU_LLM_THREADS": "1"}
+        result = subprocess.run(kiku_command("run", source, "--out", out, *args, *extra), capture_output=True,
+                                text=True, env=env, timeout=800)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads((out / "manifest.json").read_text())
+
+    on_ray = run(tmp_path / "ray", "cache-ray", "--engine", "ray", "--address", cluster.address)
+    local = run(tmp_path / "local", "cache-local")
+    describe = on_ray["stages"]["describe"]
+    assert describe["engine"] == "ray" and describe["chunks"] == describe["chunks_computed"] == 4
+    # every call the actors made is counted in the driver's manifest, as a local run counts its own
+    assert on_ray["llm"]["by_stage"]["describe"]["calls"] == local["llm"]["by_stage"]["describe"]["calls"] >= 8
+    assert on_ray["llm"]["by_stage"]["describe"]["prompt_tokens"] == local["llm"]["by_stage"]["describe"]["prompt_tokens"]
+    facets = pq.read_table(tmp_path / "ray" / "facets.parquet")
+    assert facets.equals(pq.read_table(tmp_path / "local" / "facets.parquet"))
+    assert all(facets.column("summary").to_pylist()) and facets.num_rows == 8
+    # every answer is in the driver's cache: a local run over it makes no describe call
+    again = run(tmp_path / "again", "cache-ray")
+    assert again["llm"]["by_stage"]["describe"]["calls"] == 0
+    assert again["llm"]["by_stage"]["describe"]["cache_hits"] >= 8
 
 
 def test_the_ray_engine_gives_the_local_engines_run(cluster: RayCluster, local_run: Path, tmp_path: Path) -> None:

@@ -107,10 +107,5 @@ def check_settings(config: RunConfig) -> None:
         raise KikuError("--privacy-min-users counts distinct users; add --user-field FIELD (the metadata field of the user id)")
     if config.engine_address is not None and config.engine != "ray":
         raise KikuError("--address names a Ray cluster; add --engine ray or drop it")
-    if config.engine == "ray" and config.llm and config.llm_scope == "conversations":
-        # The LLM describer holds a client (locks, the response cache's SQLite connection, a
-        # loaded model) and counts usage in this process: not shipped to Ray workers yet.
-        raise KikuError("--engine ray runs the offline facets only for now; with --llm-scope conversations "
-                        "use --engine local (or the default --llm-scope clusters, whose LLM calls run here)")
     if config.privacy_user_field and config.privacy_min_users <= 1:
         raise KikuError("--user-field is read by --privacy-min-users; add --privacy-min-users N (N >= 2) or drop it")

@@ -409,19 +409,34 @@ class DescribeChunk:
     ['hi there']
     """
 
+    #: True on a copy made by unpickling (a Ray worker's): it then reports back (``kiku.engine``).
+    shipped = False
+
     def __init__(self, describer: Any) -> None:
         self.describer = describer
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.shipped = True
 
     def fingerprint(self) -> str:
         from kiku.pipeline import component_fingerprint
 
         return component_fingerprint(self.describer)
 
+    def absorb_worker_report(self, report: dict[str, Any]) -> None:
+        """On the driver: a worker copy's report (usage, failures, answers) into the driver's describer."""
+        absorb = getattr(self.describer, "absorb_worker_report", None)
+        if callable(absorb):
+            absorb(report)
+
     def __call__(self, table: Any, progress: Callable[[int], None] | None = None) -> Any:
         import pyarrow as pa
 
+        from kiku.engine import with_notes
         from kiku.store import conversations_from_batch
 
+        failed_before = len(getattr(self.describer, "failed_ids", None) or ())
         tables = []
         for batch in table.combine_chunks().to_batches(max_chunksize=DESCRIBE_BATCH):
             conversations = conversations_from_batch(batch)
@@ -434,4 +449,8 @@ class DescribeChunk:
                 progress(len(conversations))
         if not tables:
             return pa.table({"conversation_id": pa.array([], pa.string())})
-        return pa.concat_tables(tables, promote_options="permissive")
+        # items whose LLM call failed kept their offline facets: the next run redoes this chunk
+        incomplete = len(getattr(self.describer, "failed_ids", None) or ()) > failed_before
+        take = getattr(self.describer, "take_worker_report", None)
+        report = take() if self.shipped and callable(take) else None
+        return with_notes(pa.concat_tables(tables, promote_options="permissive"), report, incomplete)

@@ -21,6 +21,21 @@ a part, the stage streams the parts in chunk order into its usual table
 (``facets.parquet``, ``embeddings.parquet``: same names and schemas as a one-shot run, so no
 reader changes) and removes them.
 
+**Notes from a chunk for the driver.** A chunk function's output may carry two notes in its
+schema metadata, which :func:`map_chunks` takes off before the part is written
+(:func:`with_notes`, :func:`take_notes`):
+
+- *incomplete*: some rows kept fallback output (an LLM call failed). The part is used for this
+  run's table but recorded as incomplete, so the next run does that chunk again (and the stage
+  keeps its parts until none is incomplete: the retry redoes those chunks only);
+- *a worker report*: what the chunk function's component did on a worker process (a Ray
+  actor holds a copy of it, not the driver's object): for the LLM describer, its client's
+  calls, tokens and cost, the items that failed, and the answers it got. The driver hands it to
+  ``fn.absorb_worker_report(report)``, which folds it into the driver's component (so the
+  manifest counts every call, the stage reports every failure, and the driver's response cache
+  holds every answer). A component copied to a worker takes its report with
+  ``take_worker_report()`` after each chunk; the local engine never copies one, so it has none.
+
 **Resume.** A run killed mid-stage leaves the parts it finished. The next run cuts the same
 chunks, and :func:`map_chunks` hands the engine only the chunks without a whole part for
 their key (:meth:`~kiku.store.RunStore.part_is_whole`): a missing, truncated or changed part,
@@ -70,9 +85,10 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -183,27 +199,66 @@ def chunk_key(fn: ChunkFunction, table: pa.Table) -> str:
     return fingerprint(type(fn).__qualname__, fn.fingerprint(), table_digest(table))
 
 
+#: Schema-metadata keys of the notes a chunk's output carries for the driver (module docstring).
+INCOMPLETE_NOTE = b"kiku.incomplete"
+WORKER_REPORT_NOTE = b"kiku.worker_report"
+
+
+def with_notes(table: pa.Table, worker_report: dict[str, Any] | None = None, incomplete: bool = False) -> pa.Table:
+    """``table`` carrying the notes for the driver in its schema metadata (see :func:`take_notes`).
+
+    >>> table, report, incomplete = take_notes(with_notes(pa.table({"a": [1]}), {"calls": 2}, incomplete=True))
+    >>> table.schema.metadata, report, incomplete
+    (None, {'calls': 2}, True)
+    """
+    notes: dict[bytes, bytes] = {}
+    if worker_report is not None:
+        notes[WORKER_REPORT_NOTE] = json.dumps(worker_report, ensure_ascii=False).encode("utf-8")
+    if incomplete:
+        notes[INCOMPLETE_NOTE] = b"1"
+    if not notes:
+        return table
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), **notes})
+
+
+def take_notes(table: pa.Table) -> tuple[pa.Table, dict[str, Any] | None, bool]:
+    """(``table`` without the notes, the worker report or None, whether it is incomplete)."""
+    metadata = dict(table.schema.metadata or {})
+    if WORKER_REPORT_NOTE not in metadata and INCOMPLETE_NOTE not in metadata:
+        return table, None, False
+    raw = metadata.pop(WORKER_REPORT_NOTE, None)
+    incomplete = metadata.pop(INCOMPLETE_NOTE, None) is not None
+    return table.replace_schema_metadata(metadata or None), (json.loads(raw) if raw else None), incomplete
+
+
 @dataclass
 class MapReport:
-    """What :func:`map_chunks` did: chunks in all, reused (a whole part existed), computed."""
+    """What :func:`map_chunks` did: chunks in all, reused (a whole part existed), computed, and
+    how many of the computed ones are incomplete (some rows kept fallback output)."""
 
     chunks: int = 0
     reused: int = 0
     computed: int = 0
+    incomplete: int = 0
     work: int = 0  #: the work (Chunk.work) of the computed chunks: e.g. texts embedded by this call
     indexes: list[int] = field(default_factory=list)
 
     def details(self) -> dict[str, int]:
         """The stage-record fields (``manifest["stages"][stage]``)."""
-        return {"chunks": self.chunks, "chunks_reused": self.reused, "chunks_computed": self.computed}
+        details = {"chunks": self.chunks, "chunks_reused": self.reused, "chunks_computed": self.computed}
+        if self.incomplete:
+            details["chunks_incomplete"] = self.incomplete
+        return details
 
 
 def map_chunks(store: RunStore, engine: Engine, table: str, fn: ChunkFunction, chunks: Iterable[Chunk],
                progress: ProgressFn | None = None, on_reused: Callable[[Chunk], None] | None = None) -> MapReport:
     """Make sure every chunk has a whole part of ``table``: reuse those that do, run ``fn`` on
     the others with ``engine`` and write each output as its part (in the order the engine
-    finishes them). ``on_reused(chunk)`` is called for each reused chunk (a progress bar counts
-    it as done). Parts left from an earlier chunking (index past the last chunk) are removed.
+    finishes them), after taking its notes off (module docstring: a worker report goes to
+    ``fn.absorb_worker_report``; an incomplete chunk's part is recorded as such).
+    ``on_reused(chunk)`` is called for each reused chunk (a progress bar counts it as done).
+    Parts left from an earlier chunking (index past the last chunk) are removed.
     """
     report = MapReport()
     advance = progress or (lambda amount: None)
@@ -224,9 +279,14 @@ def map_chunks(store: RunStore, engine: Engine, table: str, fn: ChunkFunction, c
             yield chunk
 
     pending = todo()
+    absorb = getattr(fn, "absorb_worker_report", None)
     for index, output in engine.run(fn, pending, advance):
-        store.write_part(table, index, keys[index], output)
+        output, worker_report, incomplete = take_notes(output)
+        if worker_report is not None and callable(absorb):
+            absorb(worker_report)
+        store.write_part(table, index, keys[index], output, complete=not incomplete)
         report.computed += 1
+        report.incomplete += int(incomplete)
         report.work += work[index]
     for _ in pending:  # chunks the engine never took
         pass

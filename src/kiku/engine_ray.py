@@ -75,11 +75,12 @@ def _ray() -> Any:
 
 def limit_threads(fn: Any, threads: int) -> None:
     """Give ``fn``'s model (``fn.embedder`` / ``fn.describer`` or ``fn`` itself) ``threads``
-    CPU threads when it has a ``threads`` setting left at its default (None: all cores).
+    CPU threads when it has a ``threads`` setting left at its default (None: all cores), and
+    cap a local LLM's (``fn.describer.client.backend.n_threads``) at ``threads``.
 
     A worker holding one CPU of a node must not spread its model over all the node's cores
     (the other workers of the node have theirs). Never changes a result: threads are not in
-    any fingerprint (``kiku.stages.UNFINGERPRINTED``).
+    any fingerprint (``kiku.stages.UNFINGERPRINTED``; llama.cpp decodes greedily, seeded).
 
     >>> class Model:
     ...     threads = None
@@ -88,9 +89,13 @@ def limit_threads(fn: Any, threads: int) -> None:
     >>> fn = Fn(); limit_threads(fn, 1); fn.embedder.threads
     1
     """
-    for part in (fn, getattr(fn, "embedder", None), getattr(fn, "describer", None)):
+    describer = getattr(fn, "describer", None)
+    for part in (fn, getattr(fn, "embedder", None), describer):
         if part is not None and hasattr(part, "threads") and part.threads is None:
             part.threads = max(1, int(threads))
+    backend: Any = getattr(getattr(describer, "client", None), "backend", None)
+    if isinstance(getattr(backend, "n_threads", None), int):
+        backend.n_threads = max(1, min(backend.n_threads, int(threads)))
 
 
 def table_to_bytes(table: pa.Table) -> bytes:

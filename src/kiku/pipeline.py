@@ -219,7 +219,9 @@ def stage_describe(store: RunStore, describer: Describer, progress: Progress, en
 
     Each chunk of ``chunk_rows`` conversations is described by ``engine`` into a part; the
     parts are then streamed in order into one table whose columns are unified across chunks
-    (a facet that is null throughout one chunk takes its type from another).
+    (a facet that is null throughout one chunk takes its type from another). The parts are
+    removed, unless a chunk is incomplete (an LLM call failed: the describer's stage report
+    marks the stage for a retry), so the next run redoes those chunks only.
     """
     from kiku.describe import DescribeChunk
 
@@ -237,7 +239,8 @@ def stage_describe(store: RunStore, describer: Describer, progress: Progress, en
                 part = conform(store.read_part("facets", index), schema)
                 writer.write_table(part)
                 count += part.num_rows
-    store.remove_parts("facets")
+    if not report.incomplete:  # else kept: the next run redoes the incomplete chunks only
+        store.remove_parts("facets")
     _report_reuse(progress, "describe", report)
     return {"rows": count, **report.details(), "chunk_rows": rows, "engine": engine.name}
 

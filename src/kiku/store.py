@@ -701,26 +701,31 @@ class RunStore:
         """
         return self.parts_dir(name) / f"part-{index:06d}.parquet"
 
-    def write_part(self, name: str, index: int, key: str, table: pa.Table) -> None:
+    def write_part(self, name: str, index: int, key: str, table: pa.Table, complete: bool = True) -> None:
         """Write part ``index`` of table ``name`` atomically, then its record (``part-N.json``:
-        the chunk's ``key``, rows, bytes, sha256). A part without its record is never trusted."""
+        the chunk's ``key``, rows, bytes, sha256, and ``complete``: False when some rows kept
+        fallback output, e.g. failed LLM calls). A part without its record is never trusted, and
+        an incomplete one is used for this run's table but never reused by the next run."""
         path = self.part_path(name, index)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = path.with_suffix(".json")
         record.unlink(missing_ok=True)
         with _AtomicParquetWriter(path, table.schema) as writer:
             writer.write_table(table)
-        self._atomic_write_bytes(record, json.dumps({"key": key, "rows": table.num_rows, **file_record(path)}).encode())
+        self._atomic_write_bytes(record, json.dumps({"key": key, "rows": table.num_rows, "complete": complete,
+                                                     **file_record(path)}).encode())
 
     def part_is_whole(self, name: str, index: int, key: str) -> bool:
-        """True when part ``index`` of ``name`` was written for ``key`` and its file matches its
-        record (size and sha256): a truncated or changed part is done again, never read."""
+        """True when part ``index`` of ``name`` was written for ``key``, complete, and its file matches
+        its record (size and sha256): a truncated, changed or incomplete part is done again."""
         path = self.part_path(name, index)
         try:
             record = json.loads(path.with_suffix(".json").read_text())
         except (OSError, ValueError):
             return False
         if not isinstance(record, dict) or record.get("key") != key or not path.is_file():
+            return False
+        if record.get("complete") is False:
             return False
         if path.stat().st_size != record.get("bytes"):
             return False

@@ -112,6 +112,77 @@ class ResponseCache:
         with self._lock:
             return int(self._db.execute("select count(*) from responses").fetchone()[0])
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled as its path only (a copy sent to a Ray worker opens its own connection)."""
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Open the cache at the pickled path; where that folder cannot be made on this machine (a
+        worker on another node, another user's home), this machine's default cache instead."""
+        try:
+            self.__init__(state["path"])  # type: ignore[misc]
+        except (OSError, sqlite3.Error):
+            self.__init__(None)  # type: ignore[misc]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class JournaledCache:
+    """A :class:`ResponseCache` that also keeps every answer put into it since the last
+    :meth:`take` (what a worker's client learned, to be handed back to the driver's cache).
+
+    >>> cache = JournaledCache(ResponseCache(":memory:"))
+    >>> cache.put("k", CachedResponse(data={"a": 1}), stage="describe")
+    >>> cache.get("k").data, [entry["key"] for entry in cache.take()], cache.take()
+    ({'a': 1}, ['k'], [])
+    """
+
+    def __init__(self, inner: ResponseCache) -> None:
+        self.inner = inner
+        self.path = inner.path
+        self._journal: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> CachedResponse | None:
+        return self.inner.get(key)
+
+    def contains(self, key: str) -> bool:
+        return self.inner.contains(key)
+
+    def put(self, key: str, response: CachedResponse, stage: str = "", provider: str = "", model: str = "") -> None:
+        self.inner.put(key, response, stage=stage, provider=provider, model=model)
+        with self._lock:
+            self._journal.append({"key": key, "response": response.model_dump(mode="json"), "stage": stage,
+                                  "provider": provider, "model": model})
+
+    def take(self) -> list[dict[str, Any]]:
+        """The journal (JSON-able dicts: key, response, stage, provider, model), emptied."""
+        with self._lock:
+            journal, self._journal = self._journal, []
+        return journal
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def put_journal(cache: ResponseCache | JournaledCache, journal: list[dict[str, Any]]) -> int:
+    """Put the entries of a :meth:`JournaledCache.take` into ``cache`` (those it lacks); returns how many.
+
+    >>> worker = JournaledCache(ResponseCache(":memory:"))
+    >>> worker.put("k", CachedResponse(data={"a": 1}))
+    >>> driver = ResponseCache(":memory:")
+    >>> put_journal(driver, worker.take()), driver.get("k").data
+    (1, {'a': 1})
+    """
+    added = 0
+    for entry in journal:
+        if not cache.contains(entry["key"]):
+            cache.put(entry["key"], CachedResponse.model_validate(entry["response"]), stage=entry.get("stage", ""),
+                      provider=entry.get("provider", ""), model=entry.get("model", ""))
+            added += 1
+    return added

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from kiku.errors import KikuError
-from kiku.llm.cache import CachedResponse, ResponseCache, cache_key
+from kiku.llm.cache import CachedResponse, JournaledCache, ResponseCache, cache_key, put_journal
 from kiku.llm.providers import (
     Backend,
     ProviderSpec,
@@ -82,6 +82,26 @@ class Usage(BaseModel):
     cost_usd: float | None = 0.0
     by_stage: dict[str, StageUsage] = Field(default_factory=dict)
     failures: list[Failure] = Field(default_factory=list)
+
+    def add(self, other: Usage) -> None:
+        """Add ``other``'s counts, costs and failures to this usage (a Ray worker's, on the driver).
+
+        A cost that is unknown (None) on either side makes the sum unknown.
+
+        >>> total = Usage(calls=2, by_stage={"describe": StageUsage(calls=2)})
+        >>> total.add(Usage(calls=3, cost_usd=None, by_stage={"describe": StageUsage(calls=3, cost_usd=None)}))
+        >>> total.calls, total.by_stage["describe"].calls, total.cost_usd
+        (5, 5, None)
+        """
+        for name in ("calls", "cache_hits", "retries", "prompt_tokens", "completion_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.cost_usd = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        for stage, part in other.by_stage.items():
+            mine = self.by_stage.setdefault(stage, StageUsage())
+            for name in ("calls", "cache_hits", "retries", "failures", "prompt_tokens", "completion_tokens", "seconds"):
+                setattr(mine, name, getattr(mine, name) + getattr(part, name))
+            mine.cost_usd = None if mine.cost_usd is None or part.cost_usd is None else mine.cost_usd + part.cost_usd
+        self.failures.extend(other.failures)
 
     def one_line(self) -> str:
         cost = "unknown cost" if self.cost_usd is None else f"${self.cost_usd:.4f}"
@@ -173,7 +193,7 @@ class LLMClient:
     """
 
     backend: Backend
-    cache: ResponseCache | None = None
+    cache: ResponseCache | JournaledCache | None = None
     concurrency: int | None = None
     max_attempts: int = 4
     timeout_s: float = 120.0
@@ -197,6 +217,39 @@ class LLMClient:
             self.concurrency = self.backend.default_concurrency
         if self.redact is None:
             self.redact = self.hosted
+
+    # -- a copy on a Ray worker (kiku.engine_ray) -------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its locks, event-loop state and usage: a copy sent to a Ray worker
+        starts with empty usage and journals the answers it gets (:meth:`take_worker_report`)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_semaphores", "_inflight", "_rng", "_lock", "usage")}
+        if isinstance(state.get("cache"), JournaledCache):
+            state["cache"] = state["cache"].inner
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._semaphores, self._inflight, self._rng, self._lock = {}, {}, random.Random(0), threading.Lock()
+        self.usage = Usage(provider=self.backend.provider, model=self.backend.model)
+        if isinstance(self.cache, ResponseCache):
+            self.cache = JournaledCache(self.cache)
+
+    def take_worker_report(self) -> dict[str, Any]:
+        """What this client did since the last report (JSON-able): its usage and the answers it
+        put in its cache; both are emptied. Taken on a worker, absorbed by the driver's client
+        (:meth:`absorb_worker_report`)."""
+        with self._lock:
+            usage, self.usage = self.usage, Usage(provider=self.backend.provider, model=self.backend.model)
+        answers = self.cache.take() if isinstance(self.cache, JournaledCache) else []
+        return {"usage": usage.model_dump(mode="json"), "answers": answers}
+
+    def absorb_worker_report(self, report: dict[str, Any]) -> None:
+        """Count a worker's usage here and put the answers it got into this client's cache, so the
+        manifest counts every call and a later run finds every answer in this machine's cache."""
+        with self._lock:
+            self.usage.add(Usage.model_validate(report.get("usage") or {}))
+        if self.cache is not None and report.get("answers"):
+            put_journal(self.cache, report["answers"])
 
     @classmethod
     def from_spec(cls, spec: str | ProviderSpec, *, base_url: str | None = None,

@@ -239,8 +239,24 @@ class LLMDescriber:
         return list(describe(conversations) if callable(describe) else self.offline(conversations))
 
     def stage_report(self) -> StageReport:
-        """Failed describe calls (the ``kiku.stages`` hook)."""
-        return failure_report(self.failed_ids)
+        """The describe calls that failed since the last report (the ``kiku.stages`` hook, called
+        once per stage: the describe stage calls :meth:`describe` once per batch, and the failures
+        of every batch count); the list is emptied for the next stage."""
+        failed, self.failed_ids = self.failed_ids, []
+        return failure_report(failed)
+
+    # -- a copy on a Ray worker (kiku.engine_ray) ----------------------------------------------
+    def take_worker_report(self) -> dict[str, Any]:
+        """What this copy did since the last report (JSON-able; see ``kiku.engine``): the items that
+        failed and its client's usage and new answers; emptied."""
+        failed, self.failed_ids = self.failed_ids, []
+        return {"failed_ids": failed, **self.client.take_worker_report()}
+
+    def absorb_worker_report(self, report: dict[str, Any]) -> None:
+        """Take a worker's report in here, on the driver: its failures join :attr:`failed_ids` (so the
+        stage reports them and the next run retries them), its usage and answers join the client's."""
+        self.failed_ids.extend(str(i) for i in report.get("failed_ids") or ())
+        self.client.absorb_worker_report(report)
 
     def _lean(self, conversation: Conversation) -> bool:
         """True when the default prompt and schema are in use and the conversation has no assistant turn."""
@@ -270,18 +286,19 @@ class LLMDescriber:
 
         answers = await self.client.map(list(conversations), one)
         out: list[Summary] = []
-        self.failed_ids = []
+        failed: list[str] = []
         for conversation, summary, answer in zip(conversations, base, answers):
             if isinstance(answer, BaseException):
                 if not isinstance(answer, Exception):
                     raise answer
                 self.client.record_failure(self.stage, conversation.id, answer)
-                self.failed_ids.append(conversation.id)
+                failed.append(conversation.id)
                 out.append(summary)
             else:
                 has_assistant = any(m.role == "assistant" and m.content.strip() for m in conversation.messages)
                 out.append(merge_facets(summary, answer, has_assistant))
-        if conversations and len(self.failed_ids) == len(conversations):
+        self.failed_ids.extend(failed)
+        if conversations and len(failed) == len(conversations):
             first = next(a for a in answers if isinstance(a, BaseException))
             raise LLMCallError(f"every LLM describe call failed ({len(conversations)}); first error: {first}")
         return out

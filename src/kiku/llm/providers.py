@@ -193,6 +193,19 @@ class _PerLoop:
             self._clients[key] = self._factory()
         return self._clients[key]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its SDK clients (they hold connections): a copy makes its own."""
+        return {"_factory": self._factory, "_clients": {}}
+
+
+def _with_key(state: dict[str, Any], *variables: str) -> dict[str, Any]:
+    """A hosted backend's pickled state with its API key taken from the first of ``variables`` set
+    here when none was given: a copy sent to a Ray worker calls the provider with the driver's
+    key (the worker's environment may have none). The key travels inside the Ray cluster only."""
+    if not state.get("api_key"):
+        state = {**state, "api_key": next((os.environ[v] for v in variables if os.environ.get(v)), None)}
+    return state
+
 
 def _status_retryable(status: int | None) -> bool:
     return status is not None and (status == 429 or status == 408 or status >= 500)
@@ -228,15 +241,15 @@ class OpenAIBackend:
     def __post_init__(self) -> None:
         if self.check_sdk:
             require("openai", "openai")
+        self._clients = _PerLoop(self._new_client)
 
-        def factory() -> Any:  # created on the first call, so --dry-run needs no key
-            openai = require("openai", "openai")
-            key = self.api_key or os.environ.get("OPENAI_API_KEY") or ("sk-no-key" if self.provider != "openai" else None)
-            if key is None:
-                raise KikuError("OPENAI_API_KEY is not set; export it or pass api_key=")
-            return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=None)
-
-        self._clients = _PerLoop(factory)
+    def _new_client(self) -> Any:
+        """The SDK client, created on the first call (so --dry-run needs no key)."""
+        openai = require("openai", "openai")
+        key = self.api_key or os.environ.get("OPENAI_API_KEY") or ("sk-no-key" if self.provider != "openai" else None)
+        if key is None:
+            raise KikuError("OPENAI_API_KEY is not set; export it or pass api_key=")
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=None)
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
         client = self._clients.get()
@@ -265,6 +278,9 @@ class OpenAIBackend:
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return _with_key(dict(self.__dict__), "OPENAI_API_KEY") if self.provider == "openai" else dict(self.__dict__)
+
 
 @dataclass
 class AnthropicBackend:
@@ -280,7 +296,10 @@ class AnthropicBackend:
     def __post_init__(self) -> None:
         if self.check_sdk:
             require("anthropic", "anthropic")
-        self._clients = _PerLoop(lambda: require("anthropic", "anthropic").AsyncAnthropic(api_key=self.api_key, max_retries=0))
+        self._clients = _PerLoop(self._new_client)
+
+    def _new_client(self) -> Any:
+        return require("anthropic", "anthropic").AsyncAnthropic(api_key=self.api_key, max_retries=0)
 
     async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> RawResponse:
         import json
@@ -309,6 +328,9 @@ class AnthropicBackend:
 
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _with_key(dict(self.__dict__), "ANTHROPIC_API_KEY")
 
 
 @dataclass
@@ -361,6 +383,9 @@ class GeminiBackend:
 
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**_with_key(dict(self.__dict__), "GEMINI_API_KEY", "GOOGLE_API_KEY"), "_client": None}
 
 
 @dataclass
@@ -420,6 +445,19 @@ class LocalBackend:
 
                 vocab = self._vocab = Llama(model_path=str(self.path), vocab_only=True, verbose=False)
             return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled as its settings: a copy sent to a Ray worker loads the model from that node's
+        kiku install on its first call (and holds it for every later chunk)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_engine", "_lock", "_vocab", "path")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._engine, self._lock = None, threading.Lock()
+        require("llama_cpp", "local")
+        from kiku.llm.models import local_model_path
+
+        self.path = local_model_path(self.model)
 
     def close(self) -> None:
         """Stop the decode thread and free the context."""
