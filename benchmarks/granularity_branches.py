@@ -182,10 +182,15 @@ def excess_of_mass(t: BranchTree) -> np.ndarray:
 
 
 def noise_relative(alpha: float) -> Callable[[BranchTree], np.ndarray]:
+    """Rule: keep whole every largest subtree whose merges all stay within alpha x the noise of their
+    rows (mean spread of a row's micro-cluster), so each branch gets its own cut."""
     return lambda t: t.maximal(lambda x: t.height[x] <= alpha * t.noise[x])
 
 
 def separated(theta: float, floor: float = cluster.MERGE_DISTANCE) -> Callable[[BranchTree], np.ndarray]:
+    """Rule: today's cut at ``floor``, plus every merge above it whose two children's centroids are
+    closer than theta x their mean spread, for whole subtrees."""
+
     def rule(t: BranchTree) -> np.ndarray:
         def whole(x: int) -> bool:
             a, b = t.kids[x]
