@@ -18,6 +18,7 @@ ORDER = [
     ("embedders.md", "What is embedded: MiniLM input length (issue 11 point 5)", "benchmarks/embedders.py --max-rows 1500"),
     ("granularity.md", "Granularity candidates for choose_granularity (issue 11 point 2)", "benchmarks/granularity_sweep.py bbc,chitchat,banking77,chatterbot,mtbench,wandb"),
     ("granularity_signals.md", "Signals for the granularity cut: stability, prediction strength, EVoC layers (issue 11 point 2)", "benchmarks/granularity_signals.py"),
+    ("granularity_branches.md", "Per-branch cuts of the granularity tree: excess of mass, noise-relative, separation (issue 11 point 2)", "benchmarks/granularity_branches.py"),
     ("mpnet.md", "all-mpnet-base-v2 vs int8 MiniLM (issue 11 point 5)", "benchmarks/mpnet.py wandb,mtbench,chatterbot,banking77,bbc,chitchat (in its own venv with torch); benchmarks/mpnet_numpy_check.py"),
     ("names.md", "Offline topic names: name fidelity (issue 11)", "benchmarks/names_fidelity.py"),
     ("quality.md", "Clustering quality on BANKING77 (issue 2)", "benchmarks/quality_banking77.py"),

@@ -215,14 +215,19 @@ def coarse_references(data: LabelledSet, E: np.ndarray) -> dict:
     )
 
 
-def run_set(name: str, max_rows: int, methods: list[str], embedder: MiniLMEmbedder) -> dict:
+def suite_vectors(name: str, max_rows: int) -> tuple[LabelledSet, np.ndarray]:
+    """The set and its MiniLM vectors (n, 384) as the suite scores them: a seeded (0) sample of
+    ``max_rows`` rows when the set is larger (0: all rows)."""
     data = LOADERS[name]()
     E_full = embeddings(data)
     if max_rows and len(data) > max_rows:
         index = np.sort(np.random.default_rng(0).choice(len(data), size=max_rows, replace=False))
-        data, E = data.subset(index), E_full[index]
-    else:
-        E = E_full
+        return data.subset(index), E_full[index]
+    return data, E_full
+
+
+def run_set(name: str, max_rows: int, methods: list[str], embedder: MiniLMEmbedder) -> dict:
+    data, E = suite_vectors(name, max_rows)
     k_true = len(set(data.labels))
     table: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "kiku old default (k = sqrt n)": old_default,

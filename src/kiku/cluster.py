@@ -104,29 +104,73 @@ def choose_granularity(
     n = array.shape[0]
     if n == 0:
         return 0, np.zeros((0, array.shape[1] if array.ndim == 2 else 0), dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    sample = array if n <= sample_size else array[np.sort(rng.choice(n, size=sample_size, replace=False))]
+    sample = granularity_sample(array, sample_size, seed)
+    micro_labels, means, tree = micro_cluster_tree(sample, seed)
+    if tree is None:
+        return 1, means
+    from scipy.cluster.hierarchy import fcluster
+
+    groups = fcluster(tree, t=merge_distance, criterion="distance")
+    if len(set(groups.tolist())) > k_max:
+        groups = fcluster(tree, t=k_max, criterion="maxclust")
+    return group_centres(sample, groups[micro_labels])
+
+
+def granularity_sample(embeddings: np.ndarray, sample_size: int = GRANULARITY_SAMPLE, seed: int = 0) -> np.ndarray:
+    """The rows choose_granularity reads: all of ``embeddings`` (n, dim) up to ``sample_size``
+    rows, else a seeded sample of that many in their original order, (sample_size, dim).
+
+    >>> granularity_sample(np.arange(10.0).reshape(5, 2), sample_size=3).shape
+    (3, 2)
+    """
+    n = len(embeddings)
+    if n <= sample_size:
+        return embeddings
+    return embeddings[np.sort(np.random.default_rng(seed).choice(n, size=sample_size, replace=False))]
+
+
+def group_centres(sample: np.ndarray, point_groups: np.ndarray) -> tuple[int, np.ndarray]:
+    """``(k, centres (k, dim))``: the unit mean of each group of ``sample`` rows, groups in sorted order.
+
+    ``point_groups`` (n,) holds any group id per row of ``sample`` (n, dim).
+
+    >>> k, centres = group_centres(np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]), np.array([7, 2, 7]))
+    >>> k, centres.tolist()
+    (2, [[0.0, 1.0], [1.0, 0.0]])
+    """
+    order = np.unique(point_groups)
+    return len(order), _unit(np.stack([sample[point_groups == g].mean(axis=0) for g in order]))
+
+
+def micro_cluster_tree(sample: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """choose_granularity's first step: k-means micro-clusters of a sample and their merge tree.
+
+    ``sample`` (n, dim) is over-clustered into micro-clusters of about ``POINTS_PER_MICRO_CLUSTER``
+    rows (at least 2 sqrt(n), at most ``MICRO_CLUSTERS_MAX`` and the distinct rows), whose unit
+    centroids are merged bottom-up with ``MERGE_LINKAGE`` linkage on cosine distance. Returns
+    ``(micro label per row (n,) in [0, m), unit means (m, dim), scipy linkage (m - 1, 4))``; the
+    linkage is None when there is a single micro-cluster (then ``means`` is the sample's mean).
+
+    >>> rng = np.random.default_rng(0)
+    >>> points = np.concatenate([np.eye(4)[i] + rng.normal(0, 0.05, (30, 4)) for i in range(4)])
+    >>> labels, means, tree = micro_cluster_tree(points.astype(np.float32))
+    >>> labels.shape, means.shape[0] == tree.shape[0] + 1
+    ((120,), True)
+    """
     distinct = np.unique(sample, axis=0)
     per_micro = max(len(sample) // POINTS_PER_MICRO_CLUSTER, math.ceil(2 * math.sqrt(len(sample))))
     micro = int(min(MICRO_CLUSTERS_MAX, len(distinct), per_micro))
     if micro <= 1:
-        return 1, _unit(sample.mean(axis=0, keepdims=True))
-    from scipy.cluster.hierarchy import fcluster, linkage
+        return np.zeros(len(sample), dtype=np.int64), _unit(sample.mean(axis=0, keepdims=True)), None
+    from scipy.cluster.hierarchy import linkage
     from sklearn.cluster import KMeans
 
     model = KMeans(n_clusters=micro, random_state=seed, n_init=1, max_iter=50).fit(sample)
-    micro_labels = model.labels_
-    used = np.unique(micro_labels)
-    means = _unit(np.stack([sample[micro_labels == j].mean(axis=0) for j in used]))
+    used, micro_labels = np.unique(model.labels_, return_inverse=True)
+    means = _unit(np.stack([sample[micro_labels == j].mean(axis=0) for j in range(len(used))]))
     if len(used) == 1:
-        return 1, means
-    groups = fcluster(linkage(means.astype(np.float64), method=MERGE_LINKAGE, metric="cosine"), t=merge_distance, criterion="distance")
-    if len(set(groups.tolist())) > k_max:
-        groups = fcluster(linkage(means.astype(np.float64), method=MERGE_LINKAGE, metric="cosine"), t=k_max, criterion="maxclust")
-    point_groups = groups[np.searchsorted(used, micro_labels)]
-    order = sorted(set(groups.tolist()))
-    centres = _unit(np.stack([sample[point_groups == g].mean(axis=0) for g in order]))
-    return len(order), centres
+        return micro_labels.astype(np.int64), means, None
+    return micro_labels.astype(np.int64), means, linkage(means.astype(np.float64), method=MERGE_LINKAGE, metric="cosine")
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
