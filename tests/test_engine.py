@@ -430,3 +430,55 @@ def test_a_local_run_keeps_every_batchs_failures_in_the_stage_report(tmp_path: P
     stage_describe(store, describer, Progress())
     assert describer.stage_report().details == {"failed_items": 1}
     assert describer.stage_report().details == {}  # reported once, for the stage that had it
+
+
+# --- the load stage on an engine (kiku.loaders.parallel) -----------------------------------------
+
+
+def awkward_jsonl(path: Path) -> Path:
+    """A JSON Lines file with every case the loader judges: plain records among repeated, missing
+    and colliding ids, bad JSON, a blank line, a byte-order mark, invalid UTF-8, NaN, a non-object,
+    an empty conversation, a repaired surrogate, a bad timestamp, and 25 warnings of one kind."""
+    def record(rid: Any, text: str, **extra: Any) -> bytes:
+        body = {"messages": [{"role": "user", "content": text}], **extra}
+        if rid is not None:
+            body["id"] = rid
+        return json.dumps(body).encode()
+
+    lines = [b"\xef\xbb\xbf" + record("a", "first, after a byte-order mark"), record("b", "plain"),
+             record("a", "repeats a"), b"{not json", b"", record(None, "no id: made up"),
+             record("awkward-6~2", "takes the suffix the next one would want"), record(None, "no id either"),
+             record("c", "caf\xe9 bytes".encode("latin-1").decode("latin-1")).replace(b"caf\\u00e9", b"caf\xe9"),
+             b'{"id": "d", "messages": [{"role": "user", "content": "nan"}], "metadata": {"x": NaN}}',
+             b"[1, 2]", record("e", "   "), record("f", "lone \\ud800 surrogate").replace(b"\\\\ud800", b"\\ud800"),
+             record("g", "bad time", created_at="not a time"), record("awkward-6", "takes a made-up id")]
+    lines += [record(f"w{i}", f"nan {i}", metadata={"x": 1}).replace(b'"x": 1', b'"x": Infinity') for i in range(25)]
+    lines += [record(f"p{i}", f"plain question {i}") for i in range(20)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_a_jsonl_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path) -> None:
+    source = awkward_jsonl(tmp_path / "awkward.jsonl")
+    local = RunStore(tmp_path / "local")
+    local.manifest.setdefault("input", {})
+    stage_load(local, source, RunConfig(), Progress())
+    other = RunStore(tmp_path / "engine")
+    other.manifest.setdefault("input", {})
+    details = stage_load(other, source, RunConfig(chunk_rows=4), Progress(), engine=ReversedEngine())
+    assert details["engine"] == "reversed" and details["chunks"] == 15
+    assert other.read_table("conversations").equals(local.read_table("conversations"))
+    for key in ("skipped", "warnings"):
+        assert other.manifest[key] == local.manifest[key], key
+    reasons = " ".join(s["reason"] for s in local.manifest["skipped"])
+    assert "duplicate id 'a'" in reasons and "malformed JSON" in reasons and "empty conversation" in reasons
+    assert any("more warnings of the kind" in w for w in local.manifest["warnings"])  # the cap crossed chunks
+    assert local.num_rows("conversations") > 40 and not other.parts_dir("parsed_lines").exists()
+
+
+def test_inputs_that_are_not_json_lines_load_on_the_driver_with_an_engine(tmp_path: Path) -> None:
+    source = tmp_path / "q.csv"
+    source.write_text("id,text\n1,how do I log a table\n2,sweep crashes\n")
+    store = RunStore(tmp_path / "run")
+    store.manifest.setdefault("input", {})
+    assert stage_load(store, source, RunConfig(), Progress(), engine=ReversedEngine()) == {"rows": 2}

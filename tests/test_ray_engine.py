@@ -1,8 +1,8 @@
 """The Ray engine (kiku.engine_ray) on a real two-node Ray cluster.
 
 One cluster per module (``tests/ray_cluster.py``): a ``ray start --head`` and a second
-``ray start --address`` node, separate processes with one CPU each, so every run's describe and
-embed chunks are spread over two raylets. Real `kiku run` subprocesses, the real MiniLM
+``ray start --address`` node, separate processes with one CPU each, so every run's load (its
+JSON Lines parsed), describe and embed chunks are spread over two raylets. Real `kiku run` subprocesses, the real MiniLM
 embedder, the bundled W&B queries; one test SIGKILLs the second node's embed worker mid-stage.
 The one-line hint without Ray is tested in tests/test_engine.py.
 """
@@ -138,7 +138,7 @@ def test_the_ray_engine_gives_the_local_engines_run(cluster: RayCluster, local_r
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_result(local_run, out)
     stages = json.loads((out / "manifest.json").read_text())["stages"]
-    for stage in ("describe", "embed"):
+    for stage in ("load", "describe", "embed"):  # load: the JSON Lines parsed on the cluster
         assert stages[stage]["engine"] == "ray"
         assert stages[stage]["chunks"] == stages[stage]["chunks_computed"] == 14
     # the same tables, value for value (the engine never changes what a run produces)

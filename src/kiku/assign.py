@@ -257,7 +257,7 @@ def assign(
         for stage in ("load", "describe", "embed", "project", "hierarchy"):
             store.invalidate_from(stage)
         tick = time.perf_counter()
-        rows = stage_load(store, input_path, config, progress)
+        rows = stage_load(store, input_path, config, progress)["rows"]
         _stage_done(store, "load", fp["load"], time.perf_counter() - tick, rows)
         tick = time.perf_counter()
         details = stage_describe(store, parts.describer, progress, chunk_rows=config.chunk_rows)  # type: ignore[arg-type]

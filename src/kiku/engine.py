@@ -1,4 +1,4 @@
-"""The engine seam: how the map stages (describe, embed) run their work in chunks.
+"""The engine seam: how the map stages (load on an engine, describe, embed) run their work in chunks.
 
 **A chunk** is a fixed slice of the run's rows: chunk ``i`` holds rows
 ``i * chunk_rows`` to ``(i + 1) * chunk_rows`` of the stage's input, in the input's order

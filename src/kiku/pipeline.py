@@ -178,27 +178,29 @@ def text_to_embed(turns: Iterable[tuple[str, str]], summary: str | None = None) 
 
 
 def stage_load(
-    store: RunStore, input_path: Path, config: RunConfig, progress: Progress, batch_size: int = 2000
-) -> int:
-    """Stream the input into ``conversations.parquet``; record skipped input in the manifest."""
+    store: RunStore, input_path: Path, config: RunConfig, progress: Progress, batch_size: int = 2000,
+    engine: Engine | None = None,
+) -> dict[str, Any]:
+    """Stream the input into ``conversations.parquet``; record skipped input in the manifest.
+    Returns the stage record's details: ``{"rows": conversations loaded, ...}``.
+
+    With an engine other than the local one, a JSON Lines input is parsed on the engine in
+    chunks of ``config.chunk_rows`` lines (``kiku.loaders.parallel``: same conversations, skipped
+    records and warnings as a local load); any other input loads here.
+    """
     from kiku.loaders import LoadReport, load_conversations
+    from kiku.loaders.parallel import line_load_plan
 
     report = LoadReport()
-    rows: list[dict[str, Any]] = []
-    count = 0
     source = input_path.name
-    with _stage(progress, "load", None) as advance, store.table_writer("conversations", CONVERSATION_SCHEMA) as writer:
-        for conversation in load_conversations(input_path, format=config.format, mapping=config.mapping, report=report):
-            rows.append(conversation_row(conversation, source, report.current_line))
-            if len(rows) >= batch_size:
-                writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
-                count += len(rows)
-                advance(len(rows))
-                rows.clear()
-        if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
-            count += len(rows)
-            advance(len(rows))
+    plan = None
+    if engine is not None and engine.name != "local":
+        plan = line_load_plan(input_path, config.format, config.mapping, report, source)
+    if plan is not None and engine is not None:
+        count, details = _load_on_engine(store, plan, engine, config.chunk_rows, progress)
+    else:
+        count, details = _load_here(store, load_conversations(input_path, format=config.format, mapping=config.mapping,
+                                                               report=report), report, source, progress, batch_size), {}
     if count == 0:
         raise InputError(str(input_path), "no usable conversations", "see the skipped records above or pass --format")
     store.manifest["input"]["format"] = report.format
@@ -210,6 +212,43 @@ def stage_load(
         progress.message(note)
     for warning in report.warnings:
         progress.message(f"warning: {warning}")
+    return {"rows": count, **details}
+
+
+def _load_on_engine(store: RunStore, plan: Any, engine: Engine, chunk_rows: int, progress: Progress) -> tuple[int, dict[str, Any]]:
+    """The load stage with the lines parsed on ``engine`` (``kiku.loaders.parallel.LinePlan``)."""
+    fn = plan.function()
+    count = 0
+    with _stage(progress, "load", None) as advance, store.table_writer("conversations", CONVERSATION_SCHEMA) as writer:
+        chunks = (Chunk(index, chunk_key(fn, table), table, table.num_rows)
+                  for index, table in enumerate(plan.raw_chunks(chunk_rows)))
+        report = map_chunks(store, engine, "parsed_lines", fn, chunks, advance, on_reused=lambda chunk: advance(chunk.work))
+        for table in plan.rows(store.read_part("parsed_lines", index) for index in report.indexes):
+            writer.write_table(table)
+            count += table.num_rows
+        plan.finish()
+    store.remove_parts("parsed_lines")
+    _report_reuse(progress, "load", report)
+    return count, {**report.details(), "chunk_rows": chunk_rows, "engine": engine.name}
+
+
+def _load_here(store: RunStore, conversations: Iterable[Any], report: Any, source: str, progress: Progress,
+               batch_size: int) -> int:
+    """The load stage in this process: ``conversations`` (a loader's stream) into conversations.parquet."""
+    rows: list[dict[str, Any]] = []
+    count = 0
+    with _stage(progress, "load", None) as advance, store.table_writer("conversations", CONVERSATION_SCHEMA) as writer:
+        for conversation in conversations:
+            rows.append(conversation_row(conversation, source, report.current_line))
+            if len(rows) >= batch_size:
+                writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
+                count += len(rows)
+                advance(len(rows))
+                rows.clear()
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema=CONVERSATION_SCHEMA))
+            count += len(rows)
+            advance(len(rows))
     return count
 
 

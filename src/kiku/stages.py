@@ -113,7 +113,7 @@ def _part(ctx: StageContext, name: str) -> Any:
 def _load(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_load
 
-    return stage_load(ctx.store, ctx.input_path, ctx.config, ctx.progress)
+    return stage_load(ctx.store, ctx.input_path, ctx.config, ctx.progress, engine=ctx.engine)
 
 
 def _describe(ctx: StageContext) -> Any:

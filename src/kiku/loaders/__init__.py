@@ -183,24 +183,57 @@ def _check_not_empty(file: Path, source: str) -> None:
 
 
 def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Conversation]:
-    first_seen: dict[str, tuple[str, int | None, bool]] = {}  # id -> (source, line, made up by kiku)
-    made_ids = moved_ids = 0
-    dropped_parts: dict[str, int] = {}
-    with_dropped = 0
+    checker = RecordChecker(report)
     for draft in reader(file, mapping, report):
+        conversation = checker.accept(draft)
+        if conversation is not None:
+            yield conversation
+    checker.finish()
+
+
+class RecordChecker:
+    """The central checks of every format (module docstring), one draft at a time in input order.
+
+    ``accept(draft)`` returns the checked :class:`~kiku.records.Conversation`, or None for a
+    skipped record (its reason in the report); :meth:`finish` adds the summary warnings after
+    the last record and raises when nothing was loaded. Repeated and made-up ids need every
+    earlier record, so one checker sees a whole input, in order.
+    """
+
+    def __init__(self, report: LoadReport) -> None:
+        self.report = report
+        self.first_seen: dict[str, tuple[str, int | None, bool]] = {}  # id -> (source, line, made up by kiku)
+        self.made_ids = self.moved_ids = 0
+        self.dropped_parts: dict[str, int] = {}
+        self.with_dropped = 0
+
+    def accept_plain(self, conversation_id: str, source: str, line: int | None) -> bool:
+        """Count a record that needs no check but its id's (checked elsewhere: a Ray worker, see
+        ``kiku.loaders.parallel``): True when its id is new, then it is loaded exactly as
+        :meth:`accept` would load it; False when the id was seen before (then ``accept`` must
+        judge the record)."""
+        if conversation_id in self.first_seen:
+            return False
+        self.first_seen[conversation_id] = (source, line, False)
+        self.report.loaded += 1
+        self.report.set_current(source, line)
+        return True
+
+    def accept(self, draft: Draft) -> Conversation | None:
+        report, first_seen = self.report, self.first_seen
         source = draft.source or report.source
         if not any(message.content.strip() for message in draft.messages):
             what = "no messages" if not draft.messages else "no message with text"
             report.skip(draft.line, f"empty conversation: {what}; nothing to analyse", draft.id, source=source)
-            continue
+            return None
         _repair(draft)
         _check_imported(draft)
         conversation_id = draft.id
         if conversation_id is None:
             made = f"{_stem(source)}-{draft.line}"
             conversation_id = free_id(made, first_seen)
-            made_ids += 1
-            moved_ids += conversation_id != made
+            self.made_ids += 1
+            self.moved_ids += conversation_id != made
         elif conversation_id in first_seen:
             first_source, first_line, first_made = first_seen[conversation_id]
             where = f"line {first_line}" + (f" of {first_source}" if first_source != source else "")
@@ -211,7 +244,7 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
                     conversation_id,
                     source=source,
                 )
-                continue
+                return None
             given, conversation_id = conversation_id, free_id(conversation_id, first_seen)
             draft.notes.append(
                 f"id {given!r} had already been made up for the record on {where}, which had no id; this record was loaded as "
@@ -229,37 +262,41 @@ def _load(reader: Reader, file: Path, mapping: ColumnMapping | None, report: Loa
             error = exc.errors()[0]
             field = ".".join(str(p) for p in error["loc"])
             report.skip(draft.line, f"invalid record: field '{field}': {error['msg']}; fix the record", conversation_id, source=source)
-            continue
+            return None
         for note in draft.notes:
             report.warn(f"{source}:{draft.line}: {note}; the record was kept", kind="record repaired")
         if draft.dropped_parts:
-            with_dropped += 1
+            self.with_dropped += 1
             for kind, count in draft.dropped_parts.items():
-                dropped_parts[kind] = dropped_parts.get(kind, 0) + count
+                self.dropped_parts[kind] = self.dropped_parts.get(kind, 0) + count
         first_seen[conversation_id] = (source, draft.line, draft.id is None)
         report.loaded += 1
         report.set_current(source, draft.line)
-        yield conversation
-    if made_ids:
-        moved = f"; {moved_ids} of them were given a '~N' suffix because the file already used the id" if moved_ids else ""
-        report.warn(
-            f"{report.source}: {made_ids} records had no id; ids were made from the file name and line, e.g. "
-            f"'{_stem(report.source)}-1'{moved}"
-        )
-    if dropped_parts:
-        listed = ", ".join(f"{kind}: {count}" for kind, count in sorted(dropped_parts.items()))
-        report.warn(
-            f"{report.source}: non-text parts were left out of the text of {with_dropped} conversations ({listed}); "
-            "their counts are in metadata['non_text_parts']"
-        )
-    report.finish()
-    if report.loaded == 0:
-        example = f"; first: {report.skipped[0].one_line()}" if report.skipped else ""
-        raise InputError(
-            report.source,
-            f"no usable conversations ({report.skipped_count} records skipped{example})",
-            f"check that the file is {report.format}, or pass another --format",
-        )
+        return conversation
+
+    def finish(self) -> None:
+        report = self.report
+        if self.made_ids:
+            moved = (f"; {self.moved_ids} of them were given a '~N' suffix because the file already used the id"
+                     if self.moved_ids else "")
+            report.warn(
+                f"{report.source}: {self.made_ids} records had no id; ids were made from the file name and line, e.g. "
+                f"'{_stem(report.source)}-1'{moved}"
+            )
+        if self.dropped_parts:
+            listed = ", ".join(f"{kind}: {count}" for kind, count in sorted(self.dropped_parts.items()))
+            report.warn(
+                f"{report.source}: non-text parts were left out of the text of {self.with_dropped} conversations ({listed}); "
+                "their counts are in metadata['non_text_parts']"
+            )
+        report.finish()
+        if report.loaded == 0:
+            example = f"; first: {report.skipped[0].one_line()}" if report.skipped else ""
+            raise InputError(
+                report.source,
+                f"no usable conversations ({report.skipped_count} records skipped{example})",
+                f"check that the file is {report.format}, or pass another --format",
+            )
 
 
 def _stem(source: str) -> str:

