@@ -473,7 +473,7 @@ def test_a_jsonl_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path) 
     reasons = " ".join(s["reason"] for s in local.manifest["skipped"])
     assert "duplicate id 'a'" in reasons and "malformed JSON" in reasons and "empty conversation" in reasons
     assert any("more warnings of the kind" in w for w in local.manifest["warnings"])  # the cap crossed chunks
-    assert local.num_rows("conversations") > 40 and not other.parts_dir("parsed_lines").exists()
+    assert local.num_rows("conversations") > 40 and not other.parts_dir("parsed").exists()
 
 
 def test_inputs_that_are_not_json_lines_load_on_the_driver_with_an_engine(tmp_path: Path) -> None:
@@ -482,3 +482,25 @@ def test_inputs_that_are_not_json_lines_load_on_the_driver_with_an_engine(tmp_pa
     store = RunStore(tmp_path / "run")
     store.manifest.setdefault("input", {})
     assert stage_load(store, source, RunConfig(), Progress(), engine=ReversedEngine()) == {"rows": 2}
+
+
+def test_a_parquet_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path) -> None:
+    ids = ["a", "b", "a", None, "c", "d", None, "e", "x-4~2", *[f"p{i}" for i in range(15)]]
+    texts = ["first", "plain", "repeats a", "no id", "   ", "has a user", "no id either", "bad time", "suffix",
+             *[f"plain question {i}" for i in range(15)]]
+    times = [None] * 7 + ["not a time"] + [None] * 16
+    source = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"id": ids, "text": texts, "created_at": times}), source, row_group_size=7)
+    local = RunStore(tmp_path / "local")
+    local.manifest.setdefault("input", {})
+    stage_load(local, source, RunConfig(), Progress())
+    other = RunStore(tmp_path / "engine")
+    other.manifest.setdefault("input", {})
+    details = stage_load(other, source, RunConfig(chunk_rows=5), Progress(), engine=ReversedEngine())
+    assert details["engine"] == "reversed" and details["chunks"] >= 5  # batches end at row groups too
+    assert other.read_table("conversations").equals(local.read_table("conversations"))
+    for key in ("skipped", "warnings"):
+        assert other.manifest[key] == local.manifest[key], key
+    reasons = " ".join(s["reason"] for s in local.manifest["skipped"])
+    assert "duplicate id 'a'" in reasons and "empty conversation" in reasons
+    assert local.num_rows("conversations") == 22 and not other.parts_dir("parsed").exists()  # 24 - a repeat - an empty
