@@ -458,18 +458,24 @@ def awkward_jsonl(path: Path) -> Path:
     return path
 
 
-def test_a_jsonl_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path) -> None:
-    source = awkward_jsonl(tmp_path / "awkward.jsonl")
+def load_both_ways(source: Path, tmp_path: Path, chunk_rows: int) -> tuple[RunStore, RunStore, dict]:
+    """The load stage of ``source`` here and on a pickling engine; asserts the two are the same."""
     local = RunStore(tmp_path / "local")
     local.manifest.setdefault("input", {})
     stage_load(local, source, RunConfig(), Progress())
     other = RunStore(tmp_path / "engine")
     other.manifest.setdefault("input", {})
-    details = stage_load(other, source, RunConfig(chunk_rows=4), Progress(), engine=ReversedEngine())
-    assert details["engine"] == "reversed" and details["chunks"] == 15
+    details = stage_load(other, source, RunConfig(chunk_rows=chunk_rows), Progress(), engine=ReversedEngine())
+    assert details["engine"] == "reversed"
     assert other.read_table("conversations").equals(local.read_table("conversations"))
     for key in ("skipped", "warnings"):
         assert other.manifest[key] == local.manifest[key], key
+    return local, other, details
+
+
+def test_a_jsonl_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path) -> None:
+    local, other, details = load_both_ways(awkward_jsonl(tmp_path / "awkward.jsonl"), tmp_path, chunk_rows=4)
+    assert details["chunks"] == 15
     reasons = " ".join(s["reason"] for s in local.manifest["skipped"])
     assert "duplicate id 'a'" in reasons and "malformed JSON" in reasons and "empty conversation" in reasons
     assert any("more warnings of the kind" in w for w in local.manifest["warnings"])  # the cap crossed chunks
@@ -491,16 +497,8 @@ def test_a_parquet_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path
     times = [None] * 7 + ["not a time"] + [None] * 16
     source = tmp_path / "x.parquet"
     pq.write_table(pa.table({"id": ids, "text": texts, "created_at": times}), source, row_group_size=7)
-    local = RunStore(tmp_path / "local")
-    local.manifest.setdefault("input", {})
-    stage_load(local, source, RunConfig(), Progress())
-    other = RunStore(tmp_path / "engine")
-    other.manifest.setdefault("input", {})
-    details = stage_load(other, source, RunConfig(chunk_rows=5), Progress(), engine=ReversedEngine())
-    assert details["engine"] == "reversed" and details["chunks"] >= 5  # batches end at row groups too
-    assert other.read_table("conversations").equals(local.read_table("conversations"))
-    for key in ("skipped", "warnings"):
-        assert other.manifest[key] == local.manifest[key], key
+    local, other, details = load_both_ways(source, tmp_path, chunk_rows=5)
+    assert details["chunks"] >= 5  # batches end at row groups too
     reasons = " ".join(s["reason"] for s in local.manifest["skipped"])
     assert "duplicate id 'a'" in reasons and "empty conversation" in reasons
     assert local.num_rows("conversations") == 22 and not other.parts_dir("parsed").exists()  # 24 - a repeat - an empty
