@@ -458,22 +458,28 @@ def awkward_jsonl(path: Path) -> Path:
     return path
 
 
-def test_a_jsonl_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path) -> None:
-    source = awkward_jsonl(tmp_path / "awkward.jsonl")
+def load_both_ways(source: Path, tmp_path: Path, chunk_rows: int) -> tuple[RunStore, RunStore, dict]:
+    """The load stage of ``source`` here and on a pickling engine; asserts the two are the same."""
     local = RunStore(tmp_path / "local")
     local.manifest.setdefault("input", {})
     stage_load(local, source, RunConfig(), Progress())
     other = RunStore(tmp_path / "engine")
     other.manifest.setdefault("input", {})
-    details = stage_load(other, source, RunConfig(chunk_rows=4), Progress(), engine=ReversedEngine())
-    assert details["engine"] == "reversed" and details["chunks"] == 15
+    details = stage_load(other, source, RunConfig(chunk_rows=chunk_rows), Progress(), engine=ReversedEngine())
+    assert details["engine"] == "reversed"
     assert other.read_table("conversations").equals(local.read_table("conversations"))
     for key in ("skipped", "warnings"):
         assert other.manifest[key] == local.manifest[key], key
+    return local, other, details
+
+
+def test_a_jsonl_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path) -> None:
+    local, other, details = load_both_ways(awkward_jsonl(tmp_path / "awkward.jsonl"), tmp_path, chunk_rows=4)
+    assert details["chunks"] == 15
     reasons = " ".join(s["reason"] for s in local.manifest["skipped"])
     assert "duplicate id 'a'" in reasons and "malformed JSON" in reasons and "empty conversation" in reasons
     assert any("more warnings of the kind" in w for w in local.manifest["warnings"])  # the cap crossed chunks
-    assert local.num_rows("conversations") > 40 and not other.parts_dir("parsed_lines").exists()
+    assert local.num_rows("conversations") > 40 and not other.parts_dir("parsed").exists()
 
 
 def test_inputs_that_are_not_json_lines_load_on_the_driver_with_an_engine(tmp_path: Path) -> None:
@@ -482,3 +488,17 @@ def test_inputs_that_are_not_json_lines_load_on_the_driver_with_an_engine(tmp_pa
     store = RunStore(tmp_path / "run")
     store.manifest.setdefault("input", {})
     assert stage_load(store, source, RunConfig(), Progress(), engine=ReversedEngine()) == {"rows": 2}
+
+
+def test_a_parquet_load_parsed_on_an_engine_equals_the_local_load(tmp_path: Path) -> None:
+    ids = ["a", "b", "a", None, "c", "d", None, "e", "x-4~2", *[f"p{i}" for i in range(15)]]
+    texts = ["first", "plain", "repeats a", "no id", "   ", "has a user", "no id either", "bad time", "suffix",
+             *[f"plain question {i}" for i in range(15)]]
+    times = [None] * 7 + ["not a time"] + [None] * 16
+    source = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"id": ids, "text": texts, "created_at": times}), source, row_group_size=7)
+    local, other, details = load_both_ways(source, tmp_path, chunk_rows=5)
+    assert details["chunks"] >= 5  # batches end at row groups too
+    reasons = " ".join(s["reason"] for s in local.manifest["skipped"])
+    assert "duplicate id 'a'" in reasons and "empty conversation" in reasons
+    assert local.num_rows("conversations") == 22 and not other.parts_dir("parsed").exists()  # 24 - a repeat - an empty

@@ -184,18 +184,18 @@ def stage_load(
     """Stream the input into ``conversations.parquet``; record skipped input in the manifest.
     Returns the stage record's details: ``{"rows": conversations loaded, ...}``.
 
-    With an engine other than the local one, a JSON Lines input is parsed on the engine in
-    chunks of ``config.chunk_rows`` lines (``kiku.loaders.parallel``: same conversations, skipped
-    records and warnings as a local load); any other input loads here.
+    With an engine other than the local one, a JSON Lines or Parquet input is parsed on the
+    engine in chunks of ``config.chunk_rows`` records (``kiku.loaders.parallel``: same
+    conversations, skipped records and warnings as a local load); any other input loads here.
     """
     from kiku.loaders import LoadReport, load_conversations
-    from kiku.loaders.parallel import line_load_plan
+    from kiku.loaders.parallel import engine_load_plan
 
     report = LoadReport()
     source = input_path.name
     plan = None
     if engine is not None and engine.name != "local":
-        plan = line_load_plan(input_path, config.format, config.mapping, report, source)
+        plan = engine_load_plan(input_path, config.format, config.mapping, report, source)
     if plan is not None and engine is not None:
         count, details = _load_on_engine(store, plan, engine, config.chunk_rows, progress)
     else:
@@ -216,18 +216,18 @@ def stage_load(
 
 
 def _load_on_engine(store: RunStore, plan: Any, engine: Engine, chunk_rows: int, progress: Progress) -> tuple[int, dict[str, Any]]:
-    """The load stage with the lines parsed on ``engine`` (``kiku.loaders.parallel.LinePlan``)."""
+    """The load stage with the records parsed on ``engine`` (``kiku.loaders.parallel``)."""
     fn = plan.function()
     count = 0
     with _stage(progress, "load", None) as advance, store.table_writer("conversations", CONVERSATION_SCHEMA) as writer:
         chunks = (Chunk(index, chunk_key(fn, table), table, table.num_rows)
                   for index, table in enumerate(plan.raw_chunks(chunk_rows)))
-        report = map_chunks(store, engine, "parsed_lines", fn, chunks, advance, on_reused=lambda chunk: advance(chunk.work))
-        for table in plan.rows(store.read_part("parsed_lines", index) for index in report.indexes):
+        report = map_chunks(store, engine, "parsed", fn, chunks, advance, on_reused=lambda chunk: advance(chunk.work))
+        for table in plan.rows(store.read_part("parsed", index) for index in report.indexes):
             writer.write_table(table)
             count += table.num_rows
         plan.finish()
-    store.remove_parts("parsed_lines")
+    store.remove_parts("parsed")
     _report_reuse(progress, "load", report)
     return count, {**report.details(), "chunk_rows": chunk_rows, "engine": engine.name}
 

@@ -1,23 +1,25 @@
 """Loading a JSON Lines input on an engine (``kiku run --engine ray``): parse on the workers,
 judge ids on the driver, with exactly the local loader's result.
 
-Used by the load stage when the run's engine is not the local one and the input is read as
-JSON Lines (formats ``jsonl``, ``kura``, ``sharegpt`` and ``queries`` whose file holds one record
-per line; other inputs load on the driver as with ``--engine local``). :func:`line_load_plan`
-decides; a :class:`LinePlan` does the rest:
+Used by the load stage when the run's engine is not the local one and the input is JSON Lines
+(formats ``jsonl``, ``kura``, ``sharegpt`` and ``queries`` whose file holds one record per line)
+or a Parquet file; other inputs (one JSON document such as a ChatGPT or Claude export, CSV,
+Hugging Face datasets, archives) load on the driver as with ``--engine local``.
+:func:`engine_load_plan` decides; a :class:`LinePlan` or :class:`ParquetPlan` does the rest:
 
-- **the driver cuts the file into chunks of raw lines** (:meth:`LinePlan.raw_chunks`: line
-  numbers and undecoded bytes; reading bytes is cheap, parsing them is the work);
-- **a worker parses each line** (:class:`ParseChunk`: decode, JSON, the format's converter and
-  the central checks of :class:`kiku.loaders.RecordChecker` that need only the record itself)
-  and, when the record is *plain* (no skip, repair, note, warning or made-up id: nearly every
-  record of a clean file), returns its ready ``conversations.parquet`` row; every line also
-  comes back as its bytes;
-- **the driver takes the chunks in input order with one RecordChecker**
-  (:meth:`LinePlan.rows`): a plain row whose id is new is loaded as it is
-  (:meth:`~kiku.loaders.RecordChecker.accept_plain`); every other line (and a plain row whose
-  id was seen before) goes through the local loader's own code (``decode_line``,
-  ``parse_json_line``, ``convert_record``, ``RecordChecker.accept``) with the run's report.
+- **the driver cuts the input into chunks** (``raw_chunks``): raw lines (line numbers and
+  undecoded bytes: reading bytes is cheap, parsing them is the work), or the Parquet file's
+  record batches with their row numbers (Ray Data over Parquet shards);
+- **a worker turns each record into its row** (:class:`ParseChunk`, :class:`ParseRowsChunk`:
+  decode, JSON, the format's converter and the central checks of
+  :class:`kiku.loaders.RecordChecker` that need only the record itself) when the record is
+  *plain* (no skip, repair, note, warning or made-up id: nearly every record of a clean file);
+- **the driver takes the chunks in input order with one RecordChecker** (``rows``): a plain row
+  whose id is new is loaded as it is (:meth:`~kiku.loaders.RecordChecker.accept_plain`); every
+  other record (and a plain row whose id was seen before) goes through the local loader's own
+  code (``decode_line``, ``parse_json_line``, ``convert_record`` or ``tabular.row_draft``, then
+  ``RecordChecker.accept``) with the run's report, from the line's bytes (which come back with
+  every parsed line) or from the Parquet batch read again.
 
 So the conversations, the skipped records and the warnings, in their order, are those of a
 local run; only the parsing of plain records runs elsewhere.
@@ -88,30 +90,13 @@ class ParseChunk:
 
     def plain_row(self, line: int, raw: bytes) -> dict[str, Any] | None:
         """The conversations.parquet row of a plain record, else None (module docstring)."""
-        from kiku.loaders import _check_imported, _repair
-        from kiku.store import conversation_row
-
         if self._convert is None:
             self._convert = row_converter(self.format_name, self.mapping)
         scratch = LoadReport(source=self.report_source, format=self.format_name)
         value = parse_json_line(line, decode_line(line, raw, scratch), scratch, JSONConstants())
         if value is NO_RECORD:
             return None
-        draft = convert_record(line, value, scratch, self._convert)
-        if draft is None or scratch.skipped or scratch.warnings or draft.id is None or draft.source is not None:
-            return None
-        if draft.notes or draft.dropped_parts or not any(m.content.strip() for m in draft.messages):
-            return None
-        _repair(draft)
-        _check_imported(draft)
-        if draft.notes:
-            return None
-        try:
-            conversation = Conversation(id=draft.id, created_at=draft.created_at, messages=draft.messages,
-                                        metadata=draft.metadata)
-        except ValidationError:
-            return None
-        return conversation_row(conversation, self.row_source, line)
+        return plain_conversation_row(convert_record(line, value, scratch, self._convert), scratch, self.row_source)
 
     def __call__(self, table: pa.Table, progress: Callable[[int], None] | None = None) -> pa.Table:
         lines = table.column("line").to_pylist()
@@ -125,46 +110,91 @@ class ParseChunk:
         return pa.Table.from_pylist(rows, schema=parsed_schema())
 
 
-@dataclass
-class LinePlan:
-    """Loading one JSON Lines input with parsing on an engine (module docstring)."""
+def plain_conversation_row(draft: Any, scratch: LoadReport, row_source: str) -> dict[str, Any] | None:
+    """The conversations.parquet row of ``draft`` when its record is plain: nothing was recorded in
+    ``scratch`` (no skip, no warning), it has its own id, text, no note, and the central checks
+    would change nothing (``RecordChecker.accept`` gives the same row for it); else None."""
+    from kiku.loaders import _check_imported, _repair
+    from kiku.store import conversation_row
 
-    path: Path
-    format_name: str
-    mapping: ColumnMapping | None
+    if draft is None or scratch.skipped or scratch.warnings or draft.id is None:
+        return None
+    if draft.source not in (None, scratch.source):
+        return None
+    if draft.notes or draft.dropped_parts or not any(m.content.strip() for m in draft.messages):
+        return None
+    _repair(draft)
+    _check_imported(draft)
+    if draft.notes:
+        return None
+    try:
+        conversation = Conversation(id=draft.id, created_at=draft.created_at, messages=draft.messages, metadata=draft.metadata)
+    except ValidationError:
+        return None
+    return conversation_row(conversation, row_source, draft.line)
+
+
+#: The column of a Parquet chunk that carries each row's 1-based number in the file.
+LINE_COLUMN = "__kiku_line"
+
+
+class ParseRowsChunk:
+    """The load stage's chunk function for a Parquet input: a record batch (with its
+    :data:`LINE_COLUMN`) -> parsed rows (``raw`` is null: the driver reads a row again when it
+    needs it). ``resolved``: the column mapping resolved against the file's columns.
+
+    >>> fn = ParseRowsChunk(ColumnMapping(id="id", text="q"), "t.parquet", "t.parquet")
+    >>> out = fn(pa.table({"id": ["a", "b"], "q": ["hi", ""], LINE_COLUMN: [1, 2]}))
+    >>> out.column("plain").to_pylist(), out.column("conversation_id").to_pylist()
+    ([True, False], ['a', None])
+    """
+
+    def __init__(self, resolved: ColumnMapping, report_source: str, row_source: str) -> None:
+        self.resolved = resolved
+        self.report_source = report_source
+        self.row_source = row_source
+
+    def fingerprint(self) -> str:
+        from kiku.store import fingerprint
+
+        return fingerprint("parse-rows-v1", json.dumps(self.resolved.model_dump(mode="json"), sort_keys=True),
+                           self.report_source, self.row_source)
+
+    def __call__(self, table: pa.Table, progress: Callable[[int], None] | None = None) -> pa.Table:
+        from kiku.loaders.tabular import row_draft
+
+        lines = table.column(LINE_COLUMN).to_pylist()
+        out = []
+        for line, record in zip(lines, table.drop_columns([LINE_COLUMN]).to_pylist()):
+            scratch = LoadReport(source=self.report_source, format="parquet")
+            row = plain_conversation_row(row_draft(line, record, self.resolved, scratch), scratch, self.row_source)
+            out.append({"line": line, "raw": None, "plain": row is not None, **(row or {})})
+        if progress is not None:
+            progress(len(out))
+        return pa.Table.from_pylist(out, schema=parsed_schema())
+
+
+class EnginePlan:
+    """What a :class:`LinePlan` and a :class:`ParquetPlan` share: the in-order pass on the driver."""
+
     report: LoadReport
     row_source: str
-    checker: Any = field(init=False)
+    checker: Any
 
-    def __post_init__(self) -> None:
-        from kiku.loaders import RecordChecker
+    def slow_draft(self, table: pa.Table, index: int, line: int) -> Any:
+        """The draft of row ``index`` of a parsed chunk by the local loader's own code, or None."""
+        raise NotImplementedError
 
-        self.checker = RecordChecker(self.report)
-
-    def function(self) -> ParseChunk:
-        return ParseChunk(self.format_name, self.mapping, self.report.source, self.row_source)
-
-    def raw_chunks(self, chunk_rows: int) -> Iterator[pa.Table]:
-        """The input's lines, ``chunk_rows`` at a time, as :data:`RAW_SCHEMA` tables."""
-        lines: list[int] = []
-        raws: list[bytes] = []
-        for number, raw in iter_raw_lines(self.path, self.report.source):
-            lines.append(number)
-            raws.append(raw)
-            if len(lines) >= chunk_rows:
-                yield pa.table({"line": lines, "raw": raws}, schema=RAW_SCHEMA)
-                lines, raws = [], []
-        if lines:
-            yield pa.table({"line": lines, "raw": raws}, schema=RAW_SCHEMA)
+    def start_chunk(self, position: int) -> None:
+        """Called before the pass takes parsed chunk number ``position`` (in input order)."""
 
     def rows(self, parsed: Iterable[pa.Table]) -> Iterator[pa.Table]:
         """The conversations of parsed chunks given in input order, as CONVERSATION_SCHEMA tables."""
         from kiku.store import conversation_row
 
         schema = _conversation_schema()
-        convert = row_converter(self.format_name, self.mapping)
-        constants = JSONConstants()
-        for table in parsed:
+        for position, table in enumerate(parsed):
+            self.start_chunk(position)
             plain = table.column("plain").to_pylist()
             ids = table.column("conversation_id").to_pylist()
             lines = table.column("line").to_pylist()
@@ -174,10 +204,8 @@ class LinePlan:
                 if is_plain and self.checker.accept_plain(conversation_id, self.report.source, line):
                     keep.append(index)
                     continue
-                # everything else, exactly as the local loader does it, with the run's report
-                raw = table.column("raw")[index].as_py()
-                value = parse_json_line(line, decode_line(line, raw, self.report), self.report, constants)
-                draft = None if value is NO_RECORD else convert_record(line, value, self.report, convert)
+                # everything else exactly as the local loader does it, with the run's report
+                draft = self.slow_draft(table, index, line)
                 conversation = None if draft is None else self.checker.accept(draft)
                 if conversation is None:
                     continue
@@ -195,14 +223,106 @@ class LinePlan:
         self.checker.finish()
 
 
-def line_load_plan(path: Path, format: str | None, mapping: ColumnMapping | dict[str, Any] | str | None,  # noqa: A002
-                   report: LoadReport, row_source: str) -> LinePlan | None:
-    """A :class:`LinePlan` when ``path`` is read record by record as JSON Lines, else None (load it
-    with :func:`kiku.loaders.load_conversations`). Checks the input as that function does
-    (missing, empty or unreadable file, unknown format: one-line InputError)."""
+@dataclass
+class LinePlan(EnginePlan):
+    """Loading one JSON Lines input with parsing on an engine (module docstring)."""
+
+    path: Path
+    format_name: str
+    mapping: ColumnMapping | None
+    report: LoadReport
+    row_source: str
+    checker: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        from kiku.loaders import RecordChecker
+
+        self.checker = RecordChecker(self.report)
+        self._convert = row_converter(self.format_name, self.mapping)
+        self._constants = JSONConstants()
+
+    def function(self) -> ParseChunk:
+        return ParseChunk(self.format_name, self.mapping, self.report.source, self.row_source)
+
+    def raw_chunks(self, chunk_rows: int) -> Iterator[pa.Table]:
+        """The input's lines, ``chunk_rows`` at a time, as :data:`RAW_SCHEMA` tables."""
+        lines: list[int] = []
+        raws: list[bytes] = []
+        for number, raw in iter_raw_lines(self.path, self.report.source):
+            lines.append(number)
+            raws.append(raw)
+            if len(lines) >= chunk_rows:
+                yield pa.table({"line": lines, "raw": raws}, schema=RAW_SCHEMA)
+                lines, raws = [], []
+        if lines:
+            yield pa.table({"line": lines, "raw": raws}, schema=RAW_SCHEMA)
+
+    def slow_draft(self, table: pa.Table, index: int, line: int) -> Any:
+        raw = table.column("raw")[index].as_py()
+        value = parse_json_line(line, decode_line(line, raw, self.report), self.report, self._constants)
+        return None if value is NO_RECORD else convert_record(line, value, self.report, self._convert)
+
+
+@dataclass
+class ParquetPlan(EnginePlan):
+    """Loading one Parquet file with its record batches parsed on an engine (module docstring)."""
+
+    path: Path
+    resolved: ColumnMapping
+    report: LoadReport
+    row_source: str
+    checker: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        from kiku.loaders import RecordChecker
+
+        self.checker = RecordChecker(self.report)
+        self._chunk_rows = 0
+        self._again: Iterator[Any] | None = None  # the batches read a second time, in step with the pass
+        self._batch: Any = None
+        self._records: list[dict[str, Any]] | None = None
+
+    def function(self) -> ParseRowsChunk:
+        return ParseRowsChunk(self.resolved, self.report.source, self.row_source)
+
+    def _batches(self) -> Iterator[Any]:
+        from kiku.loaders.tabular import open_parquet
+
+        return iter(open_parquet(self.path, self.report.source).iter_batches(batch_size=self._chunk_rows))
+
+    def raw_chunks(self, chunk_rows: int) -> Iterator[pa.Table]:
+        """The file's record batches of ``chunk_rows`` rows (fewer at a row group's end), each with
+        its rows' 1-based numbers in :data:`LINE_COLUMN`."""
+        self._chunk_rows = chunk_rows
+        number = 0
+        for batch in self._batches():
+            table = pa.Table.from_batches([batch])
+            yield table.append_column(LINE_COLUMN, pa.array(range(number + 1, number + 1 + table.num_rows), pa.int64()))
+            number += table.num_rows
+
+    def start_chunk(self, position: int) -> None:
+        if position == 0:
+            self._again = self._batches()
+        self._batch = next(self._again) if self._again is not None else None
+        self._records = None
+
+    def slow_draft(self, table: pa.Table, index: int, line: int) -> Any:
+        from kiku.loaders.tabular import row_draft
+
+        if self._records is None:
+            self._records = self._batch.to_pylist()
+        return row_draft(line, self._records[index], self.resolved, self.report)
+
+
+def engine_load_plan(path: Path, format: str | None, mapping: ColumnMapping | dict[str, Any] | str | None,  # noqa: A002
+                     report: LoadReport, row_source: str) -> LinePlan | ParquetPlan | None:
+    """A plan when ``path`` is JSON Lines read record by record, or a Parquet file; else None (load
+    it with :func:`kiku.loaders.load_conversations`). Checks the input as that function does
+    (missing, empty or unreadable file, unknown format, missing mapped column: one-line InputError)."""
     from kiku.errors import InputError
     from kiku.loaders import _check_format, _prepare
     from kiku.loaders.archive import is_archive
+    from kiku.loaders.tabular import open_parquet
 
     source = str(path)
     name = _check_format(format, source)
@@ -214,6 +334,10 @@ def line_load_plan(path: Path, format: str | None, mapping: ColumnMapping | dict
     if is_archive(file) or file.is_dir():
         return None
     name = _prepare(file, source, name, report)
+    columns = ColumnMapping.coerce(mapping)
+    if name == "parquet":
+        resolved = (columns or ColumnMapping()).resolve(open_parquet(file, source).schema_arrow.names, source)
+        return ParquetPlan(file, resolved, report, row_source)
     if name not in ROW_FORMAT_BASES or not is_json_lines(file, source):
         return None
-    return LinePlan(file, name, ColumnMapping.coerce(mapping), report, row_source)
+    return LinePlan(file, name, columns, report, row_source)

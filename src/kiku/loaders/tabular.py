@@ -25,18 +25,26 @@ BATCH_ROWS = 1024
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 
 
+def row_draft(line: int, row: dict[str, Any], resolved: ColumnMapping, report: LoadReport) -> Draft | None:
+    """One table row as a draft (``resolved``: the mapping resolved against the columns), or None
+    when it is skipped (the reason recorded in ``report``)."""
+    try:
+        draft = row_to_draft(row, resolved, line)
+    except RecordError as exc:
+        report.skip(line, exc.reason, exc.record_id)
+        return None
+    draft.source = report.source
+    return draft
+
+
 def _drafts_from_rows(
     rows: Iterable[tuple[int, dict[str, Any]]], columns: list[str], mapping: ColumnMapping | None, report: LoadReport
 ) -> Iterator[Draft]:
     resolved = (mapping or ColumnMapping()).resolve(columns, report.source)
     for line, row in rows:
-        try:
-            draft = row_to_draft(row, resolved, line)
-        except RecordError as exc:
-            report.skip(line, exc.reason, exc.record_id)
-            continue
-        draft.source = report.source
-        yield draft
+        draft = row_draft(line, row, resolved, report)
+        if draft is not None:
+            yield draft
 
 
 def read_csv(path: Path, mapping: ColumnMapping | None, report: LoadReport) -> Iterator[Draft]:
@@ -109,13 +117,18 @@ def header_delimiter(header: str) -> str:
     return max(DELIMITER_NAMES, key=lambda d: counts[d])  # max keeps the first of equals: ','
 
 
-def _parquet_rows(path: Path, report: LoadReport) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def open_parquet(path: Path, source: str) -> Any:
+    """A ``pyarrow.parquet.ParquetFile``; a one-line InputError when it cannot be read."""
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
-        raise InputError(report.source, f"not a readable Parquet file ({exc})", "check the file or pass --format") from None
+        raise InputError(source, f"not a readable Parquet file ({exc})", "check the file or pass --format") from None
+
+
+def _parquet_rows(path: Path, report: LoadReport) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    parquet = open_parquet(path, report.source)
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         number = 0
