@@ -68,10 +68,11 @@ class RunConfig(BaseModel):
     privacy_user_field: str | None = Field(
         None, description="metadata field holding the user id (for --privacy-min-users)")
     chunk_rows: int = Field(
-        10_000, ge=1, description="conversations per chunk of the describe and embed stages (each chunk's result is "
-                                  "kept, so a killed run resumes mid-stage; never changes the output)")
+        10_000, ge=1, description="rows per chunk of the map stages: describe, embed, and load on --engine ray (each "
+                                  "chunk's result is kept, so a killed run resumes mid-stage; never changes the output)")
     engine: Literal["local", "ray"] = Field(
-        "local", description="where the describe and embed chunks run: local (this process) or ray (a Ray cluster; "
+        "local", description="where the map stages' chunks run (load of JSON Lines or Parquet, describe with LLM facets, "
+                             "embed, cluster assignment): local (this process) or ray (a Ray cluster; "
                              "pip install 'kiku[ray]'); never changes the output")
     engine_address: str | None = Field(
         None, description="with --engine ray: the Ray cluster to join (ray://HOST:10001 or auto; default: start a local one)")
@@ -82,7 +83,7 @@ def check_settings(config: RunConfig) -> None:
 
     Every option is honoured in every mode or refused here: ``--clusters`` is for k-means,
     ``--min-cluster-size`` for HDBSCAN, ``--concurrency`` and ``--llm-scope conversations`` need ``--llm``, ``--llm-threads``
-    needs ``--llm local``, ``--address`` needs ``--engine ray`` (and ``--engine ray`` the offline facets), ``--user-field`` is read by ``--privacy-min-users`` (and that needs
+    needs ``--llm local``, ``--address`` needs ``--engine ray``, ``--user-field`` is read by ``--privacy-min-users`` (and that needs
     it). ``--levels``, ``--max-top`` and the privacy thresholds apply with or without ``--llm``.
 
     >>> check_settings(RunConfig(clusterer="hdbscan", clusters=5))
