@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--local-ray", action="store_true", help="also run --engine ray on a local Ray (no --address)")
     parser.add_argument("--no-cluster", action="store_true", help="skip the two-node cluster run")
+    parser.add_argument("--out", default=str(RESULTS), help="the markdown file to write (default results/ray.md)")
     args = parser.parse_args()
     from ray_cluster import CLUSTER_ENV, RayCluster
 
@@ -103,7 +104,7 @@ def main() -> None:
     for name, result in results.items():
         if name != "local":
             result.update(compare(Path(results["local"]["out"]), Path(result["out"])))
-    write_results(results, args.size, load_at_start)
+    write_results(results, args.size, load_at_start, Path(args.out))
 
 
 LABELS = {
@@ -113,7 +114,7 @@ LABELS = {
 }
 
 
-def write_results(results: dict, size: int, load_at_start: float) -> None:
+def write_results(results: dict, size: int, load_at_start: float, out: Path = RESULTS) -> None:
     local = results["local"]
     loads = ", ".join(f"{name} {r['load_after']:.1f}" for name, r in results.items())
     lines = [
@@ -149,9 +150,9 @@ def write_results(results: dict, size: int, load_at_start: float) -> None:
                      f"(local {local['counts']['clusters_by_level']}).")
         if "startup" in r:
             lines.append(f"Starting the two-node cluster (`ray start` twice) took {r['startup']:.1f} s, outside the run.")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(RESULTS.read_text())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(out.read_text())
 
 
 if __name__ == "__main__":
