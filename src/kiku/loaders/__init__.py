@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -127,7 +127,7 @@ def load_conversations(
     file = Path(path)
     name = _check_format(format, source)
     if not file.exists() and name != "hf":
-        raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
+        raise_missing(source)
     columns = ColumnMapping.coerce(mapping)
     if is_archive(file):
         archive = extracted_member(file, source)
@@ -140,6 +140,11 @@ def load_conversations(
         return _closing(_load(FORMATS[name], member, columns, report), archive)
     name = _prepare(file, source, name, report)
     return _load(FORMATS[name], file, columns, report)
+
+
+def raise_missing(source: str) -> NoReturn:
+    """The one-line InputError for an input path that does not exist."""
+    raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
 
 
 def _prepare(file: Path, source: str, name: str | None, report: LoadReport) -> str:

@@ -77,9 +77,10 @@ class ParseChunk:
         self.report_source = report_source
         self.row_source = row_source
         self._convert: Converter | None = None
+        self._constants: JSONConstants | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_convert": None}
+        return {**self.__dict__, "_convert": None, "_constants": None}
 
     def fingerprint(self) -> str:
         from kiku.store import fingerprint
@@ -90,10 +91,10 @@ class ParseChunk:
 
     def plain_row(self, line: int, raw: bytes) -> dict[str, Any] | None:
         """The conversations.parquet row of a plain record, else None (module docstring)."""
-        if self._convert is None:
-            self._convert = row_converter(self.format_name, self.mapping)
+        if self._convert is None or self._constants is None:
+            self._convert, self._constants = row_converter(self.format_name, self.mapping), JSONConstants()
         scratch = LoadReport(source=self.report_source, format=self.format_name)
-        value = parse_json_line(line, decode_line(line, raw, scratch), scratch, JSONConstants())
+        value = parse_json_line(line, decode_line(line, raw, scratch), scratch, self._constants)
         if value is NO_RECORD:
             return None
         return plain_conversation_row(convert_record(line, value, scratch, self._convert), scratch, self.row_source)
@@ -319,8 +320,7 @@ def engine_load_plan(path: Path, format: str | None, mapping: ColumnMapping | di
     """A plan when ``path`` is JSON Lines read record by record, or a Parquet file; else None (load
     it with :func:`kiku.loaders.load_conversations`). Checks the input as that function does
     (missing, empty or unreadable file, unknown format, missing mapped column: one-line InputError)."""
-    from kiku.errors import InputError
-    from kiku.loaders import _check_format, _prepare
+    from kiku.loaders import _check_format, _prepare, raise_missing
     from kiku.loaders.archive import is_archive
     from kiku.loaders.tabular import open_parquet
 
@@ -330,7 +330,7 @@ def engine_load_plan(path: Path, format: str | None, mapping: ColumnMapping | di
     if not file.exists():
         if name == "hf":
             return None
-        raise InputError(source, "file not found", "check the path (or pass --format hf for a Hugging Face hub dataset name)")
+        raise_missing(source)
     if is_archive(file) or file.is_dir():
         return None
     name = _prepare(file, source, name, report)
