@@ -15,6 +15,8 @@ rules that decide per branch, on the same tree, side by side with today's cut:
   (the mean distance of a row to its micro-cluster's centroid, averaged over the branch): every
   subtree whose merges all stay below that stays whole. Long, noisy documents get a loose cut,
   tight intents a fine one.
+- ``noise-relative, floor 0.45 (alpha)``: the same, but a branch is never cut finer than today's
+  one cut (merged up to max(0.45, alpha x its noise)).
 - ``separated (theta)``: today's cut, then a node above it is still merged when its two children
   are not separated relative to their own spread (centroid distance < theta x mean spread of the
   two, spread = mean cosine distance of their rows to their centroid), for every node below it.
@@ -45,7 +47,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -187,6 +189,12 @@ def noise_relative(alpha: float) -> Callable[[BranchTree], np.ndarray]:
     return lambda t: t.maximal(lambda x: t.height[x] <= alpha * t.noise[x])
 
 
+def noise_relative_floored(alpha: float, floor: float = cluster.MERGE_DISTANCE) -> Callable[[BranchTree], np.ndarray]:
+    """Rule: noise-relative, but never cut finer than today's one cut: a subtree stays whole while its
+    merges stay within max(floor, alpha x the noise of their rows)."""
+    return lambda t: t.maximal(lambda x: t.height[x] <= max(floor, alpha * t.noise[x]))
+
+
 def separated(theta: float, floor: float = cluster.MERGE_DISTANCE) -> Callable[[BranchTree], np.ndarray]:
     """Rule: today's cut at ``floor``, plus every merge above it whose two children's centroids are
     closer than theta x their mean spread, for whole subtrees."""
@@ -207,6 +215,7 @@ VARIANTS: dict[str, Callable[[BranchTree], np.ndarray] | None] = {
     "noise-relative (alpha 3.0)": noise_relative(3.0),
     "noise-relative (alpha 3.5)": noise_relative(3.5),
     "noise-relative (alpha 4.0)": noise_relative(4.0),
+    "noise-relative, floor 0.45 (alpha 3.5)": noise_relative_floored(3.5),
     "separated (theta 1.0)": separated(1.0),
     "separated (theta 1.2)": separated(1.2),
 }
@@ -284,7 +293,29 @@ def run_variant(E: np.ndarray, truth: np.ndarray, rule: Callable[[BranchTree], n
         with mock.patch.object(cluster, "choose_granularity", granularity_by(rule)):
             labels = clusterer.fit_predict(E)
     return dict(k=int(labels.max()) + 1, nmi=float(normalized_mutual_info_score(truth, labels)),
-                ari=float(adjusted_rand_score(truth, labels)), seconds=time.perf_counter() - start)
+                ari=float(adjusted_rand_score(truth, labels)), ami=float(adjusted_mutual_info_score(truth, labels)),
+                seconds=time.perf_counter() - start)
+
+
+def blob_clusters(rule: Callable[[BranchTree], np.ndarray] | None) -> dict[int, int]:
+    """Clusters a variant finds in three well-separated Gaussian blobs (16-d, spread 0.05, sizes
+    3:2:1, tests/test_cluster.py's ``blobs``) at 600 and 6,000 rows: the answer is 3 at both sizes."""
+    out = {}
+    for total in (600, 6000):
+        rng = np.random.default_rng(0)
+        sizes = (total // 2, total // 3, total // 6)
+        centres = rng.normal(size=(3, 16))
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+        points = np.concatenate([c + rng.normal(0, 0.05, (s, 16)) for c, s in zip(centres, sizes)])
+        points = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+        clusterer = KMeansClusterer(seed=0, minibatch_threshold=100_000)
+        if rule is None:
+            labels = clusterer.fit_predict(points)
+        else:
+            with mock.patch.object(cluster, "choose_granularity", granularity_by(rule)):
+                labels = clusterer.fit_predict(points)
+        out[total] = int(labels.max()) + 1
+    return out
 
 
 def rule_seconds(E: np.ndarray, rule: Callable[[BranchTree], np.ndarray] | None) -> float:
@@ -316,7 +347,7 @@ def measure(name: str, max_rows: int) -> dict:
 
 def summary(rows: list[dict]) -> dict:
     """Mean k, NMI, ARI over seeds and half the seed range of NMI and ARI (the noise)."""
-    out = {key: float(np.mean([r[key] for r in rows])) for key in ("k", "nmi", "ari")}
+    out = {key: float(np.mean([r.get(key, float("nan")) for r in rows])) for key in ("k", "nmi", "ari", "ami")}
     for key in ("nmi", "ari"):
         out[f"{key}_noise"] = (max(r[key] for r in rows) - min(r[key] for r in rows)) / 2
     return out
@@ -332,6 +363,8 @@ def peers(saved: Path) -> dict[str, dict]:
         out[r["set"]] = dict(
             peers={p.split(" ")[0]: (methods[p]["clusters"], methods[p]["nmi"], methods[p]["ari"]) for p in PEERS if p in methods},
             true=(true["clusters"], true["nmi"], true["ari"]),
+            ami={p.split(" ")[0]: methods[p].get("ami", float("nan")) for p in PEERS if p in methods},
+            true_ami=true.get("ami", float("nan")),
         )
     return out
 
@@ -359,7 +392,7 @@ def _paragraphs(text: str) -> list[str]:
     return out
 
 
-def write_markdown(results: list[dict], reference: dict, path: Path, header: str) -> None:
+def write_markdown(results: list[dict], reference: dict, path: Path, header: str, blobs: dict | None = None) -> None:
     lines = ["# Per-branch cuts of the granularity tree (issue 11 point 2)", "", header, "",
              *_paragraphs(__doc__.split("\n\n", 1)[1].split("\n\nRun")[0]), ""]
     names = [r["set"] for r in results]
@@ -401,6 +434,30 @@ def write_markdown(results: list[dict], reference: dict, path: Path, header: str
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines.append("| *noise of today* | " + " | ".join(
         f"±{summary(r['variants'][today])['nmi_noise']:.3f} / ±{summary(r['variants'][today])['ari_noise']:.3f}" for r in results) + " |")
+    if all("ami" in rows[0] for r in results for rows in r["variants"].values()):
+        lines += ["", f"## AMI per set and variant, mean over seeds {SEEDS[0]}-{SEEDS[-1]}", "",
+                  "AMI (NMI corrected for chance; noise counted as one more label) does not rise with the number of "
+                  "clusters on its own, as NMI does. **Bold**: at least the best peer's AMI (seed 0, quality_suite).", "",
+                  "| variant | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for variant in VARIANTS:
+            cells = []
+            for r in results:
+                value, best = summary(r["variants"][variant])["ami"], max(reference[r["set"]]["ami"].values())
+                cells.append(f"**{value:.3f}**" if value >= best else f"{value:.3f}")
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        for peer in ("Kura", "BERTopic", "EVoC"):
+            lines.append(f"| *{peer} (quality_suite, seed 0)* | " + " | ".join(
+                f"{reference[n]['ami'][peer]:.3f}" for n in names) + " |")
+        lines.append("| *k-means at the true k (quality_suite, seed 0)* | " + " | ".join(
+            f"{reference[n]['true_ami']:.3f}" for n in names) + " |")
+    if blobs:
+        lines += ["", "## Three separate Gaussian blobs (the answer is 3 at both sizes)", "",
+                  "16-d, spread 0.05, sizes 3:2:1 (tests/test_cluster.py's `blobs`); clusters found at 600 and at 6,000 rows. "
+                  "At 6,000 rows the 4,000-row sample gives about 330 micro-clusters of 12 rows, so each blob has a deep "
+                  "tree of its own noise below the cut.", "",
+                  "| variant | 600 rows | 6,000 rows |", "|---|---:|---:|"]
+        for variant, counts in blobs.items():
+            lines.append(f"| {variant} | {counts['600']} | {counts['6000']} |")
     slowest = max(rows[0].get("rule_seconds", 0.0) for r in results for rows in r["variants"].values())
     lines += ["", f"Cost of a rule over the built tree (4,000-row sample, at most 400 micro-clusters): at most {slowest:.2f} s "
               "on any set; the tree and the refit are the same as today's.", ""]
@@ -419,7 +476,7 @@ def main() -> None:
     out = Path(args.out)
     if args.from_json:
         saved = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
-        write_markdown(saved["results"], peers(Path(args.suite)), out, saved["header"])
+        write_markdown(saved["results"], peers(Path(args.suite)), out, saved["header"], saved.get("blobs"))
         return
     load = os.getloadavg()[0]
     results = []
@@ -430,8 +487,9 @@ def main() -> None:
               f"{os.cpu_count()} cores shared with other jobs (1-minute load {load:.1f} at start). Same MiniLM int8 vectors and "
               f"rows as the quality suite (at most {args.max_rows:,} per set, seed 0); peers' rows from its run of "
               f"{json.loads(Path(args.suite).read_text())['header']['date']}.")
-    write_markdown(results, peers(Path(args.suite)), out, header)
-    out.with_suffix(".json").write_text(json.dumps(dict(header=header, results=results), indent=1), encoding="utf-8")
+    blobs = {variant: {str(k): v for k, v in blob_clusters(rule).items()} for variant, rule in VARIANTS.items()}
+    write_markdown(results, peers(Path(args.suite)), out, header, blobs)
+    out.with_suffix(".json").write_text(json.dumps(dict(header=header, results=results, blobs=blobs), indent=1), encoding="utf-8")
     print(f"wrote {out}")
 
 
