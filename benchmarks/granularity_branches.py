@@ -42,8 +42,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -52,82 +52,24 @@ from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, nor
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kiku import cluster  # noqa: E402
-from kiku.cluster import KMeansClusterer, granularity_sample, group_centres, micro_cluster_tree  # noqa: E402
+from kiku.cluster import (  # noqa: E402
+    KMeansClusterer,
+    granularity_sample,
+    group_centres,
+    island_groups,  # noqa: E402
+    micro_cluster_tree,
+)
+from kiku.cluster import MicroTree as BranchTree  # noqa: E402
 from quality_suite import suite_vectors  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SETS = ("banking77", "wandb", "mtbench", "bbc", "chatterbot", "chitchat")
 PEERS = ("Kura (k-means, k = n/10)", "BERTopic (UMAP 5-d + HDBSCAN 10)", "EVoC")
 SEEDS = (0, 1, 2, 3, 4)
-
-
-@dataclass
-class BranchTree:
-    """The micro-cluster merge tree with what the per-branch rules read, scipy node numbering:
-    leaves 0..m-1 are micro-clusters, node m + j is the j-th merge.
-
-    ``kids[x] = (a, b)`` and ``height[x]`` for merges; per node (leaves too): ``rows`` (sample rows
-    under it), ``spread`` (mean cosine distance of its rows to their unit centroid), ``centre``
-    (unit centroid, (dim,)) and ``noise`` (mean over its rows of the spread of their micro-cluster).
-    """
-
-    m: int
-    kids: dict[int, tuple[int, int]]
-    height: dict[int, float]
-    rows: np.ndarray
-    spread: np.ndarray
-    centre: np.ndarray
-    noise: np.ndarray
-
-    @classmethod
-    def build(cls, sample: np.ndarray, micro_labels: np.ndarray, tree: np.ndarray) -> BranchTree:
-        m = tree.shape[0] + 1
-        total = 2 * m - 1
-        sums = np.zeros((total, sample.shape[1]), dtype=np.float64)
-        np.add.at(sums, micro_labels, sample.astype(np.float64))
-        rows = np.zeros(total)
-        rows[:m] = np.bincount(micro_labels, minlength=m)
-        norms = np.linalg.norm(sums[:m], axis=1)
-        leaf_spread = 1.0 - norms / np.maximum(rows[:m], 1)
-        noise_mass = np.zeros(total)
-        noise_mass[:m] = leaf_spread * rows[:m]
-        kids, height = {}, {i: 0.0 for i in range(m)}
-        for j, (a, b, h, _) in enumerate(tree):
-            x, a, b = m + j, int(a), int(b)
-            kids[x], height[x] = (a, b), float(h)
-            sums[x], rows[x], noise_mass[x] = sums[a] + sums[b], rows[a] + rows[b], noise_mass[a] + noise_mass[b]
-        norms = np.linalg.norm(sums, axis=1)
-        return cls(m, kids, height, rows, 1.0 - norms / np.maximum(rows, 1), sums / np.maximum(norms, 1e-12)[:, None],
-                   noise_mass / np.maximum(rows, 1))
-
-    @property
-    def root(self) -> int:
-        return 2 * self.m - 2
-
-    def leaves(self, x: int) -> list[int]:
-        out, stack = [], [x]
-        while stack:
-            y = stack.pop()
-            if y < self.m:
-                out.append(y)
-            else:
-                stack.extend(self.kids[y])
-        return out
-
-    def maximal(self, whole: Callable[[int], bool]) -> np.ndarray:
-        """Group per micro-cluster (m,): the largest subtrees all of whose merges pass ``whole``."""
-        good = np.ones(2 * self.m - 1, dtype=bool)
-        for x in range(self.m, 2 * self.m - 1):
-            a, b = self.kids[x]
-            good[x] = good[a] and good[b] and whole(x)
-        groups, stack = np.full(self.m, -1), [self.root]
-        while stack:
-            x = stack.pop()
-            if good[x]:
-                groups[self.leaves(x)] = groups.max() + 1
-            else:
-                stack.extend(self.kids[x])
-        return groups
+#: Variants that are not a rule over the tree but kiku's own clusterer: the plain cut, and the default.
+CUT = "cut"
+DEFAULT = "default"
+Rule = Callable[[BranchTree], np.ndarray] | str
 
 
 def excess_of_mass(t: BranchTree) -> np.ndarray:
@@ -209,8 +151,9 @@ def separated(theta: float, floor: float = cluster.MERGE_DISTANCE) -> Callable[[
     return rule
 
 
-VARIANTS: dict[str, Callable[[BranchTree], np.ndarray] | None] = {
-    "today: one cut at 0.45": None,
+VARIANTS: dict[str, Callable[[BranchTree], np.ndarray] | str] = {
+    "one cut at 0.45 (the default until 3 December)": CUT,
+    "default: the cut, then island branches merged": DEFAULT,
     "eom (HDBSCAN excess of mass)": excess_of_mass,
     "noise-relative (alpha 3.0)": noise_relative(3.0),
     "noise-relative (alpha 3.5)": noise_relative(3.5),
@@ -272,7 +215,7 @@ def granularity_by(rule: Callable[[BranchTree], np.ndarray]) -> Callable[..., tu
     """A stand-in for choose_granularity (same signature) that cuts its tree with ``rule``."""
 
     def choose(embeddings: np.ndarray, merge_distance: float = cluster.MERGE_DISTANCE, sample_size: int = cluster.GRANULARITY_SAMPLE,
-               seed: int = 0, k_max: int = cluster.K_MAX) -> tuple[int, np.ndarray]:
+               seed: int = 0, k_max: int = cluster.K_MAX, merge_islands: bool = True) -> tuple[int, np.ndarray]:
         sample = granularity_sample(np.asarray(embeddings, dtype=np.float32), sample_size, seed)
         micro_labels, means, tree = _tree(sample, seed)
         if tree is None:
@@ -283,21 +226,28 @@ def granularity_by(rule: Callable[[BranchTree], np.ndarray]) -> Callable[..., tu
     return choose
 
 
-def run_variant(E: np.ndarray, truth: np.ndarray, rule: Callable[[BranchTree], np.ndarray] | None, seed: int = 0) -> dict:
-    """KMeansClusterer(seed) over E with ``rule`` as its granularity (None: today's); k, NMI, ARI, seconds."""
-    clusterer = KMeansClusterer(seed=seed)
+def fit_labels(E: np.ndarray, rule: Rule, seed: int = 0, **kwargs: Any) -> np.ndarray:
+    """KMeansClusterer(seed) labels over E: ``CUT`` the one cut at 0.45 (``merge_islands=False``),
+    ``DEFAULT`` kiku's default (the cut, then island branches), else ``rule`` as its granularity."""
+    if rule == CUT:
+        return KMeansClusterer(seed=seed, merge_islands=False, **kwargs).fit_predict(E)
+    if rule == DEFAULT:
+        return KMeansClusterer(seed=seed, **kwargs).fit_predict(E)
+    assert callable(rule)
+    with mock.patch.object(cluster, "choose_granularity", granularity_by(rule)):
+        return KMeansClusterer(seed=seed, **kwargs).fit_predict(E)
+
+
+def run_variant(E: np.ndarray, truth: np.ndarray, rule: Rule, seed: int = 0) -> dict:
+    """One variant over E at ``seed``: k, NMI, ARI, AMI, seconds."""
     start = time.perf_counter()
-    if rule is None:
-        labels = clusterer.fit_predict(E)
-    else:
-        with mock.patch.object(cluster, "choose_granularity", granularity_by(rule)):
-            labels = clusterer.fit_predict(E)
+    labels = fit_labels(E, rule, seed)
     return dict(k=int(labels.max()) + 1, nmi=float(normalized_mutual_info_score(truth, labels)),
                 ari=float(adjusted_rand_score(truth, labels)), ami=float(adjusted_mutual_info_score(truth, labels)),
                 seconds=time.perf_counter() - start)
 
 
-def blob_clusters(rule: Callable[[BranchTree], np.ndarray] | None) -> dict[int, int]:
+def blob_clusters(rule: Rule) -> dict[int, int]:
     """Clusters a variant finds in three well-separated Gaussian blobs (16-d, spread 0.05, sizes
     3:2:1, tests/test_cluster.py's ``blobs``) at 600 and 6,000 rows: the answer is 3 at both sizes."""
     out = {}
@@ -308,24 +258,19 @@ def blob_clusters(rule: Callable[[BranchTree], np.ndarray] | None) -> dict[int, 
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
         points = np.concatenate([c + rng.normal(0, 0.05, (s, 16)) for c, s in zip(centres, sizes)])
         points = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
-        clusterer = KMeansClusterer(seed=0, minibatch_threshold=100_000)
-        if rule is None:
-            labels = clusterer.fit_predict(points)
-        else:
-            with mock.patch.object(cluster, "choose_granularity", granularity_by(rule)):
-                labels = clusterer.fit_predict(points)
-        out[total] = int(labels.max()) + 1
+        out[total] = int(fit_labels(points, rule, 0, minibatch_threshold=100_000).max()) + 1
     return out
 
 
-def rule_seconds(E: np.ndarray, rule: Callable[[BranchTree], np.ndarray] | None) -> float:
-    """Seconds of the granularity step alone (tree already built): the cost a rule adds to it."""
+def rule_seconds(E: np.ndarray, rule: Rule) -> float:
+    """Seconds of the granularity step alone (tree already built): the cost a rule adds to the cut."""
     sample = granularity_sample(E, cluster.GRANULARITY_SAMPLE, 0)
     micro_labels, _, tree = _tree(sample, 0)
-    if tree is None or rule is None:
+    if tree is None or rule == CUT:
         return 0.0
     start = time.perf_counter()
-    groups = rule(BranchTree.build(sample, micro_labels, tree))
+    built = BranchTree.build(sample, micro_labels, tree)
+    groups = island_groups(built, sample, micro_labels) if rule == DEFAULT else rule(built)  # type: ignore[operator]
     group_centres(sample, groups[micro_labels])
     return time.perf_counter() - start
 
@@ -396,7 +341,7 @@ def write_markdown(results: list[dict], reference: dict, path: Path, header: str
     lines = ["# Per-branch cuts of the granularity tree (issue 11 point 2)", "", header, "",
              *_paragraphs(__doc__.split("\n\n", 1)[1].split("\n\nRun")[0]), ""]
     names = [r["set"] for r in results]
-    today = "today: one cut at 0.45"
+    today = next(name for name, rule in VARIANTS.items() if rule == CUT)
     for title, pick in (("seed 0 (the quality suite's run)", lambda rows: rows[0]),
                         (f"mean over seeds {SEEDS[0]}-{SEEDS[-1]}", summary)):
         lines += [f"## k / NMI / ARI per set and variant, {title}", "",
@@ -419,8 +364,8 @@ def write_markdown(results: list[dict], reference: dict, path: Path, header: str
         lines.append("| *k-means at the true k (quality_suite, seed 0)* | " + " | ".join(
             "{} / {:.3f} / {:.3f}".format(*reference[n]["true"]) for n in names) + " | |")
         lines.append("")
-    lines += [f"## Against today: difference of the means over seeds {SEEDS[0]}-{SEEDS[-1]}, NMI / ARI", "",
-              "Noise: half the range today's default spans over those seeds. **Bold**: worse than today by more than that.", "",
+    lines += [f"## Against the one cut: difference of the means over seeds {SEEDS[0]}-{SEEDS[-1]}, NMI / ARI", "",
+              "Noise: half the range the one cut spans over those seeds. **Bold**: worse than the one cut by more than that.", "",
               "| variant | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for variant in list(VARIANTS)[1:]:
         cells = []
@@ -432,7 +377,7 @@ def write_markdown(results: list[dict], reference: dict, path: Path, header: str
                 parts.append(f"**{diff:+.3f}**" if diff < -base[f"{key}_noise"] else f"{diff:+.3f}")
             cells.append(" / ".join(parts))
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    lines.append("| *noise of today* | " + " | ".join(
+    lines.append("| *noise of the one cut* | " + " | ".join(
         f"±{summary(r['variants'][today])['nmi_noise']:.3f} / ±{summary(r['variants'][today])['ari_noise']:.3f}" for r in results) + " |")
     if all("ami" in rows[0] for r in results for rows in r["variants"].values()):
         lines += ["", f"## AMI per set and variant, mean over seeds {SEEDS[0]}-{SEEDS[-1]}", "",

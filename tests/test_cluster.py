@@ -67,6 +67,43 @@ def test_kmeans_auto_k_follows_the_data_not_n() -> None:
     assert choose_granularity(twelve)[0] == 12
 
 
+def sections(sigma: float, offset: float = 0.8, dim: int = 64, per: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two broad sections (orthogonal axes), each of three sub-topics ``offset`` off its axis, rows
+    with Gaussian noise ``sigma`` per dimension: (unit rows (1200, dim), section (1200,), sub-topic (1200,))."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    rows, section, topic = [], [], []
+    for s in range(2):
+        for j in range(3):
+            centre = basis[s] + offset * basis[2 + 3 * s + j]
+            rows.append(centre / np.linalg.norm(centre) + rng.normal(0, sigma, (per, dim)))
+            section += [s] * per
+            topic += [3 * s + j] * per
+    points = np.concatenate(rows)
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32), np.array(section), np.array(topic)
+
+
+def test_island_branches_merge_a_noisy_section_but_keep_topics_that_stand_apart() -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    # long, noisy rows: the fixed cut shatters each section into its rows' noise; the islands are the sections
+    noisy, section, _ = sections(sigma=0.2)
+    cut = KMeansClusterer(seed=0, merge_islands=False)
+    cut_labels = cut.fit_predict(noisy)
+    auto = KMeansClusterer(seed=0)
+    labels = auto.fit_predict(noisy)
+    assert cut.n_clusters_ >= 15
+    assert adjusted_rand_score(section, cut_labels) < 0.3
+    assert auto.n_clusters_ == 2
+    assert adjusted_rand_score(section, labels) == 1.0
+    assert "islands" in auto.name and "islands" not in cut.name
+    # the same sections with tight rows: the six sub-topics stand apart and are not merged
+    tight, _, topic = sections(sigma=0.12)
+    kept = KMeansClusterer(seed=0)
+    assert adjusted_rand_score(topic, kept.fit_predict(tight)) > 0.99
+    assert kept.n_clusters_ == 6
+
+
 def test_kmeans_minibatch_path() -> None:
     points, _ = blobs(sizes=(300, 200, 100))
     mini = KMeansClusterer(n_clusters=3, minibatch_threshold=100, seed=1)

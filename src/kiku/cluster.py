@@ -28,9 +28,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from kiku.vectors import nearest_neighbours
 
 #: choose_k's rule: k = round(K_PER_SQRT_N * sqrt(n)), bounded to [K_MIN, K_MAX] (see choose_k).
 K_PER_SQRT_N = 1.0
@@ -41,6 +44,15 @@ K_MAX = 400
 #: Chosen on all sets of benchmarks/quality_suite.py (see benchmarks/results/quality_suite.md).
 MERGE_DISTANCE = 0.45
 MERGE_LINKAGE = "complete"
+#: Islands (``island_groups``): groups of that cut are merged into a branch of the tree whose merges
+#: stay within ISLAND_NOISE_RATIO x the noise of its rows, when at most ISLAND_LEAK_RATIO of the
+#: nearest neighbours (ISLAND_NEIGHBOURS per row) that leave a row's group also leave the branch.
+#: Chosen on all sets of the quality suite (benchmarks/results/granularity_branches.md).
+ISLAND_NOISE_RATIO = 3.5
+ISLAND_LEAK_RATIO = 0.35
+ISLAND_NEIGHBOURS = 10
+#: ... and at least ISLAND_MIN_LEAK of them leave the row's group: groups already apart stay apart.
+ISLAND_MIN_LEAK = 0.25
 GRANULARITY_SAMPLE = 4000
 POINTS_PER_MICRO_CLUSTER = 12
 MICRO_CLUSTERS_MAX = 400
@@ -72,6 +84,7 @@ def choose_granularity(
     sample_size: int = GRANULARITY_SAMPLE,
     seed: int = 0,
     k_max: int = K_MAX,
+    merge_islands: bool = True,
 ) -> tuple[int, np.ndarray]:
     """How many base clusters the data holds, and where they are: ``(k, centres (k, dim))``.
 
@@ -82,8 +95,12 @@ def choose_granularity(
     complete linkage on cosine distance, stopping before any group would hold two micro-clusters
     more than ``merge_distance`` apart. So a base cluster never spans two parts further apart
     than that, however many rows there are: the number of clusters follows how spread the data
-    is, not its size. The centres (unit means of the merged groups over the sample) seed the
-    final k-means. k is within [1, min(k_max, distinct rows)].
+    is, not its size. With ``merge_islands`` (default) those groups are then merged into a
+    larger branch of the tree where the branch is an island of the data (``island_groups``:
+    broad topics of long, noisy texts, such as a newspaper's sections, are not cut into their
+    sub-topics when nothing but the sub-topics' own spread separates them). The centres (unit
+    means of the groups over the sample) seed the final k-means. k is within [1, min(k_max,
+    distinct rows)].
 
     Args:
         embeddings: (n, dim) unit vectors.
@@ -91,6 +108,7 @@ def choose_granularity(
         sample_size: rows the choice is made on (seeded sample when n is larger).
         seed: seed of the sample and of the micro-cluster k-means.
         k_max: most clusters returned.
+        merge_islands: merge groups into island branches (``island_groups``).
 
     >>> rng = np.random.default_rng(0)
     >>> axes = np.eye(6, dtype=np.float32)
@@ -111,6 +129,8 @@ def choose_granularity(
     from scipy.cluster.hierarchy import fcluster
 
     groups = fcluster(tree, t=merge_distance, criterion="distance")
+    if merge_islands:
+        groups = island_groups(MicroTree.build(sample, micro_labels, tree), sample, micro_labels, merge_distance)
     if len(set(groups.tolist())) > k_max:
         groups = fcluster(tree, t=k_max, criterion="maxclust")
     return group_centres(sample, groups[micro_labels])
@@ -171,6 +191,152 @@ def micro_cluster_tree(sample: np.ndarray, seed: int = 0) -> tuple[np.ndarray, n
     if len(used) == 1:
         return micro_labels.astype(np.int64), means, None
     return micro_labels.astype(np.int64), means, linkage(means.astype(np.float64), method=MERGE_LINKAGE, metric="cosine")
+
+
+@dataclass
+class MicroTree:
+    """``micro_cluster_tree``'s merge tree with what a rule that cuts it branch by branch reads.
+
+    scipy node numbering: leaves 0..m-1 are the micro-clusters, node m + j is the j-th merge.
+    ``kids[x] = (a, b)`` for merges; per node, leaves too, arrays of 2m - 1: ``height`` (merge
+    distance, 0 for leaves), ``rows`` (sample rows under it), ``spread`` (mean cosine distance of
+    its rows to their unit centroid), ``noise`` (mean over its rows of their micro-cluster's
+    spread); ``centre`` (2m - 1, dim) the nodes' unit centroids.
+
+    >>> rng = np.random.default_rng(0)
+    >>> points = np.concatenate([np.eye(4)[i] + rng.normal(0, 0.05, (30, 4)) for i in range(4)]).astype(np.float32)
+    >>> labels, _, links = micro_cluster_tree(points)
+    >>> tree = MicroTree.build(points, labels, links)
+    >>> int(tree.rows[tree.root]), len(tree.leaves(tree.root)) == tree.m
+    (120, True)
+    """
+
+    m: int
+    kids: dict[int, tuple[int, int]]
+    height: np.ndarray
+    rows: np.ndarray
+    spread: np.ndarray
+    centre: np.ndarray
+    noise: np.ndarray
+
+    @classmethod
+    def build(cls, sample: np.ndarray, micro_labels: np.ndarray, linkage_matrix: np.ndarray) -> MicroTree:
+        """From the sample (n, dim), each row's micro-cluster (n,) and the scipy linkage (m - 1, 4)."""
+        m = linkage_matrix.shape[0] + 1
+        total = 2 * m - 1
+        sums = np.zeros((total, sample.shape[1]), dtype=np.float64)
+        np.add.at(sums, micro_labels, sample.astype(np.float64))
+        rows = np.zeros(total)
+        rows[:m] = np.bincount(micro_labels, minlength=m)
+        noise_mass = np.zeros(total)
+        noise_mass[:m] = (1.0 - np.linalg.norm(sums[:m], axis=1) / np.maximum(rows[:m], 1)) * rows[:m]
+        kids: dict[int, tuple[int, int]] = {}
+        height = np.zeros(total)
+        for j, (a, b, h, _) in enumerate(linkage_matrix):
+            x, left, right = m + j, int(a), int(b)
+            kids[x], height[x] = (left, right), float(h)
+            sums[x], rows[x] = sums[left] + sums[right], rows[left] + rows[right]
+            noise_mass[x] = noise_mass[left] + noise_mass[right]
+        norms = np.linalg.norm(sums, axis=1)
+        return cls(m, kids, height, rows, 1.0 - norms / np.maximum(rows, 1), sums / np.maximum(norms, 1e-12)[:, None],
+                   noise_mass / np.maximum(rows, 1))
+
+    @property
+    def root(self) -> int:
+        return 2 * self.m - 2
+
+    def leaves(self, x: int) -> list[int]:
+        """The micro-clusters under node ``x``."""
+        out, stack = [], [x]
+        while stack:
+            y = stack.pop()
+            if y < self.m:
+                out.append(y)
+            else:
+                stack.extend(self.kids[y])
+        return out
+
+    def maximal(self, whole: Callable[[int], bool]) -> np.ndarray:
+        """A group per micro-cluster (m,): the largest subtrees all of whose merges pass ``whole(node)``."""
+        good = np.ones(2 * self.m - 1, dtype=bool)
+        for x in range(self.m, 2 * self.m - 1):
+            a, b = self.kids[x]
+            good[x] = good[a] and good[b] and whole(x)
+        groups, stack = np.full(self.m, -1), [self.root]
+        while stack:
+            x = stack.pop()
+            if good[x]:
+                groups[self.leaves(x)] = groups.max() + 1
+            else:
+                stack.extend(self.kids[x])
+        return groups
+
+
+def island_groups(
+    tree: MicroTree,
+    sample: np.ndarray,
+    micro_labels: np.ndarray,
+    merge_distance: float = MERGE_DISTANCE,
+    noise_ratio: float = ISLAND_NOISE_RATIO,
+    leak_ratio: float = ISLAND_LEAK_RATIO,
+    min_leak: float = ISLAND_MIN_LEAK,
+    neighbours: int = ISLAND_NEIGHBOURS,
+) -> np.ndarray:
+    """A group per micro-cluster (m,): the tree cut at ``merge_distance``, with island branches merged.
+
+    The cut's groups (no two parts further apart than ``merge_distance``) are the fine
+    answer. A branch above them may be merged into one group only when (1) every merge in it
+    stays within ``noise_ratio`` x the noise of its rows (the mean distance of a row to its
+    micro-cluster's centroid: long, noisy texts allow a looser branch than tight intents), and
+    (2) it is an island: of the ``neighbours`` nearest sample rows of each of its rows that fall
+    outside the row's fine group, at most ``leak_ratio`` fall outside the branch too, and (3)
+    its fine groups are not apart: at least ``min_leak`` of those neighbours fall outside the
+    row's fine group. Branches are tried from the largest such down, so a failing branch is
+    tried again as its two halves.
+    Sub-topics of one broad section (their neighbours cross between them but stay in the
+    section) merge; a smooth continuum (neighbours leak everywhere) keeps the fine groups.
+
+    ``sample`` (n, dim) are the unit rows the tree was built from, ``micro_labels`` (n,) their
+    micro-clusters.
+
+    >>> rng = np.random.default_rng(0)
+    >>> points = np.concatenate([np.eye(4)[i] + rng.normal(0, 0.05, (30, 4)) for i in range(4)]).astype(np.float32)
+    >>> points /= np.linalg.norm(points, axis=1, keepdims=True)
+    >>> labels, _, links = micro_cluster_tree(points)
+    >>> len(set(island_groups(MicroTree.build(points, labels, links), points, labels).tolist()))
+    4
+    """
+    fine = tree.maximal(lambda x: tree.height[x] <= merge_distance)
+    loose = tree.maximal(lambda x: tree.height[x] <= max(merge_distance, noise_ratio * tree.noise[x]))
+    if len(set(loose.tolist())) == len(set(fine.tolist())):
+        return fine  # no branch could merge: nothing to test
+    row_fine = fine[micro_labels]
+    near, _ = nearest_neighbours(sample, sample, neighbours, exclude_self=True)
+
+    def is_island(x: int) -> bool:
+        under = np.zeros(tree.m, dtype=bool)
+        under[tree.leaves(x)] = True
+        inside = under[micro_labels]
+        held = near[inside]
+        if not held.size:
+            return False
+        leave_group = float((row_fine[held] != row_fine[inside][:, None]).mean())
+        leave_branch = float((~inside[held]).mean())
+        return leave_group >= min_leak and leave_branch <= leak_ratio * leave_group
+
+    groups = np.full(tree.m, -1)
+    stack = [tree.root]
+    while stack:
+        x = stack.pop()
+        leaves = tree.leaves(x)
+        if len(set(loose[leaves].tolist())) > 1:  # above the loosest branch allowed
+            stack.extend(tree.kids[x])
+            continue
+        if x >= tree.m and tree.height[x] > merge_distance and not is_island(x):
+            stack.extend(tree.kids[x])
+            continue
+        groups[leaves] = groups.max() + 1
+    return groups
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -348,6 +514,8 @@ class KMeansClusterer:
         merge_distance: automatic k only: largest cosine distance between two parts of one cluster.
         sample_size: automatic k only: rows the granularity is chosen on.
         fit_sample_size: above this many rows, fit on a seeded sample of this many, assign the rest.
+        merge_islands: automatic k only: merge the cut's groups into island branches of the tree
+            (``island_groups``); False keeps the plain cut at ``merge_distance``.
 
     ``fit_predict(E (n, dim)) -> labels (n,) int64`` in [0, k), relabelled largest-first.
     After a fit, ``n_clusters_`` holds the k that was used and ``cluster_centers_`` (k, dim) the
@@ -376,6 +544,7 @@ class KMeansClusterer:
         merge_distance: float = MERGE_DISTANCE,
         sample_size: int = GRANULARITY_SAMPLE,
         fit_sample_size: int = FIT_SAMPLE_SIZE,
+        merge_islands: bool = True,
     ) -> None:
         if n_clusters is not None and n_clusters < 1:
             raise ValueError("n_clusters must be >= 1")
@@ -390,13 +559,15 @@ class KMeansClusterer:
         self.merge_distance = merge_distance
         self.sample_size = sample_size
         self.fit_sample_size = fit_sample_size
+        self.merge_islands = merge_islands
         self.n_clusters_: int | None = None
         self.cluster_centers_: np.ndarray | None = None
 
     @property
     def name(self) -> str:
         if self.n_clusters is None:
-            return f"kmeans(k=auto,merge={self.merge_distance:g},sample={self.sample_size},seed={self.seed})"
+            islands = ",islands" if self.merge_islands else ""
+            return f"kmeans(k=auto,merge={self.merge_distance:g}{islands},sample={self.sample_size},seed={self.seed})"
         return f"kmeans(k={self.n_clusters},seed={self.seed})"
 
     def fit(self, embeddings: np.ndarray) -> KMeansClusterer:
@@ -440,7 +611,7 @@ class KMeansClusterer:
         n = array.shape[0]
         init: np.ndarray | None = None
         if self.n_clusters is None:
-            k, init = choose_granularity(array, self.merge_distance, self.sample_size, self.seed)
+            k, init = choose_granularity(array, self.merge_distance, self.sample_size, self.seed, merge_islands=self.merge_islands)
         else:
             k = min(n, self.n_clusters)
         distinct = np.unique(array, axis=0).shape[0] if n <= 50_000 else n

@@ -35,6 +35,8 @@ from typing import Literal
 
 import numpy as np
 
+from kiku.vectors import nearest_neighbours
+
 MIN_UMAP_POINTS = 10
 TRANSFORM_BATCH = 20_000
 #: Nearest fitted points a placed point's map position is averaged over (place_on_map).
@@ -177,9 +179,7 @@ def place_on_map(embeddings: np.ndarray, base_embeddings: np.ndarray, base_coord
     base_coords = np.asarray(base_coords, dtype=np.float32)
     out = np.empty((len(embeddings), 2), dtype=np.float32)
     for start in range(0, len(embeddings), batch):
-        sims = np.asarray(embeddings[start:start + batch], dtype=np.float32) @ base_embeddings.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        near = np.take_along_axis(sims, top, axis=1)
+        top, near = nearest_neighbours(np.asarray(embeddings[start:start + batch], dtype=np.float32), base_embeddings, k, batch)
         weights = np.exp((near - near.max(axis=1, keepdims=True)) / 0.05)
         weights /= weights.sum(axis=1, keepdims=True)
         out[start:start + batch] = np.einsum("nk,nkd->nd", weights, base_coords[top])
