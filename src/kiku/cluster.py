@@ -53,6 +53,9 @@ ISLAND_LEAK_RATIO = 0.35
 ISLAND_NEIGHBOURS = 10
 #: ... and at least ISLAND_MIN_LEAK of them leave the row's group: groups already apart stay apart.
 ISLAND_MIN_LEAK = 0.25
+#: Below this many sample rows a row's 10 neighbours are 5% or more of the data and any branch
+#: looks like an island, so small inputs keep the cut.
+ISLAND_MIN_ROWS = 200
 GRANULARITY_SAMPLE = 4000
 POINTS_PER_MICRO_CLUSTER = 12
 MICRO_CLUSTERS_MAX = 400
@@ -292,7 +295,7 @@ def island_groups(
     outside the row's fine group, at most ``leak_ratio`` fall outside the branch too, and (3)
     its fine groups are not apart: at least ``min_leak`` of those neighbours fall outside the
     row's fine group. Branches are tried from the largest such down, so a failing branch is
-    tried again as its two halves.
+    tried again as its two halves. Samples under ``ISLAND_MIN_ROWS`` rows keep the cut.
     Sub-topics of one broad section (their neighbours cross between them but stay in the
     section) merge; a smooth continuum (neighbours leak everywhere) keeps the fine groups.
 
@@ -307,6 +310,8 @@ def island_groups(
     4
     """
     fine = tree.maximal(lambda x: tree.height[x] <= merge_distance)
+    if len(sample) < ISLAND_MIN_ROWS:
+        return fine
     loose = tree.maximal(lambda x: tree.height[x] <= max(merge_distance, noise_ratio * tree.noise[x]))
     if len(set(loose.tolist())) == len(set(fine.tolist())):
         return fine  # no branch could merge: nothing to test
