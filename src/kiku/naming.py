@@ -1060,6 +1060,19 @@ _GIST_OPENERS = frozenset(
 )
 
 
+#: "How" that a gist keeps: questions of quantity ("How long", "How much").
+_HOW_QUANTITIES = frozenset("long much many often far soon old big".split())
+#: Particles a gist may end on after these verbs ("turn on", "log in"), beside PHRASE_END_PARTICLES.
+_VERB_PARTICLES: dict[str, tuple[str, ...]] = {
+    verb: particles
+    for verbs, particles in (
+        ("turn turns turned turning switch switched power powered boot", ("on",)),
+        ("log logged logging sign signed signing plug plugged check checked", ("in", "on")),
+    )
+    for verb in verbs.split()
+}
+
+
 def central_request(draft: TopicDraft, corpus: Corpus) -> str | None:
     """The opening request of the member closest to the topic centroid (members without one skipped).
 
@@ -1086,10 +1099,17 @@ def _redacted(text: str | None) -> str | None:
 def request_gist(request: str, max_words: int = 6) -> str:
     """A request reduced to its gist: the first clause's plain words without the question around them.
 
+    A question of quantity keeps its "how" ("How long", "How much"): without it the rest reads
+    as a fragment ("Long should my new card take"). A phrasal verb keeps its particle ("turn on").
+
     >>> request_gist("Why was I charged a fee for my card payment?")
     'charged a fee for my card'
     >>> request_gist("How do I top up by bank transfer? Thanks")
     'top up by bank transfer'
+    >>> request_gist("How long should my new card take to arrive?")
+    'How long should my new card take'
+    >>> request_gist("My computer won't turn on")
+    "computer won't turn on"
     >>> request_gist("wandb.init(project='x') fails")
     'fails'
     >>> request_gist("The ATM didn't. Help")
@@ -1099,13 +1119,16 @@ def request_gist(request: str, max_words: int = 6) -> str:
     for run in word_runs(request):
         words = list(run)
         while words and (words[0].lower() in _GIST_OPENERS or words[0].lower() in stop or len(words[0]) == 1):
+            if len(words) > 1 and words[0].lower() == "how" and words[1].lower() in _HOW_QUANTITIES:
+                break
             words.pop(0)
-        words = words[:max_words]
+        quantity = bool(words) and words[0].lower() == "how"
+        words = words[: max_words + (1 if quantity else 0)]
         while words and (words[-1].lower() in stop or len(words[-1]) == 1 or _CONTRACTION.search(words[-1])) and (
             words[-1].lower() not in PHRASE_END_PARTICLES
-        ):  # "ATM didn't" says less than "ATM
-            words.pop()
-        if words:
+        ) and not (len(words) > 1 and words[-1].lower() in _VERB_PARTICLES.get(words[-2].lower(), ())):
+            words.pop()  # "ATM didn't" says less than "ATM"
+        if len(words) > 2 or (words and not quantity):
             return " ".join(words)
     return ""
 
