@@ -104,6 +104,17 @@ def test_island_branches_merge_a_noisy_section_but_keep_topics_that_stand_apart(
     assert kept.n_clusters_ == 6
 
 
+def test_island_branches_never_merge_a_structureless_sample() -> None:
+    """Uniform rows on a 64-d sphere: every branch's merges are within its noise, and the whole
+    sample trivially keeps all its neighbours; judged against chance, nothing is an island."""
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(1200, 64))
+    points = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    cut = KMeansClusterer(seed=0, merge_islands=False).fit(points).n_clusters_
+    assert cut > 50
+    assert KMeansClusterer(seed=0).fit(points).n_clusters_ == cut
+
+
 def test_kmeans_minibatch_path() -> None:
     points, _ = blobs(sizes=(300, 200, 100))
     mini = KMeansClusterer(n_clusters=3, minibatch_threshold=100, seed=1)

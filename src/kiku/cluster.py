@@ -45,11 +45,12 @@ K_MAX = 400
 MERGE_DISTANCE = 0.45
 MERGE_LINKAGE = "complete"
 #: Islands (``island_groups``): groups of that cut are merged into a branch of the tree whose merges
-#: stay within ISLAND_NOISE_RATIO x the noise of its rows, when at most ISLAND_LEAK_RATIO of the
-#: nearest neighbours (ISLAND_NEIGHBOURS per row) that leave a row's group also leave the branch.
+#: stay within ISLAND_NOISE_RATIO x the noise of its rows, when of the nearest neighbours
+#: (ISLAND_NEIGHBOURS per row) that leave a row's group, the share that also leaves the branch is at
+#: most ISLAND_LEAK_RATIO x the share that would by chance (the rest of the sample's share of it).
 #: Chosen on all sets of the quality suite (benchmarks/results/granularity_branches.md).
 ISLAND_NOISE_RATIO = 3.5
-ISLAND_LEAK_RATIO = 0.35
+ISLAND_LEAK_RATIO = 0.45
 ISLAND_NEIGHBOURS = 10
 #: ... and at least ISLAND_MIN_LEAK of them leave the row's group: groups already apart stay apart.
 ISLAND_MIN_LEAK = 0.25
@@ -292,7 +293,9 @@ def island_groups(
     stays within ``noise_ratio`` x the noise of its rows (the mean distance of a row to its
     micro-cluster's centroid: long, noisy texts allow a looser branch than tight intents), and
     (2) it is an island: of the ``neighbours`` nearest sample rows of each of its rows that fall
-    outside the row's fine group, at most ``leak_ratio`` fall outside the branch too, and (3)
+    outside the row's fine group, the share that falls outside the branch too is at most
+    ``leak_ratio`` x the share of the other rows outside it (what chance would give; so the
+    whole sample, which nothing can leave, is never an island), and (3)
     its fine groups are not apart: at least ``min_leak`` of those neighbours fall outside the
     row's fine group. Branches are tried from the largest such down, so a failing branch is
     tried again as its two halves. Samples under ``ISLAND_MIN_ROWS`` rows keep the cut.
@@ -327,7 +330,8 @@ def island_groups(
             return False
         leave_group = float((row_fine[held] != row_fine[inside][:, None]).mean())
         leave_branch = float((~inside[held]).mean())
-        return leave_group >= min_leak and leave_branch <= leak_ratio * leave_group
+        outside = 1.0 - (inside.sum() - 1) / max(1, len(sample) - 1)  # what leaves the branch by chance
+        return outside > 0 and leave_group >= min_leak and leave_branch <= leak_ratio * leave_group * outside
 
     groups = np.full(tree.m, -1)
     stack = [tree.root]
