@@ -82,12 +82,14 @@ or 2 on chitchat), and a silhouette k-sweep on a sample (rises monotonically wit
 
 Island branches (`island_groups`, since 3 December 2026): after the cut, the groups that lie in one
 branch of the tree whose merges stay within 3.5 x its rows' noise are merged when the branch is an
-island (of each row's 10 nearest neighbours that leave its group, at most 35% leave the branch and at
-least 25% leave the group). Five-seed means against the plain cut (results/granularity_branches.md):
-BBC News 88 -> 33 clusters, NMI 0.499 -> 0.613, ARI 0.141 -> 0.392; chitchat 121 -> 100, NMI
-0.353 -> 0.335 (AMI 0.243 -> 0.239, ARI 0.087 -> 0.086); BANKING77, chatterbot, MT-Bench unchanged;
-W&B (77 rows, under the test's 200-row minimum) unchanged. Looser branches (alpha 4-5) reach 0.78-0.80 NMI on BBC but cost chitchat
-0.06 NMI and W&B up to 0.08, and swing with alpha; that sweep is in results/granularity_branches.md.
+island: of each row's 10 nearest neighbours that leave its group, the share that also leaves the
+branch is at most 0.45 x what chance would give, and at least 25% leave the group; samples under 200
+rows keep the cut. Five-seed means against the plain cut (results/granularity_branches.md): BBC News
+88 -> 28 clusters, NMI 0.499 -> 0.624, ARI 0.141 -> 0.415; chitchat 121 -> 96, NMI 0.353 -> 0.333 (AMI
+0.243 -> 0.239, ARI 0.087 -> 0.088); BANKING77, chatterbot, MT-Bench and W&B unchanged; ShareGPT (3,000
+conversations, unlabelled) keeps 197 clusters against the cut's 199. Looser branches (alpha 4-5)
+reach 0.78-0.80 NMI on BBC but cost chitchat 0.06 NMI and W&B up to 0.08, and swing with alpha; that
+sweep is in results/granularity_branches.md.
 
 Hierarchy, top level vs the coarse groups (NMI), over the new base clusters: size-weighted k-means
 of the base centroids straight to 10 parents scored 0.580 (banking77), 0.483 (chatterbot) and
