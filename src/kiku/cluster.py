@@ -132,9 +132,10 @@ def choose_granularity(
         return 1, means
     from scipy.cluster.hierarchy import fcluster
 
-    groups = fcluster(tree, t=merge_distance, criterion="distance")
     if merge_islands:
         groups = island_groups(MicroTree.build(sample, micro_labels, tree), sample, micro_labels, merge_distance)
+    else:
+        groups = fcluster(tree, t=merge_distance, criterion="distance")
     if len(set(groups.tolist())) > k_max:
         groups = fcluster(tree, t=k_max, criterion="maxclust")
     return group_centres(sample, groups[micro_labels])
@@ -321,9 +322,9 @@ def island_groups(
     row_fine = fine[micro_labels]
     near, _ = nearest_neighbours(sample, sample, neighbours, exclude_self=True)
 
-    def is_island(x: int) -> bool:
+    def is_island(leaves: list[int]) -> bool:
         under = np.zeros(tree.m, dtype=bool)
-        under[tree.leaves(x)] = True
+        under[leaves] = True
         inside = under[micro_labels]
         held = near[inside]
         if not held.size:
@@ -341,7 +342,7 @@ def island_groups(
         if len(set(loose[leaves].tolist())) > 1:  # above the loosest branch allowed
             stack.extend(tree.kids[x])
             continue
-        if x >= tree.m and tree.height[x] > merge_distance and not is_island(x):
+        if x >= tree.m and tree.height[x] > merge_distance and not is_island(leaves):
             stack.extend(tree.kids[x])
             continue
         groups[leaves] = groups.max() + 1
