@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -285,3 +288,15 @@ def test_central_request_skips_members_without_a_request() -> None:
     no_requests = Corpus(ids=["a", "b", "c"], texts=["ta", "tb", "tc"], requests=[], embeddings=embeddings)
     assert central_request(draft, no_requests) == "ta"
     assert central_request(TopicDraft(key="e", member_index=np.array([], dtype=np.int64), centroid=draft.centroid), corpus) is None
+
+
+def test_corpus_name_words_find_the_product_not_topics_or_titles() -> None:
+    from kiku.naming import corpus_name_words
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "wandb-queries.jsonl"
+    queries = [json.loads(line)["messages"][0]["content"] for line in example.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert sorted(corpus_name_words(queries)) == ["biases", "wandb", "weights"]
+    # frequent topic words are not a name, nor a title, a stop word or a contraction
+    texts = [f"Mr Smith said my card {i} is late. I'm sure it's my card" for i in range(40)] + ["a refund"] * 10
+    assert corpus_name_words(texts) == []
+    assert corpus_name_words([]) == []

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -270,6 +270,39 @@ def corpus_names(terms: Sequence[str], counts: Any, members: int, text: str = ""
     return names
 
 
+#: Titles before a person's name: capitalised inside every sentence, yet never the corpus' own name.
+HONORIFICS = frozenset("mr mrs ms miss dr prof sir madam dear".split())
+#: Texts ``corpus_name_words`` reads (an even sample of a larger corpus).
+CORPUS_NAME_SAMPLE = 5_000
+
+
+def corpus_name_words(texts: Sequence[str], share: float = CORPUS_NAME_SHARE, limit: int = 5) -> list[str]:
+    """The words of the corpus' own name ("wandb", "weights", "biases"), most held first.
+
+    A word is one when at least ``share`` of the texts hold it and ``corpus_names`` finds it
+    written as a name (capitalised inside sentences, or outside the English vocabulary in
+    several casings). Stop words, contractions, one-letter words, titles (``HONORIFICS``:
+    "Mr") and people's names (``person_names``: "Mr Smith") never are. At most ``limit`` words; an even sample of ``CORPUS_NAME_SAMPLE`` texts is read.
+
+    >>> corpus_name_words(["Sweeps in wandb", "Tables in Weights & Biases", "log with WandB", "so Weights & Biases"])
+    ['biases', 'wandb', 'weights']
+    """
+    if not texts:
+        return []
+    picks = np.unique(np.linspace(0, len(texts) - 1, min(len(texts), CORPUS_NAME_SAMPLE)).astype(np.int64))
+    sample = [str(texts[int(i)])[:MAX_CHARS_PER_DOC] for i in picks]
+    held: Counter[str] = Counter()
+    for text in sample:
+        held.update({w.lower() for run in word_runs(text) for w in run if len(w) > 1 and not _CONTRACTION.search(w)})
+    common = stop_words() | HONORIFICS | person_names(sample)
+    terms = sorted(t for t, n in held.items() if n >= share * len(sample) and t not in common)
+    if not terms:
+        return []
+    counts = np.array([[held[t] for t in terms]], dtype=np.float64)
+    names = corpus_names(terms, counts, len(sample), "\n".join(sample), share)
+    return sorted(names, key=lambda t: (-held[t], t))[:limit]
+
+
 def _stem(word: str) -> str:
     """A crude stem so that "cards"/"card" and "withdrawal"/"withdraw" count as one word.
 
@@ -381,22 +414,10 @@ def _clip(text: str, limit: int) -> str:
 SURFACE_SCAN_CHARS = 300_000
 
 
-def surface_forms(phrases: Sequence[str], document: str, limit: int = SURFACE_SCAN_CHARS) -> dict[str, str]:
-    """How each (lowercased) keyphrase is usually written in ``document``: "api" -> "API".
-
-    Keyphrases are scored in lowercase; names read better in the users' own spelling ("AI",
-    "C++", "React", "iPhone"). Occurrences at the start of a sentence or line are not counted
-    (capitalised there by grammar, not by name); a phrase with no other occurrence stays as is.
-
-    >>> surface_forms(["api", "file", "react"], "File upload. Call the API. The API and React docs. the file")
-    {'api': 'API', 'file': 'file', 'react': 'React'}
-    """
-    wanted = [p for p in dict.fromkeys(phrases) if p.strip()]
-    if not wanted or not document:
-        return {p: p for p in phrases}
-    text = document[:limit]
+def _mid_sentence_forms(phrases: Sequence[str], text: str) -> Counter[str]:
+    """How often each written form of ``phrases`` appears in ``text`` away from a sentence or line start."""
     pattern = re.compile(
-        r"(?<!\w)(" + "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in sorted(wanted, key=len, reverse=True)) + r")(?!\w)",
+        r"(?<!\w)(" + "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in sorted(phrases, key=len, reverse=True)) + r")(?!\w)",
         re.IGNORECASE,
     )
     written: Counter[str] = Counter()
@@ -404,12 +425,45 @@ def surface_forms(phrases: Sequence[str], document: str, limit: int = SURFACE_SC
         before = text[max(0, match.start() - 3) : match.start()].rstrip(" \t\"'(*-")
         if before and before[-1] not in ".!?:\n":  # not at a sentence or line start
             written[" ".join(match.group(1).split())] += 1
-    forms: dict[str, str] = {}
-    for phrase in phrases:
-        key = " ".join(phrase.lower().split())
-        seen = [(n, form == phrase, form) for form, n in written.items() if form.lower() == key]
-        forms[phrase] = max(seen)[2] if seen else phrase
-    return forms
+    return written
+
+
+def _usual_form(phrase: str, written: Counter[str]) -> str | None:
+    """The most frequent written form of ``phrase`` in ``written`` (its own spelling wins ties), None if unseen."""
+    key = " ".join(phrase.lower().split())
+    seen = [(n, form == phrase, form) for form, n in written.items() if form.lower() == key]
+    return max(seen)[2] if seen else None
+
+
+def surface_forms(phrases: Sequence[str], document: str, limit: int = SURFACE_SCAN_CHARS) -> dict[str, str]:
+    """How each (lowercased) keyphrase is usually written in ``document``: "api" -> "API".
+
+    Keyphrases are scored in lowercase; names read better in the users' own spelling ("AI",
+    "C++", "React", "iPhone"). Occurrences at the start of a sentence or line are not counted
+    (capitalised there by grammar, not by name). A phrase of several words found only there (a
+    headline, an opening request) takes the usual form of those of its words usually written as
+    acronyms or with inner capitals ("hp ink" -> "HP ink"); otherwise it stays as it is.
+
+    >>> surface_forms(["api", "file", "react"], "File upload. Call the API. The API and React docs. the file")
+    {'api': 'API', 'file': 'file', 'react': 'React'}
+    >>> surface_forms(["hp ink cartridges", "frank herbert"], "HP ink cartridges cost more. On HP and its ink cartridges, by Frank")
+    {'hp ink cartridges': 'HP ink cartridges', 'frank herbert': 'frank herbert'}
+    """
+    wanted = [p for p in dict.fromkeys(phrases) if p.strip()]
+    if not wanted or not document:
+        return {p: p for p in phrases}
+    text = document[:limit]
+    written = _mid_sentence_forms(wanted, text)
+    forms = {p: _usual_form(p, written) for p in phrases}
+    unseen = [p for p, form in forms.items() if form is None and len(p.split()) > 1]
+    if unseen:
+        word_written = _mid_sentence_forms(sorted({w for p in unseen for w in p.split()}), text)
+        for phrase in unseen:
+            # only acronyms and inner capitals ("HP", "iOS"): a capitalised first name beside a lowercase
+            # surname ("Frank herbert") reads worse than the phrase as it is
+            words = [_usual_form(w, word_written) or w for w in phrase.split()]
+            forms[phrase] = " ".join(f if f not in (w, w.capitalize()) else w for f, w in zip(words, phrase.split()))
+    return {p: form or p for p, form in forms.items()}
 
 
 def capitalise(phrase: str) -> str:
@@ -495,7 +549,7 @@ def phrase_ngrams(text: str, stop: frozenset[str], banned: frozenset[str] = froz
 
     A phrase lies inside one run of plain words (``word_runs``), starts on a content word, ends
     on a content word or a particle ("top up"), holds at most one inner stop word and no
-    ``banned`` word (person names).
+    ``banned`` word (person names), contraction or bare "be" ("LangChain be used" is a fragment).
 
     >>> sorted(phrase_ngrams("When will my new card arrive? Top up failed.", stop_words()))
     ['arrive', 'card', 'card arrive', 'failed', 'new', 'new card', 'new card arrive', 'top', 'top up', 'top up failed']
@@ -511,8 +565,8 @@ def phrase_ngrams(text: str, stop: frozenset[str], banned: frozenset[str] = froz
                 word = words[j]
                 if word in banned:
                     break
-                if _CONTRACTION.search(word):  # "didn't", "I'm", "you've": never part of a name
-                    break
+                if _CONTRACTION.search(word) or word == "be":  # "didn't", "I'm", "you've": never part of a name,
+                    break  # nor a bare "be" that lost its modal ("LangChain be used")
                 if j > i and (word in stop or len(word) == 1):
                     if word in PHRASE_END_PARTICLES and words[j - 1] not in stop:
                         found.add(" ".join(words[i : j + 1]))
@@ -1060,6 +1114,12 @@ _GIST_OPENERS = frozenset(
 )
 
 
+#: A pronoun contracted with its verb ("I'd", "I'm", "we're", "it's"): an opener, unlike a negation ("can't").
+_PRONOUN_CONTRACTION = re.compile(r"(?:i|you|we|they|he|she|it|that|there|here|what|who|let)['’](?:d|m|re|ve|ll|s)$", re.IGNORECASE)
+
+#: Negations a gist keeps at its start ("not working", "no sound").
+_NEGATIONS = frozenset("not no never cannot nothing nobody none".split())
+
 #: "How" that a gist keeps: questions of quantity ("How long", "How much").
 _HOW_QUANTITIES = frozenset("long much many often far soon old big".split())
 #: Particles a gist may end on after these verbs ("turn on", "log in"), beside PHRASE_END_PARTICLES.
@@ -1101,6 +1161,8 @@ def request_gist(request: str, max_words: int = 6) -> str:
 
     A question of quantity keeps its "how" ("How long", "How much"): without it the rest reads
     as a fragment ("Long should my new card take"). A phrasal verb keeps its particle ("turn on").
+    A passive whose modal went with the opener drops its "be" ("How can reports be shared" ->
+    "reports shared", not "reports be shared").
 
     >>> request_gist("Why was I charged a fee for my card payment?")
     'charged a fee for my card'
@@ -1114,15 +1176,30 @@ def request_gist(request: str, max_words: int = 6) -> str:
     'fails'
     >>> request_gist("The ATM didn't. Help")
     'ATM'
+    >>> request_gist("I'd like to attach some images to a run"), request_gist("Can't hear any sound")
+    ('attach some images to a run', "Can't hear any sound")
+    >>> request_gist("It's not working since the update")
+    'not working since the update'
+    >>> request_gist("How can LangChain be used with W&B?")
+    'LangChain used'
     """
     stop = stop_words()
     for run in word_runs(request):
         words = list(run)
-        while words and (words[0].lower() in _GIST_OPENERS or words[0].lower() in stop or len(words[0]) == 1):
+        while words and (
+            words[0].lower() in _GIST_OPENERS or words[0].lower() in stop or len(words[0]) == 1 or _PRONOUN_CONTRACTION.match(words[0])
+        ):  # "I'd like to", "I'm trying to" go with the opener; a negation ("Can't hear") stays
             if len(words) > 1 and words[0].lower() == "how" and words[1].lower() in _HOW_QUANTITIES:
                 break
+            if len(words) > 1 and words[0].lower() in _NEGATIONS:
+                break  # "not working" is the opposite of "working"
             words.pop(0)
         quantity = bool(words) and words[0].lower() == "how"
+        at = next((i for i, w in enumerate(words[:4]) if i >= 1 and w.lower() == "be"), 0)
+        if not quantity and at and words[at - 1].lower() not in stop:
+            # the modal before a passive went with the opener: "LangChain be used" reads as "LangChain used"
+            # ("to be", "not be" keep theirs)
+            words = words[:at] + words[at + 1 :]
         words = words[: max_words + (1 if quantity else 0)]
         while words and (words[-1].lower() in stop or len(words[-1]) == 1 or _CONTRACTION.search(words[-1])) and (
             words[-1].lower() not in PHRASE_END_PARTICLES
@@ -1139,13 +1216,16 @@ def name_fidelity(
     sizes: Sequence[int],
     label_names: dict[str, str],
     embed: Callable[[list[str]], np.ndarray],
+    unscored: Collection[str] = (),
 ) -> float:
     """Share of points whose cluster's name points at the cluster's majority label.
 
     Each cluster name and each label's readable name ("card arrival") is embedded; a name is
     right when its most similar label name (cosine) is the cluster's majority label. Clusters
     are weighted by their sizes. ``names``, ``majority`` and ``sizes`` are aligned, one per
-    cluster; ``embed`` maps texts to unit vectors (m, dim).
+    cluster; ``embed`` maps texts to unit vectors (m, dim). ``unscored``: catch-all labels
+    ("other") that no descriptive name can point at; clusters whose majority label is one are
+    left out of the score (their names still compete as label names); NaN if nothing is left.
 
     >>> fake = {"card arrival": [1.0, 0.0], "top up": [0.0, 1.0], "Card · arrive": [0.9, 0.1], "Top-up": [0.2, 0.8]}
     >>> embed = lambda texts: np.array([fake[t] for t in texts])
@@ -1153,6 +1233,8 @@ def name_fidelity(
     ...               {"card_arrival": "card arrival", "top_up": "top up"}, embed)
     0.75
     """
+    keep = [i for i, m in enumerate(majority) if m not in set(unscored)]
+    names, majority, sizes = [names[i] for i in keep], [majority[i] for i in keep], [sizes[i] for i in keep]
     if not names:
         return float("nan")
     labels = sorted(label_names)
