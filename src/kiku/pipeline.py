@@ -422,11 +422,34 @@ def load_embeddings(store: RunStore) -> tuple[list[str], np.ndarray]:
     return ids, vectors_from_arrow(table.column("embedding"), len(ids))
 
 
-def stage_project(store: RunStore, config: RunConfig, progress: Progress) -> int:
-    """UMAP 2-D coordinates for every conversation → ``projection.parquet``."""
-    from kiku.project import project_embeddings
+def topic_vectors(store: RunStore, embedder: Embedder | None) -> tuple[list[str], np.ndarray, list[str]]:
+    """What the map and the clusters read: ``(ids, vectors (n, dim), words)``, the run's embeddings
+    with the corpus' own name projected out (``cluster.without_corpus_name``) when an ``embedder``
+    is given and the texts have such a name (``words``, else empty); the stored embeddings stay.
+
+    Only an even sample of ``naming.CORPUS_NAME_SAMPLE`` texts is read from ``facets``, so 1M
+    rows never become 1M Python strings here.
+    """
+    from kiku.cluster import without_corpus_name
+    from kiku.naming import CORPUS_NAME_SAMPLE
 
     ids, vectors = load_embeddings(store)
+    if embedder is None or not ids:
+        return ids, vectors, []
+    picks = np.unique(np.linspace(0, len(ids) - 1, min(len(ids), CORPUS_NAME_SAMPLE)).astype(np.int64))
+    facets = store.read_table("facets", columns=["request", "summary"]).take(pa.array(picks))
+    texts = [s or r or "" for s, r in zip(facets.column("summary").to_pylist(), facets.column("request").to_pylist())]
+    vectors, words = without_corpus_name(vectors, texts, embedder.embed)
+    return ids, vectors, words
+
+
+def stage_project(store: RunStore, config: RunConfig, progress: Progress, embedder: Embedder | None = None) -> int:
+    """UMAP 2-D coordinates for every conversation → ``projection.parquet``, of the vectors the
+    clusters are made from (``topic_vectors``: with an ``embedder``, the corpus' own name
+    projected out), so that a cluster is one place on the map."""
+    from kiku.project import project_embeddings
+
+    ids, vectors, _ = topic_vectors(store, embedder)
     with _stage(progress, "project", None):
         coords = project_embeddings(vectors, seed=config.seed, sample_size=config.project_sample_size)
     store.write_table("projection", pa.table({
@@ -438,9 +461,12 @@ def stage_project(store: RunStore, config: RunConfig, progress: Progress) -> int
 
 
 def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, engine: Engine | None = None,
-                  chunk_rows: int | None = None) -> dict[str, Any]:
+                  chunk_rows: int | None = None, embedder: Embedder | None = None) -> dict[str, Any]:
     """Base clusters (label -1 = unclustered) → ``cluster_labels.parquet``.
 
+    With an ``embedder``, the corpus' own name is first projected out of the vectors that are
+    clustered (``topic_vectors``; the words go to the stage summary in the manifest as
+    ``corpus_name``); the stored embeddings are left as they are.
     With an engine other than the local one and k-means fitted on a sample (above its
     ``fit_sample_size`` rows), the fit stays here and the assignment of every row to the
     fitted centres runs on the engine in chunks of ``chunk_rows`` (``cluster.assign_with_engine``:
@@ -448,7 +474,7 @@ def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, eng
     """
     from kiku.cluster import KMeansClusterer, assign_with_engine
 
-    ids, vectors = load_embeddings(store)
+    ids, vectors, removed = topic_vectors(store, embedder)
     with _stage(progress, "cluster", None):
         if engine is not None and engine.name != "local" and isinstance(clusterer, KMeansClusterer):
             rows = chunk_rows or RunConfig().chunk_rows
@@ -458,7 +484,8 @@ def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, eng
     if labels.shape != (len(ids),):
         raise KikuError(f"clusterer {clusterer.name!r} returned {labels.shape} labels for {len(ids)} conversations")
     store.write_table("cluster_labels", pa.table({"conversation_id": ids, "label": labels}))
-    return {"rows": len(ids), "clusters": int(len(set(labels.tolist()) - {-1})), "unclustered": int((labels == -1).sum())}
+    return {"rows": len(ids), "clusters": int(len(set(labels.tolist()) - {-1})), "unclustered": int((labels == -1).sum()),
+            "corpus_name": removed}
 
 
 def build_corpus(store: RunStore) -> Corpus:

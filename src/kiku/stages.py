@@ -132,14 +132,14 @@ def _embed(ctx: StageContext) -> Any:
 def _project(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_project
 
-    return stage_project(ctx.store, ctx.config, ctx.progress)
+    return stage_project(ctx.store, ctx.config, ctx.progress, embedder=_part(ctx, "embedder"))
 
 
 def _cluster(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_cluster
 
     return stage_cluster(ctx.store, _part(ctx, "clusterer"), ctx.progress, engine=ctx.engine,
-                         chunk_rows=ctx.config.chunk_rows)
+                         chunk_rows=ctx.config.chunk_rows, embedder=_part(ctx, "embedder"))
 
 
 def _name(ctx: StageContext) -> Any:
@@ -159,9 +159,10 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("load", (INPUT,), ("conversations",), ("format", "mapping"), None, _load, version="load-v2"),
     Stage("describe", ("load",), ("facets",), ("llm", "llm_scope"), "describer", _describe),
     Stage("embed", ("load", "describe"), ("embeddings",), ("embedder", "embed_max_tokens"), "embedder", _embed),
-    Stage("project", ("embed",), ("projection",), ("seed", "project_sample_size"), None, _project, version="umap-v1"),
-    Stage("cluster", ("embed",), ("cluster_labels",), ("clusterer", "clusters", "min_cluster_size", "seed"),
-          "clusterer", _cluster),
+    Stage("project", ("describe", "embed"), ("projection",), ("seed", "project_sample_size"), None, _project,
+          version="umap-v1-corpus-name"),
+    Stage("cluster", ("describe", "embed"), ("cluster_labels",), ("clusterer", "clusters", "min_cluster_size", "seed"),
+          "clusterer", _cluster, version="corpus-name-v1"),
     Stage("name", ("describe", "embed", "cluster"), ("base_clusters",), ("llm",), "namer", _name),
     Stage("hierarchy", ("load", "describe", "embed", "project", "name"), ("clusters", "assignments"),
           ("llm", "levels", "max_top", "seed", "privacy_min_conversations", "privacy_min_users",

@@ -69,3 +69,32 @@ def nearest_neighbours(
         indices[start:start + len(sims)] = top
         similarities[start:start + len(sims)] = np.take_along_axis(sims, top, axis=1)
     return indices, similarities
+
+
+def without_directions(vectors: np.ndarray, directions: np.ndarray, batch: int = 65_536) -> np.ndarray:
+    """Unit rows of ``vectors`` (n, d) with the span of ``directions`` (k, d) projected out.
+
+    What every row shares because of one word, such as the product's own name in its users'
+    questions, pulls the rows that spell it alike together; removing those directions lets
+    what the rows are about decide. A row that lay inside the span keeps its original vector.
+    Returns a new float32 array (n, d), computed ``batch`` rows at a time; ``directions`` with
+    no rows return a float32 copy.
+
+    >>> rows = np.array([[0.6, 0.8, 0.0], [0.6, 0.0, 0.8]], dtype=np.float32)
+    >>> without_directions(rows, np.array([[1.0, 0.0, 0.0]])).round(2).tolist()
+    [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    directions = np.asarray(directions, dtype=np.float64).reshape(-1, vectors.shape[1] if vectors.ndim == 2 else 0)
+    out = np.array(vectors, dtype=np.float32, copy=True)
+    if not len(directions) or not len(vectors):
+        return out
+    basis, _ = np.linalg.qr(directions.T)  # (d, k) orthonormal
+    basis = basis.astype(np.float32)
+    for start in range(0, len(vectors), batch):
+        block = vectors[start : start + batch]
+        projected = block - (block @ basis) @ basis.T
+        norms = np.linalg.norm(projected, axis=1, keepdims=True)
+        keep = norms[:, 0] > 1e-6
+        out[start : start + batch][keep] = projected[keep] / norms[keep]
+    return out
