@@ -182,3 +182,20 @@ def test_map_placement_interpolates_between_neighbours() -> None:
     between = unit(np.array([[1.0, 1.0]]))
     xy = place_on_map(between, base, np.array([[0.0, 0.0], [10.0, 0.0]]), neighbours=2)
     assert xy[0, 0] == pytest.approx(5.0, abs=1e-3)
+
+
+def test_a_base_with_a_corpus_name_is_assigned_in_its_own_space(tmp_path: Path) -> None:
+    """The bundled W&B queries: their run projects "weights", "biases", "wandb" out of what it clusters
+    and maps. Assigning the same queries back must give each one its own base topic as the nearest;
+    comparing the stored embeddings instead put 43 of the 560 nearest to another topic."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "wandb-queries.jsonl"
+    base = kiku_api.analyze(example, tmp_path / "base", seed=0)
+    assert base.manifest["stages"]["cluster"]["corpus_name"]
+    again = assign(base.path, example, tmp_path / "again")
+    own = _frame(base.path, "assignments")
+    own = dict(zip(own[own["level"] == 0]["conversation_id"], own[own["level"] == 0]["cluster_id"]))
+    scores = _frame(again.path, "assign_scores")
+    base_ids = _frame(base.path, "conversations")["conversation_id"].tolist()
+    new_ids = _frame(again.path, "conversations")["conversation_id"].tolist()
+    nearest = dict(zip(scores["conversation_id"], scores["nearest_topic"]))
+    assert [own[b] for b in base_ids] == [nearest[n] for n in new_ids]

@@ -6,6 +6,10 @@ one BASE_RUN's nearest base topic (cosine to the topic's centroid, edits of BASE
 and that topic's parents, and writes a complete run folder that ``kiku tree``, ``export``,
 ``sql``, ``ui`` and ``classify`` read like any other.
 
+- **Same space.** When BASE_RUN's corpus had a name of its own (its manifest's cluster stage lists
+  ``corpus_name``: "wandb", "weights", "biases"), its topics and map were made with those words'
+  directions projected out (``pipeline.topic_vectors``); the new and the base vectors are compared
+  with the same words projected out.
 - **Unassigned.** A conversation is assigned only when its similarity to the nearest topic
   reaches that topic's threshold, calibrated on BASE_RUN's own spread: the ``quantile`` (2% by
   default) of the leave-one-out similarities of the topic's members to its centroid, shrunk
@@ -45,7 +49,8 @@ from kiku.errors import KikuError
 from kiku.pipeline import Components, Progress, Run
 from kiku.project import MAP_NEIGHBOURS, place_on_map
 from kiku.records import Cluster
-from kiku.store import MANIFEST, RunStore, open_finished_run
+from kiku.store import MANIFEST, RunStore, open_finished_run, read_manifest
+from kiku.vectors import without_directions
 
 __all__ = ["MAP_NEIGHBOURS", "AssignSummary", "assign", "check_assignable", "nearest_topics", "place_on_map",
            "topic_thresholds", "unit"]
@@ -278,6 +283,12 @@ def assign(
             raise KikuError(f"{base.path}: embeddings have {base_vectors.shape[1]} dimensions, the new ones "
                             f"{vectors.shape[1]}; the embedder differs")
         vectors, base_vectors = unit(vectors), unit(base_vectors)
+        # the base run's topics and map were made with its corpus' own name projected out
+        # (pipeline.topic_vectors): compare in that space, with the base run's words
+        words = list(read_manifest(base.path).get("stages", {}).get("cluster", {}).get("corpus_name") or [])
+        if words:
+            directions = np.asarray(parts.embedder.embed(words), dtype=np.float32)  # type: ignore[union-attr]
+            vectors, base_vectors = without_directions(vectors, directions), without_directions(base_vectors, directions)
         from kiku.edits import report_after_run
 
         for line in report_after_run(base.path):  # base edits that no longer apply cleanly: said, not hidden
