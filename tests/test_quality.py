@@ -172,3 +172,20 @@ def test_the_run_clusters_and_maps_the_same_vectors(tmp_path: Path) -> None:
     stored = np.stack(run.store.read_table("embeddings").column("embedding").to_pylist()).astype(np.float32)
     raw_map = project_embeddings(stored, seed=0)
     assert silhouette_score(on_map, labels) > silhouette_score(raw_map, labels) + 0.1
+
+
+def test_keep_corpus_name_clusters_the_stored_embeddings(tmp_path: Path) -> None:
+    """``kiku run --keep-corpus-name``: nothing is projected out, the clusters are k-means' over the
+    stored embeddings, and the manifest says no word was taken out."""
+    from cli_helpers import kiku as kiku_cli
+    from kiku.store import RunStore, read_manifest
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "wandb-queries.jsonl"
+    done = kiku_cli("run", example, "--out", tmp_path / "kept", "--keep-corpus-name")
+    assert done.returncode == 0, done.stderr
+    manifest = read_manifest(tmp_path / "kept")
+    assert manifest["stages"]["cluster"]["corpus_name"] == [] and manifest["config"]["remove_corpus_name"] is False
+    store = RunStore(tmp_path / "kept")
+    stored = np.stack(store.read_table("embeddings").column("embedding").to_pylist()).astype(np.float32)
+    labels = store.read_table("cluster_labels").column("label").to_numpy()
+    assert adjusted_rand_score(labels, KMeansClusterer(seed=0).fit_predict(stored)) == 1.0

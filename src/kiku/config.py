@@ -49,6 +49,11 @@ class RunConfig(BaseModel):
     embed_batch_size: int = Field(32, ge=1, description="texts embedded at once")
     project_sample_size: int = Field(
         20_000, ge=100, description="conversations the 2-D map is fitted on (the rest are placed on it)")
+    remove_corpus_name: bool = Field(
+        True, description="project the corpus' own name (words 15%+ of the texts hold and write as a name, such as a "
+                          "product's: wandb, Weights & Biases) out of the vectors the clusters and the map are made "
+                          "from, so that questions are not grouped by how they spell it; the words found are in the "
+                          "manifest (stages.cluster.corpus_name)")
     llm: str | None = Field(
         None, description="LLM for facets, names and hierarchy: local, local/FILE.gguf, openai/MODEL, anthropic/MODEL, "
                           "gemini/MODEL, ollama/MODEL, openai-compatible/MODEL@URL")

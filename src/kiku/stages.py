@@ -110,6 +110,11 @@ def _part(ctx: StageContext, name: str) -> Any:
     return value
 
 
+def _name_remover(ctx: StageContext) -> Any:
+    """The embedder that embeds the corpus' name for ``pipeline.topic_vectors``; None keeps the name."""
+    return _part(ctx, "embedder") if ctx.config.remove_corpus_name else None
+
+
 def _load(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_load
 
@@ -132,14 +137,14 @@ def _embed(ctx: StageContext) -> Any:
 def _project(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_project
 
-    return stage_project(ctx.store, ctx.config, ctx.progress, embedder=_part(ctx, "embedder"))
+    return stage_project(ctx.store, ctx.config, ctx.progress, embedder=_name_remover(ctx))
 
 
 def _cluster(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_cluster
 
     return stage_cluster(ctx.store, _part(ctx, "clusterer"), ctx.progress, engine=ctx.engine,
-                         chunk_rows=ctx.config.chunk_rows, embedder=_part(ctx, "embedder"))
+                         chunk_rows=ctx.config.chunk_rows, embedder=_name_remover(ctx))
 
 
 def _name(ctx: StageContext) -> Any:
@@ -159,9 +164,10 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("load", (INPUT,), ("conversations",), ("format", "mapping"), None, _load, version="load-v2"),
     Stage("describe", ("load",), ("facets",), ("llm", "llm_scope"), "describer", _describe),
     Stage("embed", ("load", "describe"), ("embeddings",), ("embedder", "embed_max_tokens"), "embedder", _embed),
-    Stage("project", ("describe", "embed"), ("projection",), ("seed", "project_sample_size"), None, _project,
+    Stage("project", ("describe", "embed"), ("projection",), ("seed", "project_sample_size", "remove_corpus_name"), None, _project,
           version="umap-v1-corpus-name"),
-    Stage("cluster", ("describe", "embed"), ("cluster_labels",), ("clusterer", "clusters", "min_cluster_size", "seed"),
+    Stage("cluster", ("describe", "embed"), ("cluster_labels",),
+          ("clusterer", "clusters", "min_cluster_size", "seed", "remove_corpus_name"),
           "clusterer", _cluster, version="corpus-name-v1"),
     Stage("name", ("describe", "embed", "cluster"), ("base_clusters",), ("llm",), "namer", _name),
     Stage("hierarchy", ("load", "describe", "embed", "project", "name"), ("clusters", "assignments"),
