@@ -50,6 +50,7 @@ import numpy as np
 from kiku.privacy import redact
 from kiku.protocols import Corpus, TopicDraft, TopicName
 from kiku.records import Cluster
+from kiku.vectors import evenly_spaced
 
 MAX_DOCS_PER_TOPIC = 600
 MAX_CHARS_PER_DOC = 1_500
@@ -289,8 +290,7 @@ def corpus_name_words(texts: Sequence[str], share: float = CORPUS_NAME_SHARE, li
     """
     if not texts:
         return []
-    picks = np.unique(np.linspace(0, len(texts) - 1, min(len(texts), CORPUS_NAME_SAMPLE)).astype(np.int64))
-    sample = [str(texts[int(i)])[:MAX_CHARS_PER_DOC] for i in picks]
+    sample = [str(texts[int(i)])[:MAX_CHARS_PER_DOC] for i in evenly_spaced(len(texts), CORPUS_NAME_SAMPLE)]
     held: Counter[str] = Counter()
     for text in sample:
         held.update({w.lower() for run in word_runs(text) for w in run if len(w) > 1 and not _CONTRACTION.search(w)})
@@ -797,8 +797,7 @@ class KeyphraseNamer:
             return members
         similarity = corpus.embeddings[members] @ np.asarray(draft.centroid, dtype=np.float32)
         ranked = members[np.argsort(-similarity, kind="stable")]
-        picks = np.unique(np.linspace(0, len(ranked) - 1, MAX_DOCS_PER_TOPIC).astype(np.int64))
-        return ranked[picks]
+        return ranked[evenly_spaced(len(ranked), MAX_DOCS_PER_TOPIC)]
 
     def _phrase_counts(self, samples: list[np.ndarray], texts: dict[int, str]) -> tuple[list[str], Any]:
         """(terms, topics x terms sparse matrix of how many sampled members hold each phrase)."""
@@ -998,9 +997,7 @@ class KeyphraseNamer:
 
     @staticmethod
     def _corpus_coherence(corpus: Corpus, limit: int = 5_000) -> float:
-        n = len(corpus.embeddings)
-        rows = np.unique(np.linspace(0, n - 1, min(n, limit)).astype(np.int64)) if n else np.zeros(0, dtype=np.int64)
-        return coherence(np.asarray(corpus.embeddings)[rows])
+        return coherence(np.asarray(corpus.embeddings)[evenly_spaced(len(corpus.embeddings), limit)])
 
     def _assign(self, rankings: list[list[tuple[str, float, float]]]) -> list[str | None]:
         """Each topic's name phrase: best-scoring topics choose first; a phrase (by word stems) is used once."""
@@ -1233,7 +1230,8 @@ def name_fidelity(
     ...               {"card_arrival": "card arrival", "top_up": "top up"}, embed)
     0.75
     """
-    keep = [i for i, m in enumerate(majority) if m not in set(unscored)]
+    skip = set(unscored)
+    keep = [i for i, m in enumerate(majority) if m not in skip]
     names, majority, sizes = [names[i] for i in keep], [majority[i] for i in keep], [sizes[i] for i in keep]
     if not names:
         return float("nan")

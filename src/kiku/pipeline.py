@@ -50,7 +50,7 @@ from kiku.store import (
     package_versions,
     unify_facet_schemas,
 )
-from kiku.vectors import l2_normalise, vectors_from_arrow
+from kiku.vectors import evenly_spaced, l2_normalise, vectors_from_arrow
 
 __all__ = [
     "STAGES", "Components", "Progress", "Run", "RunConfig", "analyze", "component_fingerprint", "component_params",
@@ -436,8 +436,7 @@ def topic_vectors(store: RunStore, embedder: Embedder | None) -> tuple[list[str]
     ids, vectors = load_embeddings(store)
     if embedder is None or not ids:
         return ids, vectors, []
-    picks = np.unique(np.linspace(0, len(ids) - 1, min(len(ids), CORPUS_NAME_SAMPLE)).astype(np.int64))
-    facets = store.read_table("facets", columns=["request", "summary"]).take(pa.array(picks))
+    facets = store.read_table("facets", columns=["request", "summary"]).take(pa.array(evenly_spaced(len(ids), CORPUS_NAME_SAMPLE)))
     texts = [s or r or "" for s, r in zip(facets.column("summary").to_pylist(), facets.column("request").to_pylist())]
     vectors, words = without_corpus_name(vectors, texts, embedder.embed)
     return ids, vectors, words

@@ -22,6 +22,18 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1)
 
 
+def evenly_spaced(n: int, count: int) -> np.ndarray:
+    """Sorted distinct indices (at most ``count``, int64) spread evenly over ``range(n)``: a
+    deterministic sample of rows, all of them when ``n <= count``.
+
+    >>> evenly_spaced(10, 4).tolist(), evenly_spaced(3, 5).tolist(), evenly_spaced(0, 5).tolist()
+    ([0, 3, 6, 9], [0, 1, 2], [])
+    """
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.linspace(0, n - 1, min(n, count)).astype(np.int64))
+
+
 def vectors_from_arrow(column: Any, rows: int, dim: int | None = None) -> np.ndarray:
     """(rows, dim) float32 from an Arrow list or fixed-size-list column of equal-length vectors.
 
