@@ -300,3 +300,28 @@ def test_corpus_name_words_find_the_product_not_topics_or_titles() -> None:
     texts = [f"Mr Smith said my card {i} is late. I'm sure it's my card" for i in range(40)] + ["a refund"] * 10
     assert corpus_name_words(texts) == []
     assert corpus_name_words([]) == []
+
+
+def multiwoz_turns() -> dict[str, list[str]]:
+    """tests/data/multiwoz-turns.jsonl (MultiWOZ via ConvLab-3, see NOTICE): 40 user turns of each of six acts."""
+    rows = [json.loads(line) for line in (Path(__file__).parent / "data" / "multiwoz-turns.jsonl").read_text(encoding="utf-8").splitlines()]
+    by_act: dict[str, list[str]] = {}
+    for row in rows:
+        by_act.setdefault(row["act"], []).append(row["text"])
+    return by_act
+
+
+def test_topics_that_only_thank_or_say_goodbye_are_named_for_it() -> None:
+    """Real MultiWOZ turns: the thank-you and goodbye turns are named "Thanks" / "... goodbyes", not
+    after their filler ("Perfect", "Mixed: day, helpful"); greetings followed by a request, and the
+    requests themselves, keep a name from what they ask."""
+    by_act = multiwoz_turns()
+    names, _, _ = named(by_act)
+    name_of = {act: topic.name for act, topic in zip(by_act, names)}
+    assert name_of["general-thank"].startswith("Thanks"), name_of
+    assert "goodbyes" in name_of["general-bye"].lower(), name_of
+    polite = ("Thanks", "Greetings", "Goodbyes")
+    for act in ("general-greet", "Hotel-Inform", "Train-Request", "Restaurant-Request"):
+        assert not name_of[act].startswith(polite) and "goodbyes" not in name_of[act].lower(), name_of
+    thanks = names[list(by_act).index("general-thank")]
+    assert thanks.description.startswith("Conversations that only greet, thank or say goodbye")

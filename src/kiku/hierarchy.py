@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from kiku.naming import capitalise, deduplicate_names
+from kiku.naming import MIXED_PREFIX, capitalise, deduplicate_names
 from kiku.protocols import Corpus, TopicDraft
 from kiku.records import Cluster, noise_cluster
 
@@ -376,23 +376,27 @@ class AgglomerativeHierarchy:
 
 
 def name_apart_from_children(name: str, keyphrases: Sequence[str], child_names: Sequence[str]) -> str:
-    """A parent's name that no child already carries: the name, else its next keyphrase that no
-    child carries, else the name followed by "and related" (a parent "Table" over a child
-    "Table" tells a reader nothing).
+    """A parent's name that no child already carries (a parent "Table" over a child "Table" tells
+    a reader nothing): the name itself when no child carries it, else the name followed by "and
+    related". The namer chose that phrase as what the children share; the parent's next keyphrase
+    is usually one child's own subject ("Requested a refund" over the payments, "Spider-Man" over
+    the films), which names the parent after one child. A "Mixed: ..." name that a child carries
+    gives way to its next keyphrase that no child carries.
 
-    >>> name_apart_from_children("Table", ["table", "confusion matrix"], ["Table", "Charts"])
-    'Confusion matrix'
-    >>> name_apart_from_children("Table", ["table"], ["Table", "Charts"])
-    'Table and related'
+    >>> name_apart_from_children("Train", ["train", "ID"], ["Train", "Train ID and the travel time"])
+    'Train and related'
     >>> name_apart_from_children("Tables and charts", [], ["Table"])
     'Tables and charts'
+    >>> name_apart_from_children("Mixed: Bye, evening", ["Bye", "evening"], ["Mixed: Bye, evening", "Goodbye"])
+    'Bye'
     """
     taken = {child.strip().casefold() for child in child_names}
     if name.strip().casefold() not in taken:
         return name
-    for phrase in keyphrases:
-        if phrase.strip() and phrase.strip().casefold() not in taken:
-            return capitalise(phrase.strip())
+    if name.startswith(MIXED_PREFIX):
+        for phrase in keyphrases:
+            if phrase.strip() and phrase.strip().casefold() not in taken:
+                return capitalise(phrase.strip())
     return f"{name} and related"
 
 

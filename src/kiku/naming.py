@@ -18,7 +18,10 @@ For each draft (a group of conversations), ``KeyphraseNamer``:
 5. calls a topic "Mixed: a, b, c" when it is incoherent (``coherence``: its members are hardly
    closer to their centroid than the whole corpus is to its own) or no phrase is shared by
    enough of its members, rather than naming it after one part;
-6. picks the opening request of the member closest to the centroid (redacted) as the example.
+6. names a topic whose members mostly only greet, thank or say goodbye after what they do
+   ("Thanks and goodbyes", ``pleasantry_name``): those words are stop words everywhere else, so
+   such a topic would otherwise be named after its filler ("Perfect", "Mixed: day, helpful");
+7. picks the opening request of the member closest to the centroid (redacted) as the example.
 
 A parent draft (from the hierarchy) is named from what its children share, against its sibling
 parents: its candidates are the phrases of its children's names and keyphrases ("card" under
@@ -612,6 +615,75 @@ def hide_names(text: str | None, names: frozenset[str]) -> str | None:
     return pattern.sub("[NAME]", text)
 
 
+#: Pleasantries (``pleasantry_name``): what each kind's words are, in the order a name lists them.
+PLEASANTRY_KINDS: dict[str, re.Pattern[str]] = {
+    "Greetings": re.compile(r"\b(?:hello|hi|hey|hiya|howdy|greetings|good (?:morning|afternoon|evening))\b"),
+    "Thanks": re.compile(r"\b(?:thanks?|thank you|thankyou|thanx|thnx|thx|ty|cheers|grateful|appreciated?)\b"),
+    "Goodbyes": re.compile(r"\b(?:bye|goodbye|good - bye|good-bye|farewell|see you|good night|take care|cya)\b"),
+}
+#: Courtesy words that are not a subject ("have a nice day", "perfect, thanks").
+COURTESY_WORDS = frozenset(
+    """
+    alright all appreciate assistance awesome brilliant cool day everything excellent fantastic fine glad
+    helped helpful helping kind kindly lovely lot much nice perfect set so sounds super time today
+    very welcome wonderful
+    """.split()
+)
+#: A member is a pleasantry when it holds a pleasantry and at most this many other words that are
+#: neither stop words nor courtesy ("No, that's all for today. Thanks, bye!": none; "Thanks, my card
+#: never arrived": two, a request).
+PLEASANTRY_MAX_CONTENT = 1
+#: A topic is named by its pleasantries when at least this share of its members are pleasantries;
+#: a kind is in the name when at least PLEASANTRY_KIND_SHARE of those members hold it.
+PLEASANTRY_SHARE = 0.6
+PLEASANTRY_KIND_SHARE = 0.35
+
+
+def pleasantry_kinds(text: str, stop: frozenset[str]) -> list[str]:
+    """The pleasantry kinds (``PLEASANTRY_KINDS``) ``text`` is made of, or [] when it says more.
+
+    >>> sw = stop_words()
+    >>> pleasantry_kinds("No, that's all for today. Thank you so much, goodbye!", sw)
+    ['Thanks', 'Goodbyes']
+    >>> pleasantry_kinds("Thanks! How do I reset my card PIN at an ATM?", sw)
+    []
+    """
+    lowered = text.lower()
+    kinds = [kind for kind, pattern in PLEASANTRY_KINDS.items() if pattern.search(lowered)]
+    if not kinds:
+        return []
+    rest = lowered
+    for pattern in PLEASANTRY_KINDS.values():
+        rest = pattern.sub(" ", rest)
+    words = [w.strip("'") for w in re.findall(r"[a-z][a-z']*", rest)]
+    content = [w for w in words if len(w) > 1 and w not in stop and w not in COURTESY_WORDS and not _PRONOUN_CONTRACTION.match(w)
+               and w.split("'")[0] not in stop]
+    return kinds if len(content) <= PLEASANTRY_MAX_CONTENT else []
+
+
+def pleasantry_name(texts: Sequence[str], stop: frozenset[str] | None = None) -> str | None:
+    """"Thanks", "Greetings", "Thanks and goodbyes", ... when at least ``PLEASANTRY_SHARE`` of
+    ``texts`` (a topic's members) only greet, thank or say goodbye; else None.
+
+    >>> pleasantry_name(["Thank you, goodbye", "Thanks so much, bye!", "That's all, thanks.", "cheers"])
+    'Thanks and goodbyes'
+    >>> pleasantry_name(["Thanks, my card never arrived", "card still not here", "hello", "hi, card?"]) is None
+    True
+    """
+    if not texts:
+        return None
+    stop = stop_words() if stop is None else stop
+    found = [pleasantry_kinds(text, stop) for text in texts]
+    polite = [kinds for kinds in found if kinds]
+    if len(polite) < PLEASANTRY_SHARE * len(texts):
+        return None
+    kinds = [kind for kind in PLEASANTRY_KINDS if sum(kind in k for k in polite) >= PLEASANTRY_KIND_SHARE * len(polite)]
+    if not kinds:
+        return None
+    first, *others = kinds
+    return first if not others else ", ".join([first, *(k.lower() for k in others[:-1])]) + f" and {others[-1].lower()}"
+
+
 def coherence(vectors: np.ndarray) -> float:
     """Mean cosine of unit vectors to their own (unit) centroid: the length of their mean.
 
@@ -1078,7 +1150,12 @@ class KeyphraseNamer:
             keyphrases = [self._gist_forms.get(p, written[p]) if written[p] == p else written[p] for p in keyphrases]
             request = hide_names(_redacted(central_request(draft, corpus)), people)
             example = _clip(request, MAX_REQUEST_CHARS) if request else None
-            if keyphrases and mixed:
+            polite = pleasantry_name([texts[int(i)] for i in samples[t]])
+            if polite:
+                keyphrases = [polite.lower(), *(k for k in keyphrases if k.casefold() != polite.casefold())]
+                name = polite
+                description = "Conversations that only greet, thank or say goodbye"
+            elif keyphrases and mixed:
                 name = MIXED_PREFIX + ", ".join(keyphrases[:3])
                 description = f"Conversations with little in common, about {_join(keyphrases[:DESCRIPTION_PHRASES])}"
             elif keyphrases:

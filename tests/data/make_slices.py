@@ -145,6 +145,29 @@ def example_wandb_queries(excerpt_chars: int = 300) -> None:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+#: multiwoz-turns.jsonl: these MultiWOZ dialogue acts, ``per_act`` user turns each.
+MULTIWOZ_ACTS = ("general-thank", "general-bye", "general-greet", "Hotel-Inform", "Train-Request", "Restaurant-Request")
+
+
+def multiwoz_turns(per_act: int = 40) -> None:
+    """tests/data/multiwoz-turns.jsonl: the first ``per_act`` turns of six acts of the benchmark's MultiWOZ set.
+
+    Read through ``benchmarks/labelled_sets.multiwoz`` (ConvLab-3's sdist in $KIKU_BENCH_CACHE;
+    turns without placeholders, detokenised, deduplicated, seeded).
+    """
+    import sys
+
+    sys.path.insert(0, str(HERE.parent.parent / "benchmarks"))
+    from labelled_sets import multiwoz
+
+    data = multiwoz()
+    lines = []
+    for act in MULTIWOZ_ACTS:
+        rows = [i for i, label in enumerate(data.labels) if label == act][:per_act]
+        lines += [json.dumps({"text": data.texts[i], "act": act, "domain": str(data.coarse[i])}) for i in rows]
+    (HERE / "multiwoz-turns.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
     example_wandb_queries()
     kura_checkpoint_slice()
@@ -154,3 +177,4 @@ if __name__ == "__main__":
     banking77()
     banking77_quality()
     mtbench()
+    multiwoz_turns()
