@@ -12,13 +12,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = [
-    ("quality_suite.md", "Quality suite: seven labelled sets, kiku vs peers (issue 11)", "benchmarks/quality_suite.py"),
+    ("quality_suite.md", "Quality suite: eight labelled sets, kiku vs peers (issue 11)", "benchmarks/quality_suite.py"),
     ("quality_suite_banking77_full.md", "Quality suite on all 13,083 BANKING77 rows (issue 11)", "benchmarks/quality_suite.py --sets banking77 --max-rows 0 --out benchmarks/results/quality_suite_banking77_full.md"),
     ("embedders.md", "What is embedded: MiniLM input length (issue 11 point 5)", "benchmarks/embedders.py --max-rows 1500"),
     ("granularity.md", "Granularity candidates for choose_granularity (issue 11 point 2)", "benchmarks/granularity_sweep.py bbc,chitchat,banking77,chatterbot,mtbench,wandb"),
     ("granularity_signals.md", "Signals for the granularity cut: stability, prediction strength, EVoC layers (issue 11 point 2)", "benchmarks/granularity_signals.py"),
     ("granularity_branches.md", "Per-branch cuts of the granularity tree: island branches (the default), excess of mass, noise-relative, separation (issue 11 point 2)", "benchmarks/granularity_branches.py"),
     ("granularity_stability.md", "Granularity stability: other samples and seeds of the same data (issue 11 point 2)", "benchmarks/granularity_stability.py"),
+    ("hierarchy_methods.md", "Top of the hierarchy: grouping base clusters (issue 11 point 3)", "benchmarks/hierarchy_methods.py"),
     ("mpnet.md", "all-mpnet-base-v2 vs int8 MiniLM (issue 11 point 5)", "benchmarks/mpnet.py wandb,mtbench,chatterbot,banking77,bbc,chitchat (in its own venv with torch); benchmarks/mpnet_numpy_check.py"),
     ("names.md", "Offline topic names: name fidelity (issue 11)", "benchmarks/names_fidelity.py"),
     ("quality.md", "Clustering quality on BANKING77 (issue 2)", "benchmarks/quality_banking77.py"),

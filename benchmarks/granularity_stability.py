@@ -16,12 +16,8 @@ Run:  python benchmarks/granularity_stability.py [--sets bbc,chitchat] [--out be
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +29,7 @@ from kiku.cluster import KMeansClusterer, relabel_by_size, without_corpus_name  
 from kiku.embed import MiniLMEmbedder  # noqa: E402
 from labelled_sets import LOADERS  # noqa: E402
 from quality_suite import suite_vectors  # noqa: E402
+from study import run_study  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARES = (0.6, 0.8, 1.0)
@@ -129,24 +126,9 @@ def write_markdown(results: list[dict], header: str, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--sets", default=",".join(LOADERS))
-    parser.add_argument("--out", default=str(HERE / "results" / "granularity_stability.md"))
-    parser.add_argument("--from-json", default="", help="only rewrite the markdown from a saved .json of a run")
-    args = parser.parse_args()
-    out = Path(args.out)
-    if args.from_json:
-        saved = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
-        write_markdown(saved["results"], saved["header"], out)
-        return
-    load = os.getloadavg()[0]
     embedder = MiniLMEmbedder()
-    results = [measure(name, embedder) for name in args.sets.split(",")]
-    header = (f"Produced by `benchmarks/granularity_stability.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-              f"{os.cpu_count()} cores shared with other jobs (1-minute load {load:.1f} at start); MiniLM int8 vectors of the quality suite.")
-    write_markdown(results, header, out)
-    out.with_suffix(".json").write_text(json.dumps(dict(header=header, results=results), indent=1), encoding="utf-8")
-    print(f"wrote {out}")
+    run_study("granularity_stability.py", (__doc__ or "").splitlines()[0], ",".join(LOADERS), HERE / "results" / "granularity_stability.md",
+              lambda name: measure(name, embedder), write_markdown)
 
 
 if __name__ == "__main__":

@@ -324,4 +324,18 @@ def test_topics_that_only_thank_or_say_goodbye_are_named_for_it() -> None:
     for act in ("general-greet", "Hotel-Inform", "Train-Request", "Restaurant-Request"):
         assert not name_of[act].startswith(polite) and "goodbyes" not in name_of[act].lower(), name_of
     thanks = names[list(by_act).index("general-thank")]
-    assert thanks.description.startswith("Conversations that only greet, thank or say goodbye")
+    assert thanks.description.startswith("Conversations that only thank")
+
+
+def test_bare_yes_and_no_replies_are_named_agreement_and_refusals() -> None:
+    """Short replies are all stop words: named for what they do, not "Mixed: yep, correct, absolutely"."""
+    replies = {
+        **THEMES,
+        "yes": ["yes", "yes please", "that is correct", "sure", "yeah", "yep", "yes that's right", "correct", "absolutely yes", "yes, do it"],
+        "no": ["no", "nope", "no thanks", "not really", "no that's wrong", "no way", "nah", "that is not correct", "no, don't", "negative"],
+    }
+    names, _, _ = named(replies)
+    name_of = {key: topic.name for key, topic in zip(replies, names)}
+    assert name_of["yes"] == "Agreement", name_of
+    assert name_of["no"].startswith("Refusals"), name_of
+    assert not [key for key in THEMES if name_of[key].startswith(("Agreement", "Refusals", "Thanks", "Greetings"))], name_of

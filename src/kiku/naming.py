@@ -18,9 +18,10 @@ For each draft (a group of conversations), ``KeyphraseNamer``:
 5. calls a topic "Mixed: a, b, c" when it is incoherent (``coherence``: its members are hardly
    closer to their centroid than the whole corpus is to its own) or no phrase is shared by
    enough of its members, rather than naming it after one part;
-6. names a topic whose members mostly only greet, thank or say goodbye after what they do
-   ("Thanks and goodbyes", ``pleasantry_name``): those words are stop words everywhere else, so
-   such a topic would otherwise be named after its filler ("Perfect", "Mixed: day, helpful");
+6. names a topic whose members mostly only greet, thank, say goodbye, agree or decline after
+   what they do ("Thanks and goodbyes", "Agreement", ``pleasantry_name``): those words are stop
+   words everywhere else, so such a topic would otherwise be named after its filler ("Perfect",
+   "Mixed: day, helpful", "Mixed: yep, correct, absolutely");
 7. picks the opening request of the member closest to the centroid (redacted) as the example.
 
 A parent draft (from the hierarchy) is named from what its children share, against its sibling
@@ -621,6 +622,17 @@ PLEASANTRY_KINDS: dict[str, re.Pattern[str]] = {
     "Thanks": re.compile(r"\b(?:thanks?|thank you|thankyou|thanx|thnx|thx|ty|cheers|grateful|appreciated?)\b"),
     "Goodbyes": re.compile(r"\b(?:bye|goodbye|good - bye|good-bye|farewell|see you|good night|take care|cya)\b"),
 }
+#: Bare replies, counted only in a text that holds no pleasantry ("No, that's all, thanks" closes a
+#: chat; it does not decline anything).
+REPLY_KINDS: dict[str, re.Pattern[str]] = {
+    "Agreement": re.compile(r"(?<!not )(?<!n't )\b(?:yes|yeah|yep|yup|sure|correct|right|absolutely|definitely|certainly|exactly"
+                            r"|indeed|affirmative|ok|okay|of course|sounds good)\b"),
+    "Refusals": re.compile(r"\b(?:no|nope|nah|not really|not correct|not right|negative|never ?mind|no way|wrong|incorrect)\b"),
+}
+#: ... and only when nothing else is said: "No, I just need the price" is a request.
+REPLY_MAX_CONTENT = 0
+#: What a description says members of each kind do.
+KIND_VERBS = {"Greetings": "greet", "Thanks": "thank", "Goodbyes": "say goodbye", "Agreement": "agree", "Refusals": "decline"}
 #: Courtesy words that are not a subject ("have a nice day", "perfect, thanks").
 COURTESY_WORDS = frozenset(
     """
@@ -640,30 +652,40 @@ PLEASANTRY_KIND_SHARE = 0.35
 
 
 def pleasantry_kinds(text: str, stop: frozenset[str]) -> list[str]:
-    """The pleasantry kinds (``PLEASANTRY_KINDS``) ``text`` is made of, or [] when it says more.
+    """The kinds of pleasantry or bare reply (``PLEASANTRY_KINDS``, else ``REPLY_KINDS``) that
+    ``text`` is made of, or [] when it says more than that.
 
     >>> sw = stop_words()
     >>> pleasantry_kinds("No, that's all for today. Thank you so much, goodbye!", sw)
     ['Thanks', 'Goodbyes']
+    >>> pleasantry_kinds("Yes, that's right", sw), pleasantry_kinds("nope, not really", sw)
+    (['Agreement'], ['Refusals'])
+    >>> pleasantry_kinds("I'm not sure", sw), pleasantry_kinds("No, I just need the price", sw)
+    ([], [])
     >>> pleasantry_kinds("Thanks! How do I reset my card PIN at an ATM?", sw)
     []
     """
     lowered = text.lower()
     kinds = [kind for kind, pattern in PLEASANTRY_KINDS.items() if pattern.search(lowered)]
+    patterns, allowed = list(PLEASANTRY_KINDS.values()), PLEASANTRY_MAX_CONTENT
+    if not kinds:
+        kinds = [kind for kind, pattern in REPLY_KINDS.items() if pattern.search(lowered)]
+        patterns, allowed = list(REPLY_KINDS.values()), REPLY_MAX_CONTENT
     if not kinds:
         return []
     rest = lowered
-    for pattern in PLEASANTRY_KINDS.values():
+    for pattern in patterns:
         rest = pattern.sub(" ", rest)
     words = [w.strip("'") for w in re.findall(r"[a-z][a-z']*", rest)]
     content = [w for w in words if len(w) > 1 and w not in stop and w not in COURTESY_WORDS and not _PRONOUN_CONTRACTION.match(w)
                and w.split("'")[0] not in stop]
-    return kinds if len(content) <= PLEASANTRY_MAX_CONTENT else []
+    return kinds if len(content) <= allowed else []
 
 
 def pleasantry_name(texts: Sequence[str], stop: frozenset[str] | None = None) -> str | None:
-    """"Thanks", "Greetings", "Thanks and goodbyes", ... when at least ``PLEASANTRY_SHARE`` of
-    ``texts`` (a topic's members) only greet, thank or say goodbye; else None.
+    """"Thanks", "Greetings", "Thanks and goodbyes", "Agreement", ... when at least
+    ``PLEASANTRY_SHARE`` of ``texts`` (a topic's members) only greet, thank, say goodbye, agree
+    or decline; else None.
 
     >>> pleasantry_name(["Thank you, goodbye", "Thanks so much, bye!", "That's all, thanks.", "cheers"])
     'Thanks and goodbyes'
@@ -677,11 +699,22 @@ def pleasantry_name(texts: Sequence[str], stop: frozenset[str] | None = None) ->
     polite = [kinds for kinds in found if kinds]
     if len(polite) < PLEASANTRY_SHARE * len(texts):
         return None
-    kinds = [kind for kind in PLEASANTRY_KINDS if sum(kind in k for k in polite) >= PLEASANTRY_KIND_SHARE * len(polite)]
+    kinds = [kind for kind in [*PLEASANTRY_KINDS, *REPLY_KINDS] if sum(kind in k for k in polite) >= PLEASANTRY_KIND_SHARE * len(polite)]
     if not kinds:
         return None
     first, *others = kinds
     return first if not others else ", ".join([first, *(k.lower() for k in others[:-1])]) + f" and {others[-1].lower()}"
+
+
+def pleasantry_description(name: str) -> str:
+    """What the members of a ``pleasantry_name`` topic do.
+
+    >>> pleasantry_description("Thanks and goodbyes"), pleasantry_description("Agreement")
+    ('Conversations that only thank or say goodbye', 'Conversations that only agree')
+    """
+    verbs = [verb for kind, verb in KIND_VERBS.items() if re.search(rf"\b{kind}\b", name, re.IGNORECASE)]
+    listed = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + f" or {verbs[-1]}"
+    return f"Conversations that only {listed}"
 
 
 def coherence(vectors: np.ndarray) -> float:
@@ -1154,7 +1187,7 @@ class KeyphraseNamer:
             if polite:
                 keyphrases = [polite.lower(), *(k for k in keyphrases if k.casefold() != polite.casefold())]
                 name = polite
-                description = "Conversations that only greet, thank or say goodbye"
+                description = pleasantry_description(polite)
             elif keyphrases and mixed:
                 name = MIXED_PREFIX + ", ".join(keyphrases[:3])
                 description = f"Conversations with little in common, about {_join(keyphrases[:DESCRIPTION_PHRASES])}"
