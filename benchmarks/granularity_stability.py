@@ -7,9 +7,11 @@ fits ``KMeansClusterer(seed=s)`` for s = 0, 1, 2 (the seed of the micro-cluster 
 refit) on each, over the vectors ``stage_cluster`` clusters (the corpus' own name projected out,
 ``without_corpus_name``). Reported per set: the number of clusters of each of the 9 fits, its
 spread (largest / smallest), and NMI / ARI against the labels (mean and range). Side by side on
-the same samples: EVoC (``evoc.EVoC(random_state=s)``, its noise counted as one more label, as in
-the suite) and Kura's k-means at k = n / 10 (seed s), so a difference is judged over the same nine
-fits, not against one seed of a peer.
+the same samples: EVoC (``evoc.EVoC(random_state=s)``), Kura's k-means at k = n / 10 (seed s) and
+BERTopic's UMAP 5-d + HDBSCAN (seed s), noise counted as one more label as in the suite, so a
+difference is judged over the same nine fits, not against one run of a peer (BERTopic's UMAP is
+not bit-for-bit repeatable here even with its seed: chatterbot gave 44 clusters, AMI 0.522, in one
+quality-suite run and 41, AMI 0.536, in the next).
 
 Run:  python benchmarks/granularity_stability.py [--sets bbc,chitchat] [--out benchmarks/results/granularity_stability.md]
 """
@@ -21,11 +23,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kiku.cluster import KMeansClusterer, relabel_by_size, without_corpus_name  # noqa: E402
+from kiku.cluster import HDBSCANClusterer, KMeansClusterer, relabel_by_size, without_corpus_name  # noqa: E402
 from kiku.embed import MiniLMEmbedder  # noqa: E402
 from labelled_sets import LOADERS  # noqa: E402
 from quality_suite import suite_vectors  # noqa: E402
@@ -44,11 +46,15 @@ with the rows on sets of many tiny groups: chatterbot 60-75 clusters at 60% of i
 all of them; BANKING77 76-81 at 3,000 rows, 95-97 at 5,000; MultiWOZ 62-64 at 3,000, 76-81 at 5,000
 (the micro-clusters are n / 12, and the 0.45 cut keeps more of them apart when there are more).
 
-Against the peers on the same nine fits, kiku's mean is the best NMI and ARI on BANKING77, BBC News (0.712 / 0.620 against EVoC's 0.648 / 0.493; EVoC's seed-0 fit of all rows, the one
-the quality suite reports, is its best, 0.694 / 0.615), chatterbot and MultiWOZ, and the best NMI on the 77 W&B labels
-(0.464 against Kura's 0.342; ARI 0.148 against 0.149); MT-Bench ties with Kura. Kura's k = n / 10 has the higher NMI on chitchat (0.417) and wandb-docs (0.707) by over-splitting
-(chitchat 300 clusters for 34 prompts; its ARI there is 0.056 against kiku's 0.088); on wandb-docs,
-with 187 documents of about 3 queries each, its ARI is also higher (0.192 against 0.180).
+Against the peers on the same nine fits (means): kiku has the best NMI, ARI and AMI on BANKING77
+(0.779 / 0.465 / 0.730; best peers 0.774 Kura / 0.297 BERTopic / 0.696 BERTopic), BBC News (0.712 /
+0.620 / 0.709 against EVoC's 0.648 / 0.493 / 0.646; EVoC's seed-0 fit of all rows, the one the quality
+suite reports, is its best, 0.694 / 0.615), chatterbot (0.594 / 0.162 / 0.541 against BERTopic's 0.571 /
+0.143 / 0.536) and MultiWOZ (0.586 / 0.264 / 0.567 against 0.521 / 0.156 / 0.503); on the 77 W&B labels
+the best NMI and AMI, ARI tied with Kura (0.148 against 0.149); MT-Bench ties (1.000). It is behind
+on chitchat, Kura's NMI 0.417 (300 clusters for 34 prompts; its AMI 0.189) and BERTopic's AMI 0.244
+against kiku's 0.239, and on wandb-docs, Kura's NMI / ARI 0.707 / 0.192 against 0.672 / 0.180 (187
+documents of about 3 queries each: the finest clustering wins; kiku's AMI is the best, 0.331 against 0.324).
 
 Why BBC swings (measured by hand, 4 December 2026, seeds 0 and 1 of the full set): its five sections
 sit at the edge of the island tests. Their micro-clusters span a cosine diameter of 0.82-1.06 against
@@ -75,12 +81,17 @@ def kura_fit(E: np.ndarray, seed: int) -> np.ndarray:
     return relabel_by_size(KMeans(n_clusters=max(1, math.ceil(len(E) / 10)), random_state=seed).fit_predict(E))
 
 
+def bertopic_fit(E: np.ndarray, seed: int) -> np.ndarray:
+    return HDBSCANClusterer(min_cluster_size=10, reduce_dims=5, n_neighbors=15, seed=seed).fit_predict(E)
+
+
 #: Peers fitted on the same rows and seed as kiku (on the stored vectors, as in the quality suite).
-PEERS = {"EVoC": evoc_fit, "Kura (k = n/10)": kura_fit}
+PEERS = {"EVoC": evoc_fit, "Kura (k = n/10)": kura_fit, "BERTopic (UMAP 5-d + HDBSCAN 10)": bertopic_fit}
 
 
 def scores(truth: np.ndarray, labels: np.ndarray) -> dict:
-    return dict(nmi=float(normalized_mutual_info_score(truth, labels)), ari=float(adjusted_rand_score(truth, labels)))
+    return dict(nmi=float(normalized_mutual_info_score(truth, labels)), ari=float(adjusted_rand_score(truth, labels)),
+                ami=float(adjusted_mutual_info_score(truth, labels)))
 
 
 def measure(name: str, embedder: MiniLMEmbedder) -> dict:
@@ -103,15 +114,16 @@ def measure(name: str, embedder: MiniLMEmbedder) -> dict:
 def peer_means(fits: list[dict], peer: str) -> str:
     if not all(peer in f.get("peers", {}) for f in fits):
         return "—"
-    return f"{np.mean([f['peers'][peer]['nmi'] for f in fits]):.3f} / {np.mean([f['peers'][peer]['ari'] for f in fits]):.3f}"
+    return " / ".join(f"{np.mean([f['peers'][peer][m] for f in fits]):.3f}" if all(m in f["peers"][peer] for f in fits) else "—"
+                      for m in ("nmi", "ari", "ami"))
 
 
 def write_markdown(results: list[dict], header: str, path: Path) -> None:
     lines = ["# Granularity stability: other samples and seeds of the same data", "", header, "",
              (__doc__ or "").split("\n\n", 1)[1].split("Run:")[0].strip(), "",
-             "| set | labels | k per fit (60% / 80% / 100% of the rows; seeds 0, 1, 2 each) | largest / smallest k | NMI mean (range) | ARI mean (range) | "
-             + " | ".join(f"{peer} NMI / ARI mean" for peer in PEERS) + " |",
-             "|---|---:|---|---:|---|---|" + "---|" * len(PEERS)]
+             "| set | labels | k per fit (60% / 80% / 100% of the rows; seeds 0, 1, 2 each) | largest / smallest k | NMI mean (range) | ARI mean (range) | AMI mean | "
+             + " | ".join(f"{peer} NMI / ARI / AMI mean" for peer in PEERS) + " |",
+             "|---|---:|---|---:|---|---|---:|" + "---|" * len(PEERS)]
     for r in results:
         ks = [f["k"] for f in r["fits"]]
         groups = " / ".join(", ".join(str(f["k"]) for f in r["fits"] if f["rows"] == rows) for rows in dict.fromkeys(f["rows"] for f in r["fits"]))
@@ -119,6 +131,7 @@ def write_markdown(results: list[dict], header: str, path: Path) -> None:
         ari = [f["ari"] for f in r["fits"]]
         lines.append(f"| {r['set']} | {r['labels']} | {groups} | {max(ks) / max(1, min(ks)):.1f} | "
                      f"{np.mean(nmi):.3f} ({min(nmi):.3f}-{max(nmi):.3f}) | {np.mean(ari):.3f} ({min(ari):.3f}-{max(ari):.3f}) | "
+                     f"{np.mean([f['ami'] for f in r['fits']]) if all('ami' in f for f in r['fits']) else float('nan'):.3f} | "
                      + " | ".join(peer_means(r["fits"], peer) for peer in PEERS) + " |")
     lines += ["", "## Reading these numbers", "", READING.strip()]
     path.parent.mkdir(parents=True, exist_ok=True)
