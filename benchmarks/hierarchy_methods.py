@@ -14,7 +14,9 @@ grouped into top topics by:
   number of rows' 10 nearest neighbours that fall in the other cluster; resolution 0.1 and 0.2
   (the number of groups is the graph's, not the default count);
 - references: flat k-means over the rows at the default count and at the true coarse count
-  (the issue's target).
+  (the issue's target);
+- the default and flat k-means at the true coarse count again over seeds 0-4 of the grouping
+  (mean, NMI range): how much one seed decides (the base clusters stay those of seed 0).
 
 Reported: the number of top groups, NMI against the coarse groups, the largest group's share.
 
@@ -57,11 +59,29 @@ per set either (measured by hand: the modularity of the partition on the neighbo
 cosine silhouette over 3,000 rows each chose a worse one on at least one of the four sets), so the
 default stays, and the misses are reported in the quality suite's target table.
 
+One seed decides a lot, for the default and for the target alike. Over grouping seeds 0-4 the
+default's mean is 0.535 (0.512-0.580) on BANKING77 against flat k-means' 0.538 (0.483-0.578), a
+tie; 0.403 (0.265-0.478) on chatterbot against 0.316; 0.386 on MT-Bench against 0.537 (flat k-means
+ranges 0.257-0.900 there: two groups of 13 questions); 0.483 on MultiWOZ against 0.553. Seed 0,
+the one the quality suite reports, is the default's best seed on BANKING77 and among its best on
+chatterbot: the seed-0 "yes" for BANKING77 in the target table is a tie on average.
+
 Why MultiWOZ is hard for any grouping of base clusters: many of its turns do not say their domain
 ("What is the address?", "Can I get the phone number?" are asked of hotels, restaurants,
 attractions and hospitals alike), so base clusters form by what is asked: 28% of its rows sit in
 base clusters of which no domain holds 60% (BANKING77 10%, chatterbot 2%, MT-Bench none).
 """
+
+
+#: Seeds of the grouping (and of flat k-means) for the rows that show how much one seed decides.
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def mean_row(rows: list[dict]) -> dict:
+    """The mean of per-seed rows, with the NMI range: {"groups", "nmi", "largest", "nmi_range"}."""
+    nmis = [r["nmi"] for r in rows]
+    return dict(groups=float(np.mean([r["groups"] for r in rows])), nmi=float(np.mean(nmis)),
+                largest=float(np.mean([r["largest"] for r in rows])), nmi_range=[float(min(nmis)), float(max(nmis))])
 
 
 def top_nmi(coarse: np.ndarray, labels: np.ndarray, group_of: np.ndarray) -> dict:
@@ -131,6 +151,12 @@ def measure(name: str) -> dict:
     for k, tag in ((count, "flat k-means over the rows at the default count"), (k_coarse, "flat k-means over the rows at the true coarse k")):
         flat = KMeans(n_clusters=k, random_state=0, n_init=3).fit_predict(E)
         rows[tag] = dict(groups=k, nmi=float(normalized_mutual_info_score(coarse, flat)), largest=float(np.bincount(flat).max() / len(flat)))
+    seeded = [top_nmi(coarse, labels, as_array(split_oversized(kmeans_groups(means, weights, count, seed=seed), means, weights,
+                                                                   seed=seed, max_groups=10), m)) for seed in SEEDS]
+    rows["default, grouping seeds 0-4 (mean)"] = mean_row(seeded)
+    rows["flat k-means over the rows at the true coarse k, seeds 0-4 (mean)"] = mean_row([
+        dict(groups=k_coarse, nmi=float(normalized_mutual_info_score(coarse, flat)), largest=float(np.bincount(flat).max() / len(flat)))
+        for flat in (KMeans(n_clusters=k_coarse, random_state=seed, n_init=3).fit_predict(E) for seed in SEEDS)])
     for method, row in rows.items():
         print(f"  {name} | {method}: {row['groups']} groups NMI {row['nmi']:.3f} largest {row['largest']:.0%}", flush=True)
     purity = np.array([np.unique(coarse[labels == k], return_counts=True)[1].max() / weights[k] for k in range(m)])
@@ -149,9 +175,11 @@ def write_markdown(results: list[dict], header: str, path: Path) -> None:
         cells = []
         for r in results:
             row = r["methods"][method]
-            best = max(v["nmi"] for k, v in r["methods"].items() if not k.startswith("flat"))
+            best = max(v["nmi"] for k, v in r["methods"].items() if not k.startswith("flat") and "nmi_range" not in v)
             nmi = f"**{row['nmi']:.3f}**" if row["nmi"] == best else f"{row['nmi']:.3f}"
-            cells.append(f"{row['groups']} / {nmi} / {row['largest']:.0%}")
+            if "nmi_range" in row:
+                nmi += f" ({row['nmi_range'][0]:.3f}-{row['nmi_range'][1]:.3f})"
+            cells.append(f"{row['groups']:g} / {nmi} / {row['largest']:.0%}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "Cells: groups / NMI against the coarse groups / largest group's share; bold: the best grouping of base clusters on that set.",
               "", "Rows in base clusters of which no coarse group holds 60%: "
