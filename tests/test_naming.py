@@ -324,7 +324,8 @@ def test_topics_that_only_thank_or_say_goodbye_are_named_for_it() -> None:
     for act in ("general-greet", "Hotel-Inform", "Train-Request", "Restaurant-Request"):
         assert not name_of[act].startswith(polite) and "goodbyes" not in name_of[act].lower(), name_of
     thanks = names[list(by_act).index("general-thank")]
-    assert thanks.description.startswith("Conversations that only thank")
+    assert thanks.description.startswith("Conversations whose request only thanks")
+    assert thanks.keyphrases == [thanks.name.lower()]  # no filler ("perfect", "day") to come back in a sibling's name
 
 
 def test_bare_yes_and_no_replies_are_named_agreement_and_refusals() -> None:
@@ -339,3 +340,24 @@ def test_bare_yes_and_no_replies_are_named_agreement_and_refusals() -> None:
     assert name_of["yes"] == "Agreement", name_of
     assert name_of["no"].startswith("Refusals"), name_of
     assert not [key for key in THEMES if name_of[key].startswith(("Agreement", "Refusals", "Thanks", "Greetings"))], name_of
+
+
+def test_pleasantry_kinds_keep_requests_questions_and_negations_out() -> None:
+    """Pure logic: what counts as only thanking, greeting, agreeing... and what is a request."""
+    from kiku.naming import pleasantry_kinds, stop_words
+
+    stop = stop_words()
+    polite = {
+        "Thank you so much, have a nice day!": ["Thanks"], "No, that's all I need. Thanks, bye.": ["Thanks", "Goodbyes"],
+        "hello there": ["Greetings"], "yes please": ["Agreement"], "of course not": ["Refusals"], "nope": ["Refusals"],
+    }
+    for text, kinds in polite.items():
+        assert pleasantry_kinds(text, stop) == kinds, text
+    requests = [
+        "Hi, my card was charged twice", "Thank you. May I have the address?", "Hello! Can you help me write a cover letter?",
+        "Thank you!\nNow write me a poem about the sea", "thanks, weather?", "Yes I want to cancel my subscription",
+        "is that right?", "are you sure?", "I don't think that's right", "I'm not sure", "correct it", "right now",
+        "Correct the grammar in this sentence", "take care of my cat", "no sound from my laptop", "hi-fi speakers",
+    ]
+    for text in requests:
+        assert pleasantry_kinds(text, stop) == [], text

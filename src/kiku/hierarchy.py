@@ -378,13 +378,18 @@ class AgglomerativeHierarchy:
 def name_apart_from_children(name: str, keyphrases: Sequence[str], child_names: Sequence[str]) -> str:
     """A parent's name that no child already carries (a parent "Table" over a child "Table" tells
     a reader nothing): the name itself when no child carries it, else the name followed by "and
-    related". The namer chose that phrase as what the children share; the parent's next keyphrase
-    is usually one child's own subject ("Requested a refund" over the payments, "Spider-Man" over
-    the films), which names the parent after one child. A "Mixed: ..." name that a child carries
-    gives way to its next keyphrase that no child carries.
+    related" (", and related" after a name that already joins two things with "and"). The namer
+    chose that phrase as what the children share; the parent's next keyphrase is usually one
+    child's own subject ("Requested a refund" over the payments, "Spider-Man" over the films),
+    which names the parent after one child. A "Mixed: ..." name that a child carries gives way to
+    its next keyphrase that no child carries. Whatever a child still carries gets a number.
 
     >>> name_apart_from_children("Train", ["train", "ID"], ["Train", "Train ID and the travel time"])
     'Train and related'
+    >>> name_apart_from_children("Thanks and goodbyes", [], ["Thanks and goodbyes", "Thanks"])
+    'Thanks and goodbyes, and related'
+    >>> name_apart_from_children("Train", [], ["Train", "Train and related"])
+    'Train and related (2)'
     >>> name_apart_from_children("Tables and charts", [], ["Table"])
     'Tables and charts'
     >>> name_apart_from_children("Mixed: Bye, evening", ["Bye", "evening"], ["Mixed: Bye, evening", "Goodbye"])
@@ -393,11 +398,15 @@ def name_apart_from_children(name: str, keyphrases: Sequence[str], child_names: 
     taken = {child.strip().casefold() for child in child_names}
     if name.strip().casefold() not in taken:
         return name
+    candidate = None
     if name.startswith(MIXED_PREFIX):
-        for phrase in keyphrases:
-            if phrase.strip() and phrase.strip().casefold() not in taken:
-                return capitalise(phrase.strip())
-    return f"{name} and related"
+        candidate = next((capitalise(p.strip()) for p in keyphrases if p.strip() and p.strip().casefold() not in taken), None)
+    if candidate is None:
+        candidate = f"{name}, and related" if " and " in name else f"{name} and related"
+    numbered, number = candidate, 2
+    while numbered.casefold() in taken:
+        numbered, number = f"{candidate} ({number})", number + 1
+    return numbered
 
 
 def _deduplicate_siblings(clusters: list[Cluster]) -> None:

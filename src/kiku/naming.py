@@ -19,7 +19,7 @@ For each draft (a group of conversations), ``KeyphraseNamer``:
    closer to their centroid than the whole corpus is to its own) or no phrase is shared by
    enough of its members, rather than naming it after one part;
 6. names a topic whose members mostly only greet, thank, say goodbye, agree or decline after
-   what they do ("Thanks and goodbyes", "Agreement", ``pleasantry_name``): those words are stop
+   what they do ("Thanks and goodbyes", "Agreement", ``topic_pleasantries``): those words are stop
    words everywhere else, so such a topic would otherwise be named after its filler ("Perfect",
    "Mixed: day, helpful", "Mixed: yep, correct, absolutely");
 7. picks the opening request of the member closest to the centroid (redacted) as the example.
@@ -616,39 +616,41 @@ def hide_names(text: str | None, names: frozenset[str]) -> str | None:
     return pattern.sub("[NAME]", text)
 
 
-#: Pleasantries (``pleasantry_name``): what each kind's words are, in the order a name lists them.
+#: Pleasantries (``topic_pleasantries``): what each kind's words are, in the order a name lists them.
 PLEASANTRY_KINDS: dict[str, re.Pattern[str]] = {
-    "Greetings": re.compile(r"\b(?:hello|hi|hey|hiya|howdy|greetings|good (?:morning|afternoon|evening))\b"),
-    "Thanks": re.compile(r"\b(?:thanks?|thank you|thankyou|thanx|thnx|thx|ty|cheers|grateful|appreciated?)\b"),
-    "Goodbyes": re.compile(r"\b(?:bye|goodbye|good - bye|good-bye|farewell|see you|good night|take care|cya)\b"),
+    "Greetings": re.compile(r"\b(?:hello|hi|hey|hiya|howdy|greetings|good (?:morning|afternoon|evening))\b(?!-)"),
+    "Thanks": re.compile(r"\b(?:thanks?|thank you|thankyou|thanx|thnx|thx|cheers|grateful|much appreciated|appreciate it)\b"),
+    "Goodbyes": re.compile(r"\b(?:bye|goodbye|good - bye|good-bye|farewell|see (?:you|ya)|good ?night|take care(?! of)|cya)\b"),
 }
 #: Bare replies, counted only in a text that holds no pleasantry ("No, that's all, thanks" closes a
-#: chat; it does not decline anything).
+#: chat; it does not decline anything), asks nothing (no "?": "is that right?") and, for
+#: agreement, negates nothing ("absolutely not", "I don't think that's right").
 REPLY_KINDS: dict[str, re.Pattern[str]] = {
-    "Agreement": re.compile(r"(?<!not )(?<!n't )\b(?:yes|yeah|yep|yup|sure|correct|right|absolutely|definitely|certainly|exactly"
-                            r"|indeed|affirmative|ok|okay|of course|sounds good)\b"),
-    "Refusals": re.compile(r"\b(?:no|nope|nah|not really|not correct|not right|negative|never ?mind|no way|wrong|incorrect)\b"),
+    "Agreement": re.compile(r"\b(?:yes|yeah|yep|yup|sure|absolutely|definitely|certainly|exactly|indeed|affirmative|ok|okay"
+                            r"|of course|sounds good|(?:correct|right)(?!\s+(?:it|this|that|the|my|me|now|away|here)\b))\b"),
+    "Refusals": re.compile(r"\b(?:no|nope|nah|not really|not correct|not right|negative|never ?mind|no way|wrong|incorrect"
+                           r"|(?:absolutely|definitely|certainly|of course) not)\b"),
 }
-#: ... and only when nothing else is said: "No, I just need the price" is a request.
-REPLY_MAX_CONTENT = 0
-#: What a description says members of each kind do.
-KIND_VERBS = {"Greetings": "greet", "Thanks": "thank", "Goodbyes": "say goodbye", "Agreement": "agree", "Refusals": "decline"}
-#: Courtesy words that are not a subject ("have a nice day", "perfect, thanks").
-COURTESY_WORDS = frozenset(
-    """
-    alright all appreciate assistance awesome brilliant cool day everything excellent fantastic fine glad
-    helped helpful helping kind kindly lovely lot much nice perfect set so sounds super time today
-    very welcome wonderful
-    """.split()
+_NEGATION = re.compile(r"\b(?:not|never|no)\b|n['’]t\b")
+#: Courtesy that is not a subject: single words, and phrases removed before the words are counted.
+COURTESY_WORDS = frozenset("alright appreciate assistance awesome brilliant cool excellent fantastic glad helped helpful helping kindly lovely nice perfect super welcome wonderful".split())
+COURTESY_PHRASES = re.compile(
+    r"\b(?:have an? (?:nice|good|great|wonderful|lovely) (?:day|evening|night|one|weekend|time)|(?:for|of) (?:all )?(?:your|the) (?:help|time|assistance)"
+    r"|all (?:i|we) (?:need|needed)|all set|for today|for now)\b"
 )
-#: A member is a pleasantry when it holds a pleasantry and at most this many other words that are
-#: neither stop words nor courtesy ("No, that's all for today. Thanks, bye!": none; "Thanks, my card
-#: never arrived": two, a request).
+#: Words that make a pleasantry a request ("Thank you. May I have the address?").
+REQUEST_WORDS = frozenset("what how why when where which who can could may might would need looking want tell give find book show explain".split())
+#: A member is a pleasantry when it holds one and at most this many other words that are neither
+#: stop words nor courtesy, and no request word ("No, that's all for today. Thanks, bye!": none;
+#: "Thanks, my card never arrived": two, a report). Bare replies allow none (REPLY_MAX_CONTENT).
 PLEASANTRY_MAX_CONTENT = 1
+REPLY_MAX_CONTENT = 0
 #: A topic is named by its pleasantries when at least this share of its members are pleasantries;
 #: a kind is in the name when at least PLEASANTRY_KIND_SHARE of those members hold it.
 PLEASANTRY_SHARE = 0.6
 PLEASANTRY_KIND_SHARE = 0.35
+#: What a description says members of each kind do.
+KIND_VERBS = {"Greetings": "greet", "Thanks": "thank", "Goodbyes": "say goodbye", "Agreement": "agree", "Refusals": "decline"}
 
 
 def pleasantry_kinds(text: str, stop: frozenset[str]) -> list[str]:
@@ -658,63 +660,78 @@ def pleasantry_kinds(text: str, stop: frozenset[str]) -> list[str]:
     >>> sw = stop_words()
     >>> pleasantry_kinds("No, that's all for today. Thank you so much, goodbye!", sw)
     ['Thanks', 'Goodbyes']
-    >>> pleasantry_kinds("Yes, that's right", sw), pleasantry_kinds("nope, not really", sw)
-    (['Agreement'], ['Refusals'])
-    >>> pleasantry_kinds("I'm not sure", sw), pleasantry_kinds("No, I just need the price", sw)
-    ([], [])
-    >>> pleasantry_kinds("Thanks! How do I reset my card PIN at an ATM?", sw)
-    []
+    >>> pleasantry_kinds("Yes, that's right", sw), pleasantry_kinds("nope, not really", sw), pleasantry_kinds("absolutely not", sw)
+    (['Agreement'], ['Refusals'], ['Refusals'])
+    >>> [pleasantry_kinds(t, sw) for t in ("I'm not sure", "is that right?", "Thank you. May I have the address?", "hi-fi")]
+    [[], [], [], []]
     """
-    lowered = text.lower()
+    lowered = COURTESY_PHRASES.sub(" ", text.lower())
     kinds = [kind for kind, pattern in PLEASANTRY_KINDS.items() if pattern.search(lowered)]
     patterns, allowed = list(PLEASANTRY_KINDS.values()), PLEASANTRY_MAX_CONTENT
-    if not kinds:
+    if not kinds and "?" not in lowered:
         kinds = [kind for kind, pattern in REPLY_KINDS.items() if pattern.search(lowered)]
+        if "Agreement" in kinds and _NEGATION.search(REPLY_KINDS["Refusals"].sub(" ", lowered)):
+            kinds.remove("Agreement")  # "I don't think that's right": not agreement
+        if "Refusals" in kinds and "Agreement" in kinds:
+            kinds.remove("Agreement")  # "yes, that's not right"
         patterns, allowed = list(REPLY_KINDS.values()), REPLY_MAX_CONTENT
     if not kinds:
         return []
     rest = lowered
     for pattern in patterns:
         rest = pattern.sub(" ", rest)
-    words = [w.strip("'") for w in re.findall(r"[a-z][a-z']*", rest)]
-    content = [w for w in words if len(w) > 1 and w not in stop and w not in COURTESY_WORDS and not _PRONOUN_CONTRACTION.match(w)
-               and w.split("'")[0] not in stop]
+    words = [w.strip("'’") for w in re.findall(r"[a-z][a-z'’]*", rest)]
+    if REQUEST_WORDS.intersection(words):
+        return []
+    content = [w for w in words if len(w) > 1 and w not in stop and w not in COURTESY_WORDS and re.split("['’]", w)[0] not in stop]
+    if content and "?" in rest:
+        return []  # "thanks, weather?": a question
     return kinds if len(content) <= allowed else []
 
 
-def pleasantry_name(texts: Sequence[str], stop: frozenset[str] | None = None) -> str | None:
-    """"Thanks", "Greetings", "Thanks and goodbyes", "Agreement", ... when at least
-    ``PLEASANTRY_SHARE`` of ``texts`` (a topic's members) only greet, thank, say goodbye, agree
-    or decline; else None.
+def topic_pleasantries(texts: Sequence[str], stop: frozenset[str] | None = None) -> list[str]:
+    """The kinds (``PLEASANTRY_KINDS``, ``REPLY_KINDS``, in that order) a topic's members are
+    made of when at least ``PLEASANTRY_SHARE`` of ``texts`` only greet, thank, say goodbye, agree
+    or decline; else [].
 
-    >>> pleasantry_name(["Thank you, goodbye", "Thanks so much, bye!", "That's all, thanks.", "cheers"])
-    'Thanks and goodbyes'
-    >>> pleasantry_name(["Thanks, my card never arrived", "card still not here", "hello", "hi, card?"]) is None
-    True
+    >>> topic_pleasantries(["Thank you, goodbye", "Thanks so much, bye!", "That's all, thanks.", "cheers"])
+    ['Thanks', 'Goodbyes']
+    >>> topic_pleasantries(["Thanks, my card never arrived", "card still not here", "hello", "hi, card?"])
+    []
     """
     if not texts:
-        return None
+        return []
     stop = stop_words() if stop is None else stop
-    found = [pleasantry_kinds(text, stop) for text in texts]
-    polite = [kinds for kinds in found if kinds]
+    polite = [kinds for kinds in (pleasantry_kinds(text, stop) for text in texts) if kinds]
     if len(polite) < PLEASANTRY_SHARE * len(texts):
-        return None
-    kinds = [kind for kind in [*PLEASANTRY_KINDS, *REPLY_KINDS] if sum(kind in k for k in polite) >= PLEASANTRY_KIND_SHARE * len(polite)]
-    if not kinds:
-        return None
+        return []
+    return [kind for kind in [*PLEASANTRY_KINDS, *REPLY_KINDS] if sum(kind in k for k in polite) >= PLEASANTRY_KIND_SHARE * len(polite)]
+
+
+def pleasantry_name(kinds: Sequence[str]) -> str:
+    """A topic's name from its pleasantry kinds (``topic_pleasantries``).
+
+    >>> pleasantry_name(["Thanks", "Goodbyes"]), pleasantry_name(["Greetings", "Thanks", "Goodbyes"])
+    ('Thanks and goodbyes', 'Greetings, thanks and goodbyes')
+    """
     first, *others = kinds
     return first if not others else ", ".join([first, *(k.lower() for k in others[:-1])]) + f" and {others[-1].lower()}"
 
 
-def pleasantry_description(name: str) -> str:
-    """What the members of a ``pleasantry_name`` topic do.
+def pleasantry_description(kinds: Sequence[str]) -> str:
+    """What the members of a pleasantry topic do: their opening requests, all the namer reads.
 
-    >>> pleasantry_description("Thanks and goodbyes"), pleasantry_description("Agreement")
-    ('Conversations that only thank or say goodbye', 'Conversations that only agree')
+    >>> pleasantry_description(["Thanks", "Goodbyes"]), pleasantry_description(["Agreement"])
+    ('Conversations whose request only thanks or says goodbye', 'Conversations whose request only agrees')
     """
-    verbs = [verb for kind, verb in KIND_VERBS.items() if re.search(rf"\b{kind}\b", name, re.IGNORECASE)]
+    verbs = [KIND_VERBS[kind] for kind in kinds]
     listed = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + f" or {verbs[-1]}"
-    return f"Conversations that only {listed}"
+    return f"Conversations whose request only {_third_person(listed)}"
+
+
+def _third_person(verbs: str) -> str:
+    """ "thank or say goodbye" -> "thanks or says goodbye". """
+    return re.sub(r"\b(greet|thank|say|agree|decline)\b", lambda m: m.group(1) + "s", verbs)
 
 
 def coherence(vectors: np.ndarray) -> float:
@@ -1169,6 +1186,7 @@ class KeyphraseNamer:
         least_cover = max(MIN_COVERAGE_FLOOR, self.min_coverage * typical_cover)
 
         results: list[TopicName] = []
+        stop = stop_words()
         for t, draft in enumerate(drafts):
             ranked, phrase = rankings[t], chosen[t]
             covered = best_coverage[t]
@@ -1183,10 +1201,10 @@ class KeyphraseNamer:
             keyphrases = [self._gist_forms.get(p, written[p]) if written[p] == p else written[p] for p in keyphrases]
             request = hide_names(_redacted(central_request(draft, corpus)), people)
             example = _clip(request, MAX_REQUEST_CHARS) if request else None
-            polite = pleasantry_name([texts[int(i)] for i in samples[t]])
+            polite = topic_pleasantries([texts[int(i)] for i in samples[t]], stop)
             if polite:
-                keyphrases = [polite.lower(), *(k for k in keyphrases if k.casefold() != polite.casefold())]
-                name = polite
+                name = pleasantry_name(polite)
+                keyphrases = [name.lower()]  # its filler ("perfect", "day") would come back in "Thanks (day)"
                 description = pleasantry_description(polite)
             elif keyphrases and mixed:
                 name = MIXED_PREFIX + ", ".join(keyphrases[:3])
