@@ -43,14 +43,14 @@ Two kinds of instability. (1) BBC News and chitchat swing with the sample and th
 clusters over these nine fits (NMI 0.58-0.84, ARI 0.36-0.86), chitchat 38 to 119. MT-Bench, BANKING77,
 MultiWOZ and the W&B sets move by a few clusters at a given size. (2) The number of clusters grows
 with the rows on sets of many tiny groups: chatterbot 60-75 clusters at 60% of its rows, 127-135 at
-all of them; BANKING77 76-81 at 3,000 rows, 95-97 at 5,000; MultiWOZ 62-64 at 3,000, 76-81 at 5,000
+all of them; BANKING77 76-81 at 3,000 rows, 95-97 at 5,000; MultiWOZ 64-66 at 3,000, 71-81 at 5,000
 (the micro-clusters are n / 12, and the 0.45 cut keeps more of them apart when there are more).
 
 Against the peers on the same nine fits (means): kiku has the best NMI, ARI and AMI on BANKING77
 (0.779 / 0.465 / 0.730; best peers 0.774 Kura / 0.297 BERTopic / 0.696 BERTopic), BBC News (0.712 /
 0.620 / 0.709 against EVoC's 0.648 / 0.493 / 0.646; EVoC's seed-0 fit of all rows, the one the quality
-suite reports, is its best, 0.694 / 0.615), chatterbot (0.594 / 0.162 / 0.541 against BERTopic's 0.571 /
-0.143 / 0.536) and MultiWOZ (0.586 / 0.264 / 0.567 against 0.521 / 0.156 / 0.503); on the 77 W&B labels
+suite reports, is its best, 0.694 / 0.615), chatterbot (0.594 / 0.162 / 0.541 against BERTopic's 0.572 /
+0.143 / 0.538) and MultiWOZ (0.587 / 0.262 / 0.568 against 0.519 / 0.147 / 0.498); on the 77 W&B labels
 the best NMI and AMI, ARI tied with Kura (0.148 against 0.149); MT-Bench ties (1.000). It is behind
 on chitchat, Kura's NMI 0.417 (300 clusters for 34 prompts; its AMI 0.189) and BERTopic's AMI 0.244
 against kiku's 0.239, and on wandb-docs, Kura's NMI / ARI 0.707 / 0.192 against 0.672 / 0.180 (187
