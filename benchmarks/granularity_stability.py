@@ -18,7 +18,6 @@ Run:  python benchmarks/granularity_stability.py [--sets bbc,chitchat] [--out be
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -27,10 +26,10 @@ from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, nor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kiku.cluster import HDBSCANClusterer, KMeansClusterer, relabel_by_size, without_corpus_name  # noqa: E402
+from kiku.cluster import KMeansClusterer, without_corpus_name  # noqa: E402
 from kiku.embed import MiniLMEmbedder  # noqa: E402
 from labelled_sets import LOADERS  # noqa: E402
-from quality_suite import suite_vectors  # noqa: E402
+from quality_suite import bertopic, evoc_default, kura, suite_vectors  # noqa: E402
 from study import run_study  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -69,24 +68,8 @@ sections into 2-3 clusters in three to five of the nine fits.
 """
 
 
-def evoc_fit(E: np.ndarray, seed: int) -> np.ndarray:
-    import evoc
-
-    return relabel_by_size(np.asarray(evoc.EVoC(random_state=seed).fit_predict(E)))
-
-
-def kura_fit(E: np.ndarray, seed: int) -> np.ndarray:
-    from sklearn.cluster import KMeans
-
-    return relabel_by_size(KMeans(n_clusters=max(1, math.ceil(len(E) / 10)), random_state=seed).fit_predict(E))
-
-
-def bertopic_fit(E: np.ndarray, seed: int) -> np.ndarray:
-    return HDBSCANClusterer(min_cluster_size=10, reduce_dims=5, n_neighbors=15, seed=seed).fit_predict(E)
-
-
 #: Peers fitted on the same rows and seed as kiku (on the stored vectors, as in the quality suite).
-PEERS = {"EVoC": evoc_fit, "Kura (k = n/10)": kura_fit, "BERTopic (UMAP 5-d + HDBSCAN 10)": bertopic_fit}
+PEERS = {"EVoC": evoc_default, "Kura (k = n/10)": kura, "BERTopic (UMAP 5-d + HDBSCAN 10)": bertopic}
 
 
 def scores(truth: np.ndarray, labels: np.ndarray) -> dict:

@@ -148,20 +148,20 @@ def kiku_default(texts: list[str], embedder: MiniLMEmbedder) -> Callable[[np.nda
     return lambda E: KMeansClusterer(seed=0).fit_predict(without_corpus_name(E, texts, embedder.embed)[0])
 
 
-def kura(E: np.ndarray) -> np.ndarray:
+def kura(E: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.cluster import KMeans
 
-    return relabel_by_size(KMeans(n_clusters=max(1, math.ceil(len(E) / 10)), random_state=0).fit_predict(E))
+    return relabel_by_size(KMeans(n_clusters=max(1, math.ceil(len(E) / 10)), random_state=seed).fit_predict(E))
 
 
-def bertopic(E: np.ndarray) -> np.ndarray:
-    return HDBSCANClusterer(min_cluster_size=10, reduce_dims=5, n_neighbors=15, seed=0).fit_predict(E)
+def bertopic(E: np.ndarray, seed: int = 0) -> np.ndarray:
+    return HDBSCANClusterer(min_cluster_size=10, reduce_dims=5, n_neighbors=15, seed=seed).fit_predict(E)
 
 
-def evoc_default(E: np.ndarray) -> np.ndarray:
+def evoc_default(E: np.ndarray, seed: int = 0) -> np.ndarray:
     import evoc
 
-    return relabel_by_size(np.asarray(evoc.EVoC(random_state=0).fit_predict(E)))
+    return relabel_by_size(np.asarray(evoc.EVoC(random_state=seed).fit_predict(E)))
 
 
 def true_k(k: int) -> Callable[[np.ndarray], np.ndarray]:

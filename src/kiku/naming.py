@@ -86,8 +86,9 @@ CONTENT_WORDS = frozenset(
 PHRASE_END_PARTICLES = frozenset({"up", "out", "off", "back", "down"})
 
 
+@lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
-    """sklearn's English stop words plus chat filler, minus words that name topics.
+    """sklearn's English stop words plus chat filler, minus words that name topics (built once).
 
     >>> sw = stop_words(); ("the" in sw, "thanks" in sw, "top" in sw, "system" in sw)
     (True, True, False, False)
@@ -649,8 +650,8 @@ REPLY_MAX_CONTENT = 0
 #: a kind is in the name when at least PLEASANTRY_KIND_SHARE of those members hold it.
 PLEASANTRY_SHARE = 0.6
 PLEASANTRY_KIND_SHARE = 0.35
-#: What a description says members of each kind do.
-KIND_VERBS = {"Greetings": "greet", "Thanks": "thank", "Goodbyes": "say goodbye", "Agreement": "agree", "Refusals": "decline"}
+#: What a description says the request of a member of each kind does.
+KIND_VERBS = {"Greetings": "greets", "Thanks": "thanks", "Goodbyes": "says goodbye", "Agreement": "agrees", "Refusals": "declines"}
 
 
 def pleasantry_kinds(text: str, stop: frozenset[str]) -> list[str]:
@@ -683,7 +684,7 @@ def pleasantry_kinds(text: str, stop: frozenset[str]) -> list[str]:
     words = [w.strip("'’") for w in re.findall(r"[a-z][a-z'’]*", rest)]
     if REQUEST_WORDS.intersection(words):
         return []
-    content = [w for w in words if len(w) > 1 and w not in stop and w not in COURTESY_WORDS and re.split("['’]", w)[0] not in stop]
+    content = [w for w in words if len(w) > 1 and w not in COURTESY_WORDS and re.split("['’]", w)[0] not in stop]
     if content and "?" in rest:
         return []  # "thanks, weather?": a question
     return kinds if len(content) <= allowed else []
@@ -726,12 +727,7 @@ def pleasantry_description(kinds: Sequence[str]) -> str:
     """
     verbs = [KIND_VERBS[kind] for kind in kinds]
     listed = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + f" or {verbs[-1]}"
-    return f"Conversations whose request only {_third_person(listed)}"
-
-
-def _third_person(verbs: str) -> str:
-    """ "thank or say goodbye" -> "thanks or says goodbye". """
-    return re.sub(r"\b(greet|thank|say|agree|decline)\b", lambda m: m.group(1) + "s", verbs)
+    return f"Conversations whose request only {listed}"
 
 
 def coherence(vectors: np.ndarray) -> float:
@@ -1186,7 +1182,6 @@ class KeyphraseNamer:
         least_cover = max(MIN_COVERAGE_FLOOR, self.min_coverage * typical_cover)
 
         results: list[TopicName] = []
-        stop = stop_words()
         for t, draft in enumerate(drafts):
             ranked, phrase = rankings[t], chosen[t]
             covered = best_coverage[t]
@@ -1201,7 +1196,7 @@ class KeyphraseNamer:
             keyphrases = [self._gist_forms.get(p, written[p]) if written[p] == p else written[p] for p in keyphrases]
             request = hide_names(_redacted(central_request(draft, corpus)), people)
             example = _clip(request, MAX_REQUEST_CHARS) if request else None
-            polite = topic_pleasantries([texts[int(i)] for i in samples[t]], stop)
+            polite = topic_pleasantries([texts[int(i)] for i in samples[t]])
             if polite:
                 name = pleasantry_name(polite)
                 keyphrases = [name.lower()]  # its filler ("perfect", "day") would come back in "Thanks (day)"
