@@ -87,7 +87,7 @@ def check_tree(tree: list[Cluster], base: list[Cluster], max_top: int | None = N
     return top
 
 
-@pytest.mark.parametrize("method", ["kmeans", "ward"])
+@pytest.mark.parametrize("method", ["spectral", "kmeans", "ward"])
 @pytest.mark.parametrize(("max_top", "levels"), [(None, None), (4, None), (None, 1), (None, 2), (3, 2), (12, None)])
 def test_tree_invariants(max_top: int | None, levels: int | None, method: str) -> None:
     base, corpus = synthetic()
@@ -112,7 +112,7 @@ def test_default_levels_shrink_geometrically() -> None:
         assert 2 <= lower / upper <= 20
 
 
-@pytest.mark.parametrize("method", ["kmeans", "ward"])
+@pytest.mark.parametrize("method", ["spectral", "kmeans", "ward"])
 def test_namer_called_once_per_level_and_parent_ids_stable(method: str) -> None:
     base, corpus = synthetic()
     namer = SameNameNamer()

@@ -1,12 +1,16 @@
 """Build parent topics above the base clusters by agglomerative clustering of their centroids.
 
 ``AgglomerativeHierarchy(namer).build(base, corpus)`` (protocols.HierarchyBuilder) groups the
-base clusters level by level, bottom-up, by their mean embeddings weighted by their sizes. Each
-level minimises the within-group variance: ``method="kmeans"`` (default) with size-weighted,
-seeded k-means over the centroids, ``method="ward"`` with greedy size-weighted Ward merging. On
-BANKING77 the k-means grouping matched a hand-made coarse grouping of the intents better (top
-level NMI 0.49-0.53 over seeds 0-2 vs 0.44 for this Ward, 0.41-0.47 for scipy average, complete
-or plain Ward linkage; see benchmarks/results/quality.md), so it is the default.
+base clusters level by level, bottom-up. ``method="spectral"`` (default, ``spectral_groups``)
+groups them by two things at once: how close their centroids are, and how many of their rows'
+nearest neighbours fall in each other (``neighbour_links``), so clusters that border each other in
+the data join even when their centroids differ ("What is the address?" beside "Book a hotel"); a
+spectral embedding of that affinity is then partitioned by size-weighted k-means.
+``method="kmeans"`` partitions the centroids themselves by size-weighted k-means,
+``method="ward"`` by greedy size-weighted Ward merging. Over three fits of four labelled sets with
+coarse groups (BANKING77, chatterbot, MT-Bench, MultiWOZ) the spectral grouping's top level was
+the closest to the coarse groups on every one, where k-means of the centroids lost to flat
+k-means of the rows on two (benchmarks/results/hierarchy_methods.md).
 
 - level 0 holds the base clusters, level k + 1 groups the clusters of level k, so every cluster
   below the top has a parent exactly one level up and every top cluster is at the top level;
@@ -40,6 +44,7 @@ import numpy as np
 from kiku.naming import MIXED_PREFIX, capitalise, deduplicate_names
 from kiku.protocols import Corpus, TopicDraft
 from kiku.records import Cluster, noise_cluster
+from kiku.vectors import evenly_spaced, nearest_neighbours
 
 NOISE_TOP_ID = "unclustered-top"
 MIN_RATIO = 3.0
@@ -47,6 +52,16 @@ MIN_RATIO = 3.0
 MAX_PARENT_SHARE = 0.35
 #: ... unless its conversations are this coherent (mean resultant length of their unit vectors).
 ONE_TOPIC_COHERENCE = 0.75
+#: The spectral grouping links clusters through the nearest neighbours of at most this many rows
+#: (evenly spaced), so its cost does not grow with the corpus.
+GRAPH_ROWS = 10_000
+#: Nearest neighbours per row for those links.
+GRAPH_NEIGHBOURS = 10
+#: Share of the spectral affinity that comes from the neighbour links (the rest: centroid cosine).
+GRAPH_SHARE = 0.5
+#: The centroid cosine is raised to this power, so only close centroids count as similar.
+COSINE_POWER = 8
+METHODS = ("spectral", "kmeans", "ward")
 
 
 def level_sizes(
@@ -183,6 +198,89 @@ def kmeans_groups(means: np.ndarray, weights: np.ndarray, n_groups: int, seed: i
     return _merge_singletons(groups, means, weights)
 
 
+def neighbour_links(
+    embeddings: np.ndarray,
+    cluster_of_row: np.ndarray,
+    n_clusters: int,
+    neighbours: int = GRAPH_NEIGHBOURS,
+    max_rows: int = GRAPH_ROWS,
+    within: bool = False,
+) -> np.ndarray:
+    """(m, m) symmetric counts of rows whose nearest neighbours lie in another cluster.
+
+    ``embeddings`` (n, dim) unit vectors, ``cluster_of_row`` (n,) the cluster of each row (-1: in
+    none, such as noise; those rows link nothing). At most ``max_rows`` evenly spaced rows are
+    used, neighbours found among them. Entry (a, b) counts the pairs (row of a, one of its
+    ``neighbours`` nearest rows in b) plus the reverse; the diagonal is 0 unless ``within`` (then
+    it counts the pairs inside each cluster, twice, as a graph's self-loops).
+
+    >>> points = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.14, 0.99]], dtype=np.float32)
+    >>> neighbour_links(points, np.array([0, 1, 2, 2]), 3, neighbours=1).tolist()
+    [[0.0, 2.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    labels = np.asarray(cluster_of_row, dtype=np.int64)
+    kept = np.flatnonzero(labels >= 0)
+    kept = kept[evenly_spaced(len(kept), max_rows)] if len(kept) > max_rows else kept
+    links = np.zeros((n_clusters, n_clusters))
+    if len(kept) < 2:
+        return links
+    sample = np.asarray(embeddings, dtype=np.float32)[kept]
+    near, _ = nearest_neighbours(sample, sample, min(neighbours, len(kept) - 1), exclude_self=True)
+    own = labels[kept]
+    np.add.at(links, (np.repeat(own, near.shape[1]), own[near].ravel()), 1.0)
+    links = links + links.T
+    if not within:
+        np.fill_diagonal(links, 0.0)
+    return links
+
+
+def spectral_groups(
+    means: np.ndarray,
+    weights: np.ndarray,
+    links: np.ndarray,
+    n_groups: int,
+    seed: int = 0,
+    graph_share: float = GRAPH_SHARE,
+    power: float = COSINE_POWER,
+) -> list[list[int]]:
+    """Partition m clusters into at most n_groups by their centroids and their neighbour links.
+
+    ``means`` (m, dim) the clusters' mean embeddings, ``weights`` (m,) their sizes, ``links``
+    (m, m) from ``neighbour_links``. The affinity of two clusters is ``graph_share`` times their
+    links (normalised by both clusters' total links, then by the largest) plus the rest times the
+    cosine of their centroids (clipped at 0) to the ``power``. The clusters are placed in the
+    first n_groups eigenvectors of that affinity's normalised Laplacian (a spectral embedding,
+    rows scaled to unit length) and partitioned there by size-weighted k-means (``kmeans_groups``),
+    so singletons join a group. Links let clusters that border each other in the data join;
+    without links (m clusters that share no neighbours) it is a grouping of the centroids.
+
+    >>> means = np.array([[1.0, 0.0], [0.98, 0.2], [0.0, 1.0], [0.2, 0.98], [0.1, 0.99]])
+    >>> spectral_groups(means, np.ones(5), np.zeros((5, 5)), 2)
+    [[0, 1], [2, 3, 4]]
+    """
+    from sklearn.manifold import spectral_embedding
+
+    points = np.asarray(means, dtype=np.float64)
+    m = len(points)
+    k = max(1, min(n_groups, m - 1))
+    if k == 1 or m < 3:
+        return [list(range(m))]
+    unit = points / np.clip(np.linalg.norm(points, axis=1, keepdims=True), 1e-12, None)
+    affinity = (1.0 - graph_share) * np.clip(unit @ unit.T, 0.0, None) ** power
+    links = np.asarray(links, dtype=np.float64)
+    totals = links.sum(axis=1)
+    if graph_share > 0 and totals.sum() > 0:
+        linked = links / np.sqrt(np.outer(totals, totals).clip(1e-12, None))
+        affinity = affinity + graph_share * linked / max(float(linked.max()), 1e-12)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "graph is not fully connected": still embedded per component
+        placed = spectral_embedding(affinity, n_components=k, drop_first=False, norm_laplacian=True, random_state=seed)
+    placed = placed / np.clip(np.linalg.norm(placed, axis=1, keepdims=True), 1e-12, None)
+    return kmeans_groups(placed, weights, k, seed=seed)
+
+
 def split_oversized(
     groups: list[list[int]],
     means: np.ndarray,
@@ -241,6 +339,42 @@ def _bisect(means: np.ndarray, weights: np.ndarray, seed: int) -> list[list[int]
     return [np.flatnonzero(labels == j).tolist() for j in (0, 1)]
 
 
+def group_clusters(
+    means: np.ndarray,
+    weights: np.ndarray,
+    n_groups: int,
+    method: str = "spectral",
+    links: np.ndarray | None = None,
+    seed: int = 0,
+    max_share: float = MAX_PARENT_SHARE,
+    max_groups: int | None = None,
+) -> list[list[int]]:
+    """One level of the hierarchy: m clusters into about n_groups parents, none over ``max_share``.
+
+    ``means`` (m, dim) and ``weights`` (m,) as in ``kmeans_groups``; ``links`` (m, m) from
+    ``neighbour_links`` (used by ``method="spectral"`` only; None: no links). Groups come from
+    ``spectral_groups``, ``kmeans_groups`` or ``ward_groups``, then ``split_oversized`` (unless
+    ``max_share`` is 1.0; ``max_groups`` caps how many the splits may make). What
+    ``AgglomerativeHierarchy`` does at each level, and what the benchmarks measure.
+
+    >>> means = np.array([[1.0, 0.0], [0.98, 0.2], [0.0, 1.0], [0.2, 0.98]])
+    >>> group_clusters(means, np.ones(4), 2)
+    [[0, 1], [2, 3]]
+    """
+    if method == "ward":
+        groups = ward_groups(means, weights, n_groups)
+    elif method == "spectral":
+        links = np.zeros((len(means), len(means))) if links is None else links
+        groups = spectral_groups(means, weights, links, n_groups, seed=seed)
+    elif method == "kmeans":
+        groups = kmeans_groups(means, weights, n_groups, seed=seed)
+    else:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if max_share < 1.0:
+        groups = split_oversized(groups, means, weights, max_share, seed=seed, max_groups=max_groups)
+    return groups
+
+
 class AgglomerativeHierarchy:
     """Offline hierarchy builder (protocols.HierarchyBuilder): bottom-up grouping of base centroids.
 
@@ -250,7 +384,8 @@ class AgglomerativeHierarchy:
         max_top: most top-level topics (None: 10 unless ``levels`` is given).
         branching: largest shrink factor between two levels.
         seed: seed of the k-means grouping (same seed and input -> same tree).
-        method: "kmeans" (size-weighted k-means per level, default) or "ward" (greedy weighted Ward).
+        method: "spectral" (default: centroids and neighbour links, ``spectral_groups``), "kmeans"
+            (size-weighted k-means of the centroids) or "ward" (greedy weighted Ward).
         max_share: a parent above this share of the conversations is split in two, unless its
             children are one topic (``split_oversized``); 1.0 turns this off.
 
@@ -265,11 +400,11 @@ class AgglomerativeHierarchy:
         max_top: int | None = None,
         branching: float = 15.0,
         seed: int = 0,
-        method: str = "kmeans",
+        method: str = "spectral",
         max_share: float = MAX_PARENT_SHARE,
     ) -> None:
-        if method not in ("kmeans", "ward"):
-            raise ValueError(f"unknown method {method!r}; use 'kmeans' or 'ward'")
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
         if levels is not None and levels < 0:
             raise ValueError("levels must be >= 0")
         if max_top is not None and max_top < 1:
@@ -300,6 +435,12 @@ class AgglomerativeHierarchy:
         current = topics
         member_index = {c.id: index_of(c) for c in current}
         sizes = level_sizes(len(topics), self.levels, self.max_top, self.branching)
+        links = np.zeros((0, 0))
+        if self.method == "spectral" and sizes:
+            cluster_of_row = np.full(len(embeddings), -1, dtype=np.int64)
+            for number, topic in enumerate(current):
+                cluster_of_row[member_index[topic.id]] = number
+            links = neighbour_links(embeddings, cluster_of_row, len(current))
         for level, target in enumerate(sizes, start=1):
             if len(current) <= 2 or target >= len(current):
                 break
@@ -312,19 +453,20 @@ class AgglomerativeHierarchy:
                 ]
             )
             weights = np.array([max(1, len(member_index[c.id])) for c in current], dtype=np.float64)
-            if self.method == "ward":
-                groups = ward_groups(means, weights, target)
-            else:
-                groups = kmeans_groups(means, weights, target, seed=self.seed)
-            if self.max_share < 1.0:
-                last = level == len(sizes)
-                cap = (self.max_top if last and self.max_top is not None else len(current) - 1)
-                groups = split_oversized(groups, means, weights, self.max_share, seed=self.seed, max_groups=cap)
+            last = level == len(sizes)
+            cap = self.max_top if last and self.max_top is not None else len(current) - 1
+            groups = group_clusters(means, weights, target, self.method, links, self.seed, self.max_share, cap)
             if len(groups) >= len(current):
                 break
             if len(groups) < 2:
                 break
             groups.sort(key=lambda g: (-sum(weights[i] for i in g), g[0]))
+            if self.method == "spectral":  # the next level links the groups by their members' links
+                to_group = np.zeros((len(current), len(groups)))
+                for number, group in enumerate(groups):
+                    to_group[group, number] = 1.0
+                links = to_group.T @ links @ to_group
+                np.fill_diagonal(links, 0.0)
             drafts: list[TopicDraft] = []
             for number, group in enumerate(groups):
                 children = [current[i] for i in group]

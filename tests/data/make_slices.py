@@ -168,6 +168,25 @@ def multiwoz_turns(per_act: int = 40) -> None:
     (HERE / "multiwoz-turns.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def multiwoz_domains(per_act: int = 50) -> None:
+    """tests/data/multiwoz-domains.jsonl: the first ``per_act`` turns of every act of the benchmark's MultiWOZ set.
+
+    843 turns of 17 acts in 8 domains (some acts have fewer turns), for the check that the top of
+    the hierarchy follows the domains where many turns do not say theirs (``test_quality``).
+    """
+    import sys
+
+    sys.path.insert(0, str(HERE.parent.parent / "benchmarks"))
+    from labelled_sets import multiwoz
+
+    data = multiwoz()
+    lines = []
+    for act in sorted(set(data.labels)):
+        rows = [i for i, label in enumerate(data.labels) if label == act][:per_act]
+        lines += [json.dumps({"text": data.texts[i], "act": act, "domain": str(data.coarse[i])}) for i in rows]
+    (HERE / "multiwoz-domains.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
     example_wandb_queries()
     kura_checkpoint_slice()
@@ -178,3 +197,4 @@ if __name__ == "__main__":
     banking77_quality()
     mtbench()
     multiwoz_turns()
+    multiwoz_domains()

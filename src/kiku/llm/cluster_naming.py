@@ -326,7 +326,7 @@ def _reason_kind(problem: str) -> str:
 
 
 class ClusterNamedHierarchy(AgglomerativeHierarchy):
-    """The offline hierarchy (size-weighted k-means over centroids) with parents named by a :class:`ClusterNamer`.
+    """The offline hierarchy (spectral grouping by centroids and neighbour links) with parents named by a :class:`ClusterNamer`.
 
     One LLM call per parent (plus at most one retry); its stage report is the namer's for the build.
     """
