@@ -54,9 +54,14 @@ def test_the_planted_weak_topic_ranks_first_and_is_flagged(run: Path) -> None:
     assert _intent_share(run, base.cluster_id, priorities_data.PLANTED) >= 0.8
     assert base.flag == "under" and base.status == "judged"
     assert base.ci_high < report.baseline
-    # and it is rank 1 of all topics at all levels (its parent, which holds it, comes after it)
+    # and rank 1 of all topics at all levels is it, or a parent made mostly of it (as weak, and
+    # larger, so its interval is tighter); either way the planted topic leads the report
     first = rows.iloc[0]
-    assert first["rank"] == 1 and first.cluster_id == base.cluster_id
+    assert first["rank"] == 1
+    assert first.cluster_id == base.cluster_id or (
+        first.level > 0 and _members(run, base.cluster_id) <= _members(run, first.cluster_id)
+        and _intent_share(run, first.cluster_id, priorities_data.PLANTED) >= 0.6
+    )
     # no healthy topic (at the 90% rate) is flagged
     for row in rows[rows.flag != ""].itertuples():
         assert _intent_share(run, row.cluster_id, priorities_data.PLANTED) >= 0.3
