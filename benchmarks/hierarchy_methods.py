@@ -138,15 +138,21 @@ def linkage_cut(method: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray, in
 FITS = ((1.0, 1), (0.8, 2), (0.6, 3))
 
 
-def grouping(method: str, E: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Top group of each base cluster, as ``AgglomerativeHierarchy(method=...)`` groups its one level
-    (``group_clusters`` at the default count, 35% split, at most 10 groups)."""
+def level_inputs(E: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(means (m, dim), weights (m,), neighbour links (m, m)) of the base clusters ``labels`` over ``E``:
+    what ``grouping`` groups, computed once per base clustering (the links need a neighbour search)."""
     m = int(labels.max()) + 1
     weights = np.bincount(labels, minlength=m).astype(np.float64)
     means = np.stack([E[labels == k].mean(axis=0) for k in range(m)])
-    links = neighbour_links(E, labels, m) if method == "spectral" else None
-    count = (level_sizes(m) or [m])[-1]
-    return as_array(group_clusters(means, weights, count, method, links, seed=seed, max_groups=10), m)
+    return means, weights, neighbour_links(E, labels, m)
+
+
+def grouping(method: str, inputs: tuple[np.ndarray, np.ndarray, np.ndarray], seed: int = 0) -> np.ndarray:
+    """Top group of each base cluster, as ``AgglomerativeHierarchy(method=...)`` groups its one level
+    (``group_clusters`` at the default count, 35% split, at most 10 groups); ``inputs`` from ``level_inputs``."""
+    means, weights, links = inputs
+    count = (level_sizes(len(means)) or [len(means)])[-1]
+    return as_array(group_clusters(means, weights, count, method, links, seed=seed, max_groups=10), len(means))
 
 
 def over_fits(E: np.ndarray, coarse: np.ndarray, k_coarse: int) -> dict[str, dict]:
@@ -159,9 +165,10 @@ def over_fits(E: np.ndarray, coarse: np.ndarray, k_coarse: int) -> dict[str, dic
         index = np.sort(np.random.default_rng(100 + fit).choice(len(E), int(share * len(E)), replace=False))
         rows, truth = E[index], coarse[index]
         labels = KMeansClusterer(seed=clusterer_seed).fit_predict(rows)
+        inputs = level_inputs(rows, labels)
         for seed in range(3):
             for method in ("spectral", "kmeans"):
-                scores[method].append(top_nmi(truth, labels, grouping(method, rows, labels, seed)))
+                scores[method].append(top_nmi(truth, labels, grouping(method, inputs, seed)))
             flat = KMeans(n_clusters=k_coarse, random_state=seed, n_init=3).fit_predict(rows)
             scores["flat"].append(dict(groups=k_coarse, nmi=float(normalized_mutual_info_score(truth, flat)),
                                        largest=float(np.bincount(flat).max() / len(flat))))
@@ -179,13 +186,13 @@ def measure(name: str) -> dict:
     coarse = np.asarray(data.labels if data.coarse is None else data.coarse)  # BBC, W&B: their few labels
     k_coarse = len(set(coarse.tolist()))
     labels = KMeansClusterer(seed=0).fit_predict(E)
-    m = int(labels.max()) + 1
-    weights = np.bincount(labels, minlength=m).astype(np.float64)
-    means = np.stack([E[labels == k].mean(axis=0) for k in range(m)])
+    inputs = level_inputs(E, labels)
+    means, weights, _ = inputs
+    m = len(means)
     count = (level_sizes(m) or [m])[-1]
     methods: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]] = {
-        "default (spectral: centroids + neighbour links, 35% split)": lambda E, labels, means, count: grouping("spectral", E, labels),
-        "size-weighted k-means, 35% split (the default until 4 December)": lambda E, labels, means, count: grouping("kmeans", E, labels),
+        "default (spectral: centroids + neighbour links, 35% split)": lambda E, labels, means, count: grouping("spectral", inputs),
+        "size-weighted k-means, 35% split (the default until 4 December)": lambda E, labels, means, count: grouping("kmeans", inputs),
         "size-weighted k-means, no split": lambda E, labels, means, count: as_array(kmeans_groups(means, weights, count), m),
         "size-weighted k-means at the true coarse k": lambda E, labels, means, count: as_array(kmeans_groups(means, weights, k_coarse), m),
         "Ward over unit centroids": linkage_cut("ward"),
@@ -197,9 +204,9 @@ def measure(name: str) -> dict:
     for k, tag in ((count, "flat k-means over the rows at the default count"), (k_coarse, "flat k-means over the rows at the true coarse k")):
         flat = KMeans(n_clusters=k, random_state=0, n_init=3).fit_predict(E)
         rows[tag] = dict(groups=k, nmi=float(normalized_mutual_info_score(coarse, flat)), largest=float(np.bincount(flat).max() / len(flat)))
-    rows["default, grouping seeds 0-4 (mean)"] = mean_row([top_nmi(coarse, labels, grouping("spectral", E, labels, seed)) for seed in SEEDS])
+    rows["default, grouping seeds 0-4 (mean)"] = mean_row([top_nmi(coarse, labels, grouping("spectral", inputs, seed)) for seed in SEEDS])
     rows["size-weighted k-means + split, grouping seeds 0-4 (mean)"] = mean_row(
-        [top_nmi(coarse, labels, grouping("kmeans", E, labels, seed)) for seed in SEEDS])
+        [top_nmi(coarse, labels, grouping("kmeans", inputs, seed)) for seed in SEEDS])
     rows["flat k-means over the rows at the true coarse k, seeds 0-4 (mean)"] = mean_row([
         dict(groups=k_coarse, nmi=float(normalized_mutual_info_score(coarse, flat)), largest=float(np.bincount(flat).max() / len(flat)))
         for flat in (KMeans(n_clusters=k_coarse, random_state=seed, n_init=3).fit_predict(E) for seed in SEEDS)])

@@ -1,4 +1,4 @@
-"""Build parent topics above the base clusters by agglomerative clustering of their centroids.
+"""Build parent topics above the base clusters, level by level, by grouping them bottom-up.
 
 ``AgglomerativeHierarchy(namer).build(base, corpus)`` (protocols.HierarchyBuilder) groups the
 base clusters level by level, bottom-up. ``method="spectral"`` (default, ``spectral_groups``)
@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -272,8 +273,6 @@ def spectral_groups(
     if graph_share > 0 and totals.sum() > 0:
         linked = links / np.sqrt(np.outer(totals, totals).clip(1e-12, None))
         affinity = affinity + graph_share * linked / max(float(linked.max()), 1e-12)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "graph is not fully connected": still embedded per component
         placed = spectral_embedding(affinity, n_components=k, drop_first=False, norm_laplacian=True, random_state=seed)

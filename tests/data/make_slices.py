@@ -149,11 +149,12 @@ def example_wandb_queries(excerpt_chars: int = 300) -> None:
 MULTIWOZ_ACTS = ("general-thank", "general-bye", "general-greet", "Hotel-Inform", "Train-Request", "Restaurant-Request")
 
 
-def multiwoz_turns(per_act: int = 40) -> None:
-    """tests/data/multiwoz-turns.jsonl: the first ``per_act`` turns of six acts of the benchmark's MultiWOZ set.
+def _multiwoz_slice(filename: str, acts: list[str], per_act: int) -> None:
+    """tests/data/FILENAME: the first ``per_act`` turns of each of ``acts`` of the benchmark's MultiWOZ set.
 
     Read through ``benchmarks/labelled_sets.multiwoz`` (ConvLab-3's sdist in $KIKU_BENCH_CACHE;
-    turns without placeholders, detokenised, deduplicated, seeded).
+    turns without placeholders, detokenised, deduplicated, seeded); a JSON line per turn with its
+    text, act and domain.
     """
     import sys
 
@@ -162,29 +163,21 @@ def multiwoz_turns(per_act: int = 40) -> None:
 
     data = multiwoz()
     lines = []
-    for act in MULTIWOZ_ACTS:
+    for act in acts or sorted(set(data.labels)):
         rows = [i for i, label in enumerate(data.labels) if label == act][:per_act]
         lines += [json.dumps({"text": data.texts[i], "act": act, "domain": str(data.coarse[i])}) for i in rows]
-    (HERE / "multiwoz-turns.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (HERE / filename).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def multiwoz_turns(per_act: int = 40) -> None:
+    """tests/data/multiwoz-turns.jsonl: 40 turns of each of six acts (``MULTIWOZ_ACTS``), for the naming tests."""
+    _multiwoz_slice("multiwoz-turns.jsonl", list(MULTIWOZ_ACTS), per_act)
 
 
 def multiwoz_domains(per_act: int = 50) -> None:
-    """tests/data/multiwoz-domains.jsonl: the first ``per_act`` turns of every act of the benchmark's MultiWOZ set.
-
-    843 turns of 17 acts in 8 domains (some acts have fewer turns), for the check that the top of
-    the hierarchy follows the domains where many turns do not say theirs (``test_quality``).
-    """
-    import sys
-
-    sys.path.insert(0, str(HERE.parent.parent / "benchmarks"))
-    from labelled_sets import multiwoz
-
-    data = multiwoz()
-    lines = []
-    for act in sorted(set(data.labels)):
-        rows = [i for i, label in enumerate(data.labels) if label == act][:per_act]
-        lines += [json.dumps({"text": data.texts[i], "act": act, "domain": str(data.coarse[i])}) for i in rows]
-    (HERE / "multiwoz-domains.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """tests/data/multiwoz-domains.jsonl: 50 turns of every act (843 turns of 17 acts in 8 domains; some
+    acts have fewer), for the check that the top of the hierarchy follows the domains (``test_quality``)."""
+    _multiwoz_slice("multiwoz-domains.jsonl", [], per_act)
 
 
 if __name__ == "__main__":
