@@ -2,7 +2,7 @@
 
 Naming is isolated from clustering: each labelled set (a seeded sample of at most ``--rows``
 rows; benchmarks/labelled_sets.py, its vectors cached on disk) is clustered twice, with kiku's
-default clusterer (``KMeansClusterer(seed=0)``, data-chosen k) and with k-means at the TRUE
+default clusterer (``quality_suite.kiku_labels``: ``KMeansClusterer(seed=0)``, data-chosen k, pleasantries merged) and with k-means at the TRUE
 number of labels, and every candidate namer names the SAME base clusters:
 
 * before: ``KeyphraseNamer`` of ``git show REF:src/kiku/naming.py`` (``--baseline-ref``, main);
@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import labelled_sets  # noqa: E402
-from kiku.cluster import KMeansClusterer, centroids, without_corpus_name  # noqa: E402
+from kiku.cluster import KMeansClusterer, centroids  # noqa: E402
 from kiku.embed import MiniLMEmbedder  # noqa: E402
 from kiku.hierarchy import AgglomerativeHierarchy  # noqa: E402
 from kiku.naming import MIXED_PREFIX, KeyphraseNamer, _clip, central_request, name_fidelity, request_gist  # noqa: E402
@@ -65,6 +65,7 @@ from kiku.privacy import redact  # noqa: E402
 from kiku.protocols import Corpus, TopicDraft  # noqa: E402
 from kiku.records import Cluster  # noqa: E402
 from labelled_sets import LabelledSet  # noqa: E402
+from quality_suite import kiku_labels  # noqa: E402
 
 #: How the namer's defaults were chosen (grid runs while developing; same samples and base clusters).
 NOTES = """
@@ -258,9 +259,10 @@ def run_set(key: str, rows: int, seed: int, namers: dict[str, Any], embedder: Ca
     k_true = len(set(data.labels)) if data.labels is not None else 0
     result: dict[str, Any] = {"set": TITLES.get(key, key), "rows": len(data), "clusterings": {}}
     assert data.labels is not None
-    cleaned = without_corpus_name(vectors, data.texts, embedder.embed)[0]  # what stage_cluster clusters
-    for clustering, clusterer in [("kiku default", KMeansClusterer(seed=0)), (f"k-means, true k = {k_true}", KMeansClusterer(n_clusters=k_true, seed=0))]:
-        drafts = drafts_of(vectors, clusterer.fit_predict(cleaned if clustering == "kiku default" else vectors))
+    clusterings = [("kiku default", kiku_labels(vectors, corpus.texts, embedder)),  # what stage_cluster makes
+                   (f"k-means, true k = {k_true}", KMeansClusterer(n_clusters=k_true, seed=0).fit_predict(vectors))]
+    for clustering, labels in clusterings:
+        drafts = drafts_of(vectors, labels)
         sizes = [len(d.member_index) for d in drafts]
         counts = [Counter(data.labels[d.member_index]).most_common(1)[0] for d in drafts]
         majority = [label for label, _ in counts]

@@ -222,3 +222,32 @@ def test_keep_corpus_name_clusters_the_stored_embeddings(tmp_path: Path) -> None
     stored = np.stack(store.read_table("embeddings").column("embedding").to_pylist()).astype(np.float32)
     labels = store.read_table("cluster_labels").column("label").to_numpy()
     assert adjusted_rand_score(labels, KMeansClusterer(seed=0).fit_predict(stored)) == 1.0
+
+
+def test_one_base_topic_per_kind_of_pleasantry(tmp_path: Path) -> None:
+    """tests/data/multiwoz-domains.jsonl holds 50 "general-thank" and 50 "general-bye" turns.
+    k-means splits them by wording: at seed 0 five base clusters the namer calls "Thanks" (3) and
+    "Thanks and goodbyes" (2), shown as "Thanks", "Thanks (2)", ... A run merges clusters made of
+    the same pleasantries (``cluster.merge_pleasantries``), says so in the manifest, and its base
+    clusters follow the acts more closely (ARI 0.483 -> 0.504 as built); ``merge_pleasantries=False``
+    (``--keep-pleasantries-apart``) keeps them apart."""
+    import json
+    import re
+
+    import kiku
+
+    source = DATA.parent / "multiwoz-domains.jsonl"
+    acts = np.array([json.loads(line)["act"] for line in source.read_text(encoding="utf-8").splitlines()])
+    runs = {merged: kiku.analyze(source, tmp_path / str(merged), seed=0, merge_pleasantries=merged) for merged in (True, False)}
+    thanks = re.compile(r"^Thanks( and goodbyes)?( \(\d+\))?$")
+    base_names, ari = {}, {}
+    for merged, run in runs.items():
+        clusters = run.store.read_table("clusters").to_pylist()
+        base_names[merged] = [c["name"] for c in clusters if c["level"] == 0 and thanks.match(c["name"])]
+        labels = run.store.read_table("cluster_labels").column("label").to_numpy()
+        ari[merged] = adjusted_rand_score(acts, labels)
+    assert sorted(base_names[True]) == ["Thanks", "Thanks and goodbyes"], base_names[True]
+    assert len(base_names[False]) >= 4, base_names[False]
+    assert runs[True].manifest["stages"]["cluster"]["pleasantries_merged"] == {"Thanks": 3, "Thanks and goodbyes": 2}
+    assert runs[False].manifest["stages"]["cluster"]["pleasantries_merged"] == {}
+    assert ari[True] > ari[False] + 0.01, ari

@@ -54,6 +54,10 @@ class RunConfig(BaseModel):
                           "product's: wandb, Weights & Biases) out of the vectors the clusters and the map are made "
                           "from, so that questions are not grouped by how they spell it; the words found are in the "
                           "manifest (stages.cluster.corpus_name)")
+    merge_pleasantries: bool = Field(
+        True, description="make one base topic of each kind of pleasantry (conversations that only thank, greet, say "
+                          "goodbye, agree or decline), which embeddings split by wording into many (\"Thanks\", "
+                          "\"Thanks (2)\", ...); what was merged is in the manifest (stages.cluster.pleasantries_merged)")
     llm: str | None = Field(
         None, description="LLM for facets, names and hierarchy: local, local/FILE.gguf, openai/MODEL, anthropic/MODEL, "
                           "gemini/MODEL, ollama/MODEL, openai-compatible/MODEL@URL")

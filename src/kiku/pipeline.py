@@ -460,18 +460,22 @@ def stage_project(store: RunStore, config: RunConfig, progress: Progress, embedd
 
 
 def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, engine: Engine | None = None,
-                  chunk_rows: int | None = None, embedder: Embedder | None = None) -> dict[str, Any]:
+                  chunk_rows: int | None = None, embedder: Embedder | None = None,
+                  merge_pleasantries: bool = False) -> dict[str, Any]:
     """Base clusters (label -1 = unclustered) → ``cluster_labels.parquet``.
 
     With an ``embedder``, the corpus' own name is first projected out of the vectors that are
     clustered (``topic_vectors``; the words go to the stage summary in the manifest as
-    ``corpus_name``); the stored embeddings are left as they are.
+    ``corpus_name``); the stored embeddings are left as they are. With ``merge_pleasantries``,
+    clusters made of the same pleasantries become one (``cluster.merge_pleasantries``; the
+    summary's ``pleasantries_merged`` says which kinds and how many clusters each took in).
     With an engine other than the local one and k-means fitted on a sample (above its
     ``fit_sample_size`` rows), the fit stays here and the assignment of every row to the
     fitted centres runs on the engine in chunks of ``chunk_rows`` (``cluster.assign_with_engine``:
     the same labels).
     """
     from kiku.cluster import KMeansClusterer, assign_with_engine
+    from kiku.cluster import merge_pleasantries as merge_pleasantry_clusters
 
     ids, vectors, removed = topic_vectors(store, embedder)
     with _stage(progress, "cluster", None):
@@ -482,9 +486,23 @@ def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, eng
             labels = np.asarray(clusterer.fit_predict(vectors), dtype=np.int64)
     if labels.shape != (len(ids),):
         raise KikuError(f"clusterer {clusterer.name!r} returned {labels.shape} labels for {len(ids)} conversations")
+    merged: dict[str, int] = {}
+    if merge_pleasantries and len(ids):
+        labels, merged = merge_pleasantry_clusters(labels, _facet_texts(store))
     store.write_table("cluster_labels", pa.table({"conversation_id": ids, "label": labels}))
     return {"rows": len(ids), "clusters": int(len(set(labels.tolist()) - {-1})), "unclustered": int((labels == -1).sum()),
-            "corpus_name": removed}
+            "corpus_name": removed, "pleasantries_merged": merged}
+
+
+def _facet_texts(store: RunStore) -> Callable[[np.ndarray], list[str]]:
+    """``rows -> texts`` of those rows as the namer reads them (``build_corpus``: summary, else request)."""
+    facets = store.read_table("facets", columns=["request", "summary"])
+
+    def texts_of(rows: np.ndarray) -> list[str]:
+        chosen = facets.take(pa.array(np.asarray(rows, dtype=np.int64)))
+        return [s or r or "" for s, r in zip(chosen.column("summary").to_pylist(), chosen.column("request").to_pylist())]
+
+    return texts_of
 
 
 def build_corpus(store: RunStore) -> Corpus:

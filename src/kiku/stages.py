@@ -144,7 +144,8 @@ def _cluster(ctx: StageContext) -> Any:
     from kiku.pipeline import stage_cluster
 
     return stage_cluster(ctx.store, _part(ctx, "clusterer"), ctx.progress, engine=ctx.engine,
-                         chunk_rows=ctx.config.chunk_rows, embedder=_name_remover(ctx))
+                         chunk_rows=ctx.config.chunk_rows, embedder=_name_remover(ctx),
+                         merge_pleasantries=ctx.config.merge_pleasantries)
 
 
 def _name(ctx: StageContext) -> Any:
@@ -167,8 +168,8 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("project", ("describe", "embed"), ("projection",), ("seed", "project_sample_size", "remove_corpus_name"), None, _project,
           version="umap-v1-corpus-name"),
     Stage("cluster", ("describe", "embed"), ("cluster_labels",),
-          ("clusterer", "clusters", "min_cluster_size", "seed", "remove_corpus_name"),
-          "clusterer", _cluster, version="corpus-name-v1"),
+          ("clusterer", "clusters", "min_cluster_size", "seed", "remove_corpus_name", "merge_pleasantries"),
+          "clusterer", _cluster, version="pleasantries-v1"),
     Stage("name", ("describe", "embed", "cluster"), ("base_clusters",), ("llm",), "namer", _name),
     Stage("hierarchy", ("load", "describe", "embed", "project", "name"), ("clusters", "assignments"),
           ("llm", "levels", "max_top", "seed", "privacy_min_conversations", "privacy_min_users",
