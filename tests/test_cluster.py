@@ -12,6 +12,7 @@ from kiku.cluster import (
     choose_granularity,
     choose_k,
     default_min_cluster_size,
+    merge_pleasantries,
     relabel_by_size,
 )
 from kiku.protocols import Clusterer
@@ -256,3 +257,28 @@ def test_kmeans_fitted_on_a_sample_still_recovers_planted_real_clusters() -> Non
         sampled.append(adjusted_rand_score(truth, labels))
     assert min(sampled) >= 0.65
     assert np.mean(sampled) >= np.mean(full) - 0.05, (sampled, full)
+
+
+def test_merge_pleasantries_merges_only_clusters_of_the_same_kinds() -> None:
+    """Same kinds merge (and are relabelled by size); other kinds, topics, noise and clusters where
+    under 60% of the members are pleasantries stay as they were."""
+    groups = {
+        0: ["thanks!", "thank you so much", "many thanks"],
+        1: ["thanks a lot", "cheers, thanks", "thank you"],
+        2: ["thanks, bye", "thank you, goodbye", "bye, thanks!"],
+        3: ["hello", "hi there", "good morning"],
+        4: ["reset my password", "password reset", "thanks, my card never arrived"],
+        5: ["thanks", "my card never arrived", "card not here", "where is my card"],
+        -1: ["thanks!", "bye"],
+    }
+    texts = [t for rows in groups.values() for t in rows]
+    labels = np.array([label for label, rows in groups.items() for _ in rows])
+    merged, summary = merge_pleasantries(labels, lambda rows: [texts[i] for i in rows])
+    assert summary == {"Thanks": 2}
+    assert len(set(merged[labels == 0]) | set(merged[labels == 1])) == 1  # one "Thanks" cluster of 6, now the largest
+    assert merged[labels == 0][0] == 0
+    assert len(set(merged[labels >= 0].tolist())) == 5
+    assert (merged[labels == -1] == -1).all()
+    words = ["thanks", "thank you", "reset", "password"]
+    same, nothing = merge_pleasantries(np.array([0, 0, 1, 1]), lambda rows: [words[i] for i in rows])
+    assert nothing == {} and same.tolist() == [0, 0, 1, 1]

@@ -57,7 +57,8 @@ class RunConfig(BaseModel):
     merge_pleasantries: bool = Field(
         True, description="make one base topic of each kind of pleasantry (conversations that only thank, greet, say "
                           "goodbye, agree or decline), which embeddings split by wording into many (\"Thanks\", "
-                          "\"Thanks (2)\", ...); what was merged is in the manifest (stages.cluster.pleasantries_merged)")
+                          "\"Thanks (2)\", ...); also with --clusters, which can then end below the number asked for; what "
+                          "was merged is in the manifest (stages.cluster.pleasantries_merged)")
     llm: str | None = Field(
         None, description="LLM for facets, names and hierarchy: local, local/FILE.gguf, openai/MODEL, anthropic/MODEL, "
                           "gemini/MODEL, ollama/MODEL, openai-compatible/MODEL@URL")
