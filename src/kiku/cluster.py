@@ -530,18 +530,21 @@ def merge_pleasantries(
     from kiku.naming import pleasantry_name, topic_pleasantries
 
     labels = np.asarray(labels, dtype=np.int64)
+    clustered = np.flatnonzero(labels >= 0)
+    by_label = clustered[np.argsort(labels[clustered], kind="stable")]  # rows grouped by label, in row order
+    values, starts = np.unique(labels[by_label], return_index=True)
     first_of_kind: dict[tuple[str, ...], int] = {}
     merged_into: dict[int, int] = {}
-    for label in np.unique(labels[labels >= 0]).tolist():
-        members = np.flatnonzero(labels == label)
+    for label, members in zip(values.tolist(), np.split(by_label, starts[1:])):
         kinds = tuple(topic_pleasantries(list(texts_of(members[evenly_spaced(len(members), per_cluster)]))))
         if kinds:
             merged_into[label] = first_of_kind.setdefault(kinds, label)
     if len(merged_into) == len(first_of_kind):
         return labels, {}
+    target_of = np.arange(int(values.max()) + 1)
+    target_of[list(merged_into)] = list(merged_into.values())
     out = labels.copy()
-    for label, target in merged_into.items():
-        out[labels == label] = target
+    out[clustered] = target_of[labels[clustered]]
     counts = Counter(merged_into.values())
     summary = {pleasantry_name(list(kinds)): counts[target] for kinds, target in first_of_kind.items() if counts[target] >= 2}
     return relabel_by_size(out), summary

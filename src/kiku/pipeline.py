@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -422,13 +423,30 @@ def load_embeddings(store: RunStore) -> tuple[list[str], np.ndarray]:
     return ids, vectors_from_arrow(table.column("embedding"), len(ids))
 
 
-def topic_vectors(store: RunStore, embedder: Embedder | None) -> tuple[list[str], np.ndarray, list[str]]:
+def facet_texts(store: RunStore) -> Callable[[np.ndarray], list[str]]:
+    """``rows (k,) -> k texts``: those rows' texts as the namer reads them (``build_corpus``:
+    the summary, else the request); ``facets`` is read once, at the first call, and only the rows
+    asked for become strings."""
+    @functools.cache
+    def facets() -> pa.Table:
+        return store.read_table("facets", columns=["request", "summary"])
+
+    def texts_of(rows: np.ndarray) -> list[str]:
+        chosen = facets().take(pa.array(np.asarray(rows, dtype=np.int64)))
+        return [s or r or "" for s, r in zip(chosen.column("summary").to_pylist(), chosen.column("request").to_pylist())]
+
+    return texts_of
+
+
+def topic_vectors(store: RunStore, embedder: Embedder | None,
+                  texts_of: Callable[[np.ndarray], list[str]] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """What the map and the clusters read: ``(ids, vectors (n, dim), words)``, the run's embeddings
     with the corpus' own name projected out (``cluster.without_corpus_name``) when an ``embedder``
     is given and the texts have such a name (``words``, else empty); the stored embeddings stay.
 
-    Only an even sample of ``naming.CORPUS_NAME_SAMPLE`` texts is read from ``facets``, so 1M
-    rows never become 1M Python strings here.
+    Only an even sample of ``naming.CORPUS_NAME_SAMPLE`` texts is read from ``facets``
+    (``texts_of``, ``facet_texts`` of the store unless given), so 1M rows never become 1M Python
+    strings here.
     """
     from kiku.cluster import without_corpus_name
     from kiku.naming import CORPUS_NAME_SAMPLE
@@ -436,8 +454,7 @@ def topic_vectors(store: RunStore, embedder: Embedder | None) -> tuple[list[str]
     ids, vectors = load_embeddings(store)
     if embedder is None or not ids:
         return ids, vectors, []
-    facets = store.read_table("facets", columns=["request", "summary"]).take(pa.array(evenly_spaced(len(ids), CORPUS_NAME_SAMPLE)))
-    texts = [s or r or "" for s, r in zip(facets.column("summary").to_pylist(), facets.column("request").to_pylist())]
+    texts = (texts_of or facet_texts(store))(evenly_spaced(len(ids), CORPUS_NAME_SAMPLE))
     vectors, words = without_corpus_name(vectors, texts, embedder.embed)
     return ids, vectors, words
 
@@ -477,7 +494,8 @@ def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, eng
     from kiku.cluster import KMeansClusterer, assign_with_engine
     from kiku.cluster import merge_pleasantries as merge_pleasantry_clusters
 
-    ids, vectors, removed = topic_vectors(store, embedder)
+    texts_of = facet_texts(store) if embedder is not None or merge_pleasantries else None
+    ids, vectors, removed = topic_vectors(store, embedder, texts_of)
     with _stage(progress, "cluster", None):
         if engine is not None and engine.name != "local" and isinstance(clusterer, KMeansClusterer):
             rows = chunk_rows or RunConfig().chunk_rows
@@ -487,22 +505,13 @@ def stage_cluster(store: RunStore, clusterer: Clusterer, progress: Progress, eng
     if labels.shape != (len(ids),):
         raise KikuError(f"clusterer {clusterer.name!r} returned {labels.shape} labels for {len(ids)} conversations")
     merged: dict[str, int] = {}
-    if merge_pleasantries and len(ids):
-        labels, merged = merge_pleasantry_clusters(labels, _facet_texts(store))
+    if texts_of is not None and merge_pleasantries and len(ids):
+        labels, merged = merge_pleasantry_clusters(labels, texts_of)
     store.write_table("cluster_labels", pa.table({"conversation_id": ids, "label": labels}))
     return {"rows": len(ids), "clusters": int(len(set(labels.tolist()) - {-1})), "unclustered": int((labels == -1).sum()),
             "corpus_name": removed, "pleasantries_merged": merged}
 
 
-def _facet_texts(store: RunStore) -> Callable[[np.ndarray], list[str]]:
-    """``rows -> texts`` of those rows as the namer reads them (``build_corpus``: summary, else request)."""
-    facets = store.read_table("facets", columns=["request", "summary"])
-
-    def texts_of(rows: np.ndarray) -> list[str]:
-        chosen = facets.take(pa.array(np.asarray(rows, dtype=np.int64)))
-        return [s or r or "" for s, r in zip(chosen.column("summary").to_pylist(), chosen.column("request").to_pylist())]
-
-    return texts_of
 
 
 def build_corpus(store: RunStore) -> Corpus:
